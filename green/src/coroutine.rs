@@ -1,0 +1,365 @@
+//! The blocking primitive everything else is built on: park and unpark, for coroutines and
+//! plain threads alike, plus the calls a coroutine makes about itself (`yield_now`, `sleep`,
+//! `preempt_point`) and the `Coroutine` handle that names it.
+//!
+//! Every call here has two meanings and one contract. Inside a coroutine, blocking suspends the
+//! coroutine and its worker runs others; on a plain OS thread it blocks the thread through
+//! `std::thread::park`. A `Coroutine` handle taken with `current()` wakes whichever it names, so
+//! a thread can wake a coroutine and a coroutine a thread. Semantics are `std::thread`'s: one
+//! wake-up token, spurious returns allowed, an `unpark` before `park` makes `park` return.
+
+use std::fmt;
+use std::num::NonZeroU64;
+use std::sync::Arc;
+use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
+
+use crate::context;
+use crate::scheduler;
+use crate::task::{self, Suspend, Task, TaskRef};
+
+/// A unique identifier of a coroutine (or of a plain thread seen through [`current`]).
+///
+/// ```
+/// let a = green::spawn(|| green::current().id()).join().unwrap();
+/// let b = green::spawn(|| green::current().id()).join().unwrap();
+/// assert_ne!(a, b);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CoroutineId(NonZeroU64);
+
+impl CoroutineId {
+    fn new(raw: u64) -> CoroutineId {
+        CoroutineId(NonZeroU64::new(raw).expect("ids start at 1"))
+    }
+
+    /// The id as a number, unique for the life of the process.
+    pub fn as_u64(&self) -> NonZeroU64 {
+        self.0
+    }
+}
+
+impl fmt::Display for CoroutineId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[derive(Clone)]
+enum Inner {
+    Task(TaskRef),
+    Thread { thread: Thread, id: u64 },
+}
+
+/// A handle to a coroutine, or to a plain OS thread when [`current`] is called outside any
+/// coroutine. It is how a blocked party is woken: [`Coroutine::unpark`].
+///
+/// ```
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::sync::Arc;
+///
+/// let ready = Arc::new(AtomicBool::new(false));
+/// let main = green::current(); // this test's thread
+/// let flag = ready.clone();
+/// let h = green::spawn(move || {
+///     flag.store(true, Ordering::Release);
+///     main.unpark(); // a coroutine wakes a thread
+/// });
+/// while !ready.load(Ordering::Acquire) {
+///     green::park();
+/// }
+/// h.join().unwrap();
+/// ```
+#[derive(Clone)]
+pub struct Coroutine {
+    inner: Inner,
+}
+
+impl Coroutine {
+    pub(crate) fn from_task(task: TaskRef) -> Coroutine {
+        Coroutine {
+            inner: Inner::Task(task),
+        }
+    }
+
+    /// This coroutine's id.
+    ///
+    /// ```
+    /// let h = green::spawn(|| green::current().id());
+    /// let id = h.coroutine().id();
+    /// assert_eq!(h.join().unwrap(), id);
+    /// ```
+    pub fn id(&self) -> CoroutineId {
+        match &self.inner {
+            Inner::Task(task) => CoroutineId::new(task.id),
+            Inner::Thread { id, .. } => CoroutineId::new(*id),
+        }
+    }
+
+    /// The name given with [`Builder::name`](crate::Builder::name), or the thread's name.
+    ///
+    /// ```
+    /// let h = green::Builder::new()
+    ///     .name("worker-1".into())
+    ///     .spawn(|| green::current().name().map(str::to_owned))
+    ///     .unwrap();
+    /// assert_eq!(h.join().unwrap().as_deref(), Some("worker-1"));
+    /// ```
+    pub fn name(&self) -> Option<&str> {
+        match &self.inner {
+            Inner::Task(task) => task.name.as_deref(),
+            Inner::Thread { thread, .. } => thread.name(),
+        }
+    }
+
+    /// Wakes the coroutine (or thread) if it is parked, or makes its next `park` return at
+    /// once. Cheap when there is nothing to wake.
+    ///
+    /// ```
+    /// let me = green::current();
+    /// me.unpark();
+    /// green::park(); // returns at once: the token was set
+    /// ```
+    pub fn unpark(&self) {
+        match &self.inner {
+            Inner::Task(task) => {
+                if let Some(runnable) = task.unpark() {
+                    scheduler::schedule(runnable);
+                }
+            }
+            Inner::Thread { thread, .. } => thread.unpark(),
+        }
+    }
+
+    /// True if both handles name the same coroutine or thread.
+    pub fn same(&self, other: &Coroutine) -> bool {
+        self.id() == other.id()
+    }
+}
+
+impl fmt::Debug for Coroutine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.inner {
+            Inner::Task(_) => "coroutine",
+            Inner::Thread { .. } => "thread",
+        };
+        f.debug_struct("Coroutine")
+            .field("kind", &kind)
+            .field("id", &self.id())
+            .field("name", &self.name())
+            .finish()
+    }
+}
+
+thread_local! {
+    static THREAD_ID: u64 = task::next_id();
+}
+
+/// The running coroutine, as an owned reference, if there is one.
+fn current_task_ref() -> Option<TaskRef> {
+    let ptr = context::current_task();
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null current task is alive (its worker holds a reference while running
+    // it); we add a strong count before materialising a second `Arc`.
+    unsafe {
+        Arc::increment_strong_count(ptr);
+        Some(Arc::from_raw(ptr))
+    }
+}
+
+/// A handle to the running coroutine; on a plain thread, to that thread.
+///
+/// ```
+/// let name = green::Builder::new()
+///     .name("me".into())
+///     .spawn(|| green::current().name().unwrap().to_owned())
+///     .unwrap()
+///     .join()
+///     .unwrap();
+/// assert_eq!(name, "me");
+/// ```
+pub fn current() -> Coroutine {
+    match current_task_ref() {
+        Some(task) => Coroutine::from_task(task),
+        None => Coroutine {
+            inner: Inner::Thread {
+                thread: thread::current(),
+                id: THREAD_ID.with(|id| *id),
+            },
+        },
+    }
+}
+
+/// True when called from inside a coroutine.
+///
+/// ```
+/// assert!(!green::in_coroutine());
+/// assert!(green::spawn(green::in_coroutine).join().unwrap());
+/// ```
+pub fn in_coroutine() -> bool {
+    !context::current_task().is_null()
+}
+
+/// Suspends the running coroutine, handing `why` to its worker.
+#[inline(never)]
+fn suspend(task: *const Task, why: Suspend) {
+    // SAFETY: `task` is the running coroutine (checked by every caller); the yielder pointer
+    // was stored by the coroutine's entry function and lives on its stack, which is alive
+    // because we are running on it. We copy the pointer out before switching so no reference
+    // into the task's exclusive part is held across the switch.
+    unsafe {
+        let yielder = (*task).exclusive().yielder;
+        (*yielder).suspend(why);
+    }
+}
+
+/// Blocks until [`Coroutine::unpark`] is called on the current coroutine (or thread), or
+/// spuriously. Returns at once if a wake-up token is pending.
+///
+/// ```
+/// let h = green::spawn(|| {
+///     green::park(); // until main unparks us
+///     7
+/// });
+/// h.coroutine().unpark();
+/// assert_eq!(h.join().unwrap(), 7);
+/// ```
+pub fn park() {
+    let task = context::current_task();
+    if task.is_null() {
+        return thread::park();
+    }
+    // SAFETY: non-null means this is the running coroutine, alive while it runs.
+    if unsafe { &*task }.take_token() {
+        return;
+    }
+    suspend(task, Suspend::Park);
+}
+
+/// Like [`park`], but returns after `dur` at the latest.
+///
+/// ```
+/// use std::time::Duration;
+/// // Nobody unparks this coroutine: the timeout ends the wait.
+/// green::spawn(|| green::park_timeout(Duration::from_millis(5)))
+///     .join()
+///     .unwrap();
+/// ```
+pub fn park_timeout(dur: Duration) {
+    match Instant::now().checked_add(dur) {
+        Some(deadline) => park_deadline(deadline),
+        None => park(),
+    }
+}
+
+/// Like [`park`], but returns at `deadline` at the latest.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let deadline = Instant::now() + Duration::from_millis(2);
+/// green::spawn(move || green::park_deadline(deadline)).join().unwrap();
+/// ```
+pub fn park_deadline(deadline: Instant) {
+    let task = context::current_task();
+    if task.is_null() {
+        let now = Instant::now();
+        if deadline > now {
+            thread::park_timeout(deadline - now);
+        }
+        return;
+    }
+    // SAFETY: non-null means this is the running coroutine, alive while it runs.
+    let t = unsafe { &*task };
+    if t.take_token() {
+        return;
+    }
+    if Instant::now() >= deadline {
+        return;
+    }
+    let gen = t.begin_timed_wait();
+    let me = current_task_ref().expect("running coroutine");
+    scheduler::add_timer(me, deadline, gen);
+    suspend(task, Suspend::Park);
+    t.end_timed_wait();
+}
+
+/// Lets other coroutines run; the current one goes to the back of its worker's queue. On a
+/// plain thread, `std::thread::yield_now`.
+///
+/// ```
+/// let h = green::spawn(|| {
+///     for _ in 0..10 {
+///         green::yield_now();
+///     }
+/// });
+/// h.join().unwrap();
+/// ```
+pub fn yield_now() {
+    let task = context::current_task();
+    if task.is_null() {
+        return thread::yield_now();
+    }
+    suspend(task, Suspend::Yield);
+}
+
+/// Sleeps for at least `dur`: suspends the coroutine (its worker runs others), or the thread.
+/// A pending wake-up token is kept for the next [`park`].
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let start = Instant::now();
+/// green::spawn(|| green::sleep(Duration::from_millis(3))).join().unwrap();
+/// assert!(start.elapsed() >= Duration::from_millis(3));
+/// ```
+pub fn sleep(dur: Duration) {
+    if !in_coroutine() {
+        return thread::sleep(dur);
+    }
+    let Some(deadline) = Instant::now().checked_add(dur) else {
+        loop {
+            park();
+        }
+    };
+    let mut token_seen = false;
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            break;
+        }
+        let task = context::current_task();
+        // SAFETY: we are in a coroutine (checked above), so the current task is alive.
+        if unsafe { &*task }.take_token() {
+            token_seen = true;
+            continue;
+        }
+        park_deadline(deadline);
+    }
+    if token_seen {
+        current().unpark();
+    }
+}
+
+/// Yields if the running coroutine has used up its time slice (the runtime's `time_slice`,
+/// 10 ms by default). Long computations call it so other coroutines on the same worker run.
+/// Free to call often; does nothing on a plain thread.
+///
+/// ```
+/// let h = green::spawn(|| {
+///     let mut x = 0u64;
+///     for i in 0..1_000_000u64 {
+///         x = x.wrapping_add(i);
+///         if i % 1024 == 0 {
+///             green::preempt_point();
+///         }
+///     }
+///     x
+/// });
+/// assert_eq!(h.join().unwrap(), 499_999_500_000);
+/// ```
+pub fn preempt_point() {
+    if in_coroutine() && scheduler::slice_expired() {
+        yield_now();
+    }
+}

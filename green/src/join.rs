@@ -1,0 +1,156 @@
+//! `JoinHandle`: the result slot a coroutine fills when it ends, and the one party waiting for it.
+//!
+//! The slot is written once by the finishing coroutine and read once by `join(self)`, so a
+//! three-state word replaces a lock: `RUNNING` (nobody waits), `WAITING` (the joiner stored its
+//! handle and parks), `DONE` (the result is published). The coroutine publishes and then wakes
+//! the waiter only if one registered; the joiner registers only while the coroutine still runs.
+
+use std::any::Any;
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::thread;
+
+use crate::coroutine::{self, Coroutine};
+
+const RUNNING: u8 = 0;
+const WAITING: u8 = 1;
+const DONE: u8 = 2;
+
+pub(crate) struct Packet<T> {
+    state: AtomicU8,
+    result: UnsafeCell<Option<thread::Result<T>>>,
+    waiter: UnsafeCell<Option<Coroutine>>,
+}
+
+// SAFETY: `result` is written only by the finishing coroutine before `state` becomes `DONE`
+// (release) and read only by the joiner after it saw `DONE` (acquire); `waiter` is written only
+// by the joiner before it publishes `WAITING` and read only by the finisher after it saw
+// `WAITING`. `T: Send` because the result crosses threads.
+unsafe impl<T: Send> Sync for Packet<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Send for Packet<T> {}
+
+impl<T> Packet<T> {
+    pub(crate) fn new() -> Packet<T> {
+        Packet {
+            state: AtomicU8::new(RUNNING),
+            result: UnsafeCell::new(None),
+            waiter: UnsafeCell::new(None),
+        }
+    }
+
+    /// Publishes the coroutine's result and wakes the joiner. Called exactly once.
+    pub(crate) fn complete(&self, result: thread::Result<T>) {
+        // SAFETY: only the finishing coroutine writes `result`, once, before publishing.
+        unsafe { *self.result.get() = Some(result) };
+        if self.state.swap(DONE, Ordering::AcqRel) == WAITING {
+            // SAFETY: the joiner wrote `waiter` before publishing `WAITING`, which we acquired,
+            // and never touches it again.
+            if let Some(waiter) = unsafe { (*self.waiter.get()).take() } {
+                waiter.unpark();
+            }
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        self.state.load(Ordering::Acquire) == DONE
+    }
+
+    fn wait(&self) -> thread::Result<T> {
+        if !self.is_done() {
+            // SAFETY: the state is not `WAITING` yet, so the finisher does not read `waiter`.
+            unsafe { *self.waiter.get() = Some(coroutine::current()) };
+            if self
+                .state
+                .compare_exchange(RUNNING, WAITING, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                while !self.is_done() {
+                    coroutine::park();
+                }
+            }
+        }
+        // SAFETY: `DONE` was observed with acquire ordering, so the write of `result` is
+        // visible, and the finisher never touches it again.
+        unsafe { (*self.result.get()).take() }.expect("a finished coroutine leaves its result")
+    }
+}
+
+/// Completes a packet with an error if the coroutine's closure is dropped without running
+/// (its runtime shut down first) or is unwound before finishing.
+pub(crate) struct CompletionGuard<T> {
+    pub(crate) packet: Option<Arc<Packet<T>>>,
+}
+
+impl<T> Drop for CompletionGuard<T> {
+    fn drop(&mut self) {
+        if let Some(packet) = self.packet.take() {
+            let why: Box<dyn Any + Send> =
+                Box::new("coroutine was dropped before finishing: its runtime shut down");
+            packet.complete(Err(why));
+        }
+    }
+}
+
+/// An owned permission to join a coroutine (wait for it to end), as
+/// [`std::thread::JoinHandle`]. Dropping it detaches the coroutine.
+///
+/// ```
+/// let h = green::spawn(|| 6 * 7);
+/// assert_eq!(h.join().unwrap(), 42);
+///
+/// let h = green::spawn(|| panic!("boom"));
+/// assert!(h.join().is_err()); // the panic comes back; the runtime carries on
+/// ```
+pub struct JoinHandle<T> {
+    pub(crate) packet: Arc<Packet<T>>,
+    pub(crate) coroutine: Coroutine,
+}
+
+impl<T> JoinHandle<T> {
+    /// Waits for the coroutine to finish and returns its value, or the payload of its panic.
+    /// Parks the caller if it is a coroutine, blocks it if it is a thread.
+    ///
+    /// ```
+    /// let h = green::spawn(|| "done");
+    /// assert_eq!(h.join().unwrap(), "done");
+    /// ```
+    pub fn join(self) -> thread::Result<T> {
+        self.packet.wait()
+    }
+
+    /// True once the coroutine has finished (returned or panicked).
+    ///
+    /// ```
+    /// let h = green::spawn(|| ());
+    /// while !h.is_finished() {
+    ///     std::thread::yield_now();
+    /// }
+    /// h.join().unwrap();
+    /// ```
+    pub fn is_finished(&self) -> bool {
+        self.packet.is_done()
+    }
+
+    /// The handle of the coroutine, to read its id or name or to unpark it.
+    ///
+    /// ```
+    /// let h = green::Builder::new().name("n".into()).spawn(|| ()).unwrap();
+    /// assert_eq!(h.coroutine().name(), Some("n"));
+    /// h.join().unwrap();
+    /// ```
+    pub fn coroutine(&self) -> &Coroutine {
+        &self.coroutine
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("coroutine", &self.coroutine)
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}

@@ -1,0 +1,54 @@
+//! # green: the runtime under greenchan
+//!
+//! Stackful coroutines on an M:N work-stealing scheduler. A coroutine is a closure running on
+//! its own small stack (carved from large lazily-committed regions, pooled, with a guard page);
+//! worker threads, one per CPU by default, run coroutines from per-worker queues and steal from
+//! each other when idle. A coroutine that blocks (`park`, `sleep`, `join`, and everything built
+//! on them: channels, select, sync) suspends and its worker runs another; the same calls on a
+//! plain OS thread block the thread. That two-faced blocking primitive, park/unpark, is the one
+//! everything else in greenchan parks and wakes through.
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! let h = green::spawn(|| {
+//!     green::sleep(Duration::from_millis(1)); // suspends only this coroutine
+//!     "slept"
+//! });
+//! assert_eq!(h.join().unwrap(), "slept"); // blocks this (non-coroutine) thread
+//! ```
+//!
+//! ## Threads, migration and thread-locals
+//!
+//! A suspended coroutine may resume on another worker thread. Data it holds must therefore be
+//! `Send` (the spawn bounds require it of the closure), and **thread-local storage is per
+//! worker thread, not per coroutine**: a `thread_local!` read before a blocking call may name a
+//! different thread's value after it, and a reference into one must not be held across a
+//! blocking call. `std::sync::Mutex` guards held across a blocking call may be unlocked from
+//! another thread, which std does not allow: hold them only within non-blocking sections (the
+//! coroutine-aware `sync` module of greenchan is the one to hold across them). Coroutine-local
+//! storage keyed by [`Coroutine::id`] is the portable replacement for thread-locals.
+//!
+//! ## Parked forever
+//!
+//! A coroutine parked with nobody left to wake it is never resumed: like a blocked goroutine in
+//! Go, it and its stack stay allocated until the process exits.
+
+mod context;
+mod coroutine;
+mod join;
+mod runtime;
+mod scheduler;
+mod stack;
+mod task;
+mod timer;
+
+pub use coroutine::{
+    current, in_coroutine, park, park_deadline, park_timeout, preempt_point, sleep, yield_now,
+    Coroutine, CoroutineId,
+};
+pub use join::JoinHandle;
+pub use runtime::{
+    global, run, spawn, Builder, Runtime, RuntimeBuilder, DEFAULT_TIME_SLICE, MAX_WORKERS,
+};
+pub use stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};

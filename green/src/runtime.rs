@@ -1,0 +1,431 @@
+//! Runtimes and spawning: the `Runtime` that owns worker threads, its builder, the lazily
+//! started global runtime, and the std-like `Builder`/`spawn` that put coroutines on them.
+//!
+//! A coroutine spawned from inside a coroutine lands on the runtime that runs the spawner (as
+//! `tokio::spawn` does); from a plain thread it lands on the global runtime, which starts on
+//! first use with one worker per CPU or `GREENCHAN_WORKERS`. Explicit runtimes coexist with the
+//! global one and shut down cleanly: workers finish the coroutine they run, drop what is
+//! queued, and exit; spawning afterwards is an error, not a hang.
+
+use std::io;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread;
+use std::time::Duration;
+
+use crate::context;
+use crate::coroutine::Coroutine;
+use crate::join::{CompletionGuard, JoinHandle, Packet};
+use crate::scheduler::{self, lock, Config, Shared, Worker};
+use crate::stack::{self, DEFAULT_STACK_SIZE};
+use crate::task::{Context, Task};
+
+/// Default time slice after which `preempt_point` yields.
+pub const DEFAULT_TIME_SLICE: Duration = Duration::from_millis(10);
+
+/// Most workers a runtime accepts; more is surely a mistake.
+pub const MAX_WORKERS: usize = 1024;
+
+fn invalid(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg)
+}
+
+/// Configures and starts a [`Runtime`].
+///
+/// ```
+/// use std::time::Duration;
+/// let rt = green::Runtime::builder()
+///     .workers(2)
+///     .stack_size(128 * 1024)
+///     .time_slice(Duration::from_millis(5))
+///     .build()
+///     .unwrap();
+/// assert_eq!(rt.block_on(|| 1 + 1), 2);
+/// rt.shutdown();
+/// ```
+#[derive(Debug, Clone)]
+pub struct RuntimeBuilder {
+    workers: Option<usize>,
+    stack_size: usize,
+    time_slice: Duration,
+    thread_name: String,
+}
+
+impl Default for RuntimeBuilder {
+    fn default() -> Self {
+        RuntimeBuilder {
+            workers: None,
+            stack_size: DEFAULT_STACK_SIZE,
+            time_slice: DEFAULT_TIME_SLICE,
+            thread_name: "greenchan-worker".into(),
+        }
+    }
+}
+
+impl RuntimeBuilder {
+    /// Number of worker threads (default: one per CPU). Zero is refused by `build`.
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = Some(n);
+        self
+    }
+
+    /// Default stack size of coroutines spawned without one
+    /// ([`DEFAULT_STACK_SIZE`](crate::DEFAULT_STACK_SIZE) by default).
+    pub fn stack_size(mut self, size: usize) -> Self {
+        self.stack_size = size;
+        self
+    }
+
+    /// How long a coroutine runs before `preempt_point` makes it yield (10 ms by default).
+    pub fn time_slice(mut self, slice: Duration) -> Self {
+        self.time_slice = slice;
+        self
+    }
+
+    /// Name prefix of the worker threads (`greenchan-worker` by default).
+    pub fn thread_name(mut self, name: impl Into<String>) -> Self {
+        self.thread_name = name.into();
+        self
+    }
+
+    /// Starts the workers. Fails with `InvalidInput` on zero or too many workers, a stack size
+    /// out of bounds or a zero time slice, and with the OS error if a thread cannot start.
+    pub fn build(self) -> io::Result<Runtime> {
+        let workers = match self.workers {
+            Some(0) => return Err(invalid("a runtime needs at least one worker, got 0".into())),
+            Some(n) if n > MAX_WORKERS => {
+                return Err(invalid(format!(
+                    "{n} workers requested; at most {MAX_WORKERS} are supported"
+                )))
+            }
+            Some(n) => n,
+            None => default_workers(),
+        };
+        let stack_size = stack::validate_stack_size(self.stack_size)?;
+        if self.time_slice.is_zero() {
+            return Err(invalid("the time slice must be longer than zero".into()));
+        }
+        let config = Config {
+            workers,
+            stack_size,
+            time_slice: self.time_slice,
+            thread_name: self.thread_name,
+        };
+        let (shared, locals) = Shared::new(config);
+        let mut threads = Vec::with_capacity(workers);
+        for (index, local) in locals.into_iter().enumerate() {
+            let worker_shared = shared.clone();
+            let spawned = thread::Builder::new()
+                .name(format!("{}-{index}", shared.config.thread_name))
+                .spawn(move || Worker::new(index, worker_shared, local).run());
+            match spawned {
+                Ok(handle) => threads.push(handle),
+                Err(e) => {
+                    shared.begin_shutdown();
+                    for t in threads {
+                        let _ = t.join();
+                    }
+                    shared.drain_after_shutdown();
+                    return Err(e);
+                }
+            }
+        }
+        Ok(Runtime {
+            shared,
+            threads: Mutex::new(threads),
+        })
+    }
+}
+
+fn default_workers() -> usize {
+    thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Worker count of the global runtime: `GREENCHAN_WORKERS` if set and valid, else one per CPU.
+fn global_workers() -> usize {
+    match std::env::var("GREENCHAN_WORKERS") {
+        Ok(v) => match v.trim().parse::<usize>() {
+            Ok(n) if (1..=MAX_WORKERS).contains(&n) => n,
+            _ => {
+                let n = default_workers();
+                eprintln!(
+                    "greenchan: ignoring GREENCHAN_WORKERS={v:?} (want 1..={MAX_WORKERS}); \
+                     using {n} workers"
+                );
+                n
+            }
+        },
+        Err(_) => default_workers(),
+    }
+}
+
+/// A set of worker threads running coroutines.
+///
+/// ```
+/// let rt = green::Runtime::builder().workers(2).build().unwrap();
+/// let h = rt.spawn(|| "hello from a coroutine").unwrap();
+/// assert_eq!(h.join().unwrap(), "hello from a coroutine");
+/// rt.shutdown();
+/// assert!(rt.spawn(|| ()).is_err()); // a clear error, not a hang
+/// ```
+pub struct Runtime {
+    shared: Arc<Shared>,
+    threads: Mutex<Vec<thread::JoinHandle<()>>>,
+}
+
+impl Runtime {
+    /// A builder with the defaults: one worker per CPU, 64 KiB stacks, a 10 ms time slice.
+    pub fn builder() -> RuntimeBuilder {
+        RuntimeBuilder::default()
+    }
+
+    /// Number of worker threads.
+    pub fn workers(&self) -> usize {
+        self.shared.config.workers
+    }
+
+    /// Spawns a coroutine on this runtime. Fails once the runtime has shut down.
+    pub fn spawn<F, T>(&self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        spawn_on(&self.shared, None, None, f)
+    }
+
+    /// Runs `f` as a coroutine on this runtime and waits for its value, parking the caller if
+    /// it is a coroutine and blocking it if it is a thread. A panic in `f` resumes here.
+    ///
+    /// # Panics
+    /// If the runtime has shut down, or if `f` panics.
+    pub fn block_on<F, T>(&self, f: F) -> T
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let handle = self
+            .spawn(f)
+            .unwrap_or_else(|e| panic!("greenchan: block_on: {e}"));
+        match handle.join() {
+            Ok(v) => v,
+            Err(payload) => panic::resume_unwind(payload),
+        }
+    }
+
+    /// Stops the runtime: every worker finishes the coroutine it is running, the coroutines
+    /// still queued are dropped (their stacks unwound), and the worker threads exit before
+    /// this returns. Coroutines parked at that moment stay parked. Idempotent; also done on
+    /// drop. Called from one of this runtime's own coroutines, it does not wait for the
+    /// calling worker.
+    pub fn shutdown(&self) {
+        self.shared.begin_shutdown();
+        let threads = std::mem::take(&mut *lock(&self.threads));
+        let me = thread::current().id();
+        for t in threads {
+            if t.thread().id() != me {
+                let _ = t.join();
+            }
+        }
+        self.shared.drain_after_shutdown();
+    }
+
+    /// True once [`shutdown`](Runtime::shutdown) has been called.
+    pub fn is_shutdown(&self) -> bool {
+        self.shared.is_shutdown()
+    }
+
+    /// Releases the memory of idle pooled stacks back to the OS (their address space stays
+    /// reserved for reuse).
+    pub fn trim_stacks(&self) {
+        self.shared.stacks.trim();
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("workers", &self.workers())
+            .field("shutdown", &self.is_shutdown())
+            .finish()
+    }
+}
+
+static GLOBAL: OnceLock<Runtime> = OnceLock::new();
+
+/// The global runtime, started on first use.
+///
+/// # Panics
+/// If its worker threads cannot be started.
+pub fn global() -> &'static Runtime {
+    GLOBAL.get_or_init(|| {
+        Runtime::builder()
+            .workers(global_workers())
+            .build()
+            .unwrap_or_else(|e| panic!("greenchan: cannot start the global runtime: {e}"))
+    })
+}
+
+/// The runtime new coroutines go to: the spawner's own, else the global one.
+fn target_runtime() -> Arc<Shared> {
+    scheduler::current_shared().unwrap_or_else(|| global().shared.clone())
+}
+
+fn spawn_on<F, T>(
+    shared: &Arc<Shared>,
+    name: Option<String>,
+    stack_size: Option<usize>,
+    f: F,
+) -> io::Result<JoinHandle<T>>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    if shared.is_shutdown() {
+        return Err(io::Error::other(
+            "cannot spawn: the greenchan runtime has shut down",
+        ));
+    }
+    let size = match stack_size {
+        Some(s) => stack::validate_stack_size(s)?,
+        None => shared.config.stack_size,
+    };
+    if let Some(n) = &name {
+        if n.contains('\0') {
+            return Err(invalid("coroutine names may not contain NUL bytes".into()));
+        }
+    }
+    let stack = shared.stacks.get(size)?;
+    let guard = stack.guard_range();
+    let packet = Arc::new(Packet::new());
+    let mut completion = CompletionGuard {
+        packet: Some(packet.clone()),
+    };
+    let context = Context::with_stack(stack, move |yielder, ()| {
+        let task = context::current_task();
+        // SAFETY: the entry function runs on the worker that is running this task, which is
+        // the only party allowed to touch its exclusive part; the yielder lives on this
+        // coroutine's stack for as long as the coroutine exists.
+        unsafe { (*task).exclusive().yielder = yielder };
+        let result = panic::catch_unwind(AssertUnwindSafe(f));
+        if let Some(packet) = completion.packet.take() {
+            packet.complete(result);
+        }
+    });
+    let task = Task::new(
+        shared.clone(),
+        name.map(String::into_boxed_str),
+        size,
+        guard,
+        context,
+    );
+    let handle = JoinHandle {
+        packet,
+        coroutine: Coroutine::from_task(task.clone()),
+    };
+    scheduler::schedule_new(task);
+    Ok(handle)
+}
+
+/// Spawns a coroutine and returns its [`JoinHandle`], as [`std::thread::spawn`] does for
+/// threads. It runs on the spawner's runtime, or on the global runtime from a plain thread.
+///
+/// # Panics
+/// If the coroutine cannot be created (no memory for its stack, runtime shut down); use
+/// [`Builder::spawn`] to get the error instead.
+///
+/// ```
+/// let handles: Vec<_> = (0..10).map(|i| green::spawn(move || i * i)).collect();
+/// let sum: i32 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+/// assert_eq!(sum, 285);
+/// ```
+pub fn spawn<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    Builder::new()
+        .spawn(f)
+        .unwrap_or_else(|e| panic!("greenchan: failed to spawn a coroutine: {e}"))
+}
+
+/// Runs `f` as a coroutine on the global runtime, blocks the calling thread until it returns,
+/// and returns its value; a panic in `f` resumes in the caller. Coroutines `f` spawned keep
+/// running afterwards.
+///
+/// ```
+/// let v = green::run(|| {
+///     let h = green::spawn(|| 20);
+///     h.join().unwrap() + 22
+/// });
+/// assert_eq!(v, 42);
+/// ```
+pub fn run<F, T>(f: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    global().block_on(f)
+}
+
+/// Coroutine factory, as [`std::thread::Builder`]: name and stack size, then `spawn`.
+///
+/// ```
+/// let h = green::Builder::new()
+///     .name("calc".into())
+///     .stack_size(256 * 1024)
+///     .spawn(|| 2 + 2)
+///     .unwrap();
+/// assert_eq!(h.join().unwrap(), 4);
+///
+/// // Bad input is an error, not a crash.
+/// assert!(green::Builder::new().stack_size(10).spawn(|| ()).is_err());
+/// ```
+#[derive(Debug, Default, Clone)]
+pub struct Builder {
+    name: Option<String>,
+    stack_size: Option<usize>,
+}
+
+impl Builder {
+    /// A builder with no name and the runtime's default stack size.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Names the coroutine (shown by [`Coroutine::name`] and in stack-overflow reports).
+    pub fn name(mut self, name: String) -> Builder {
+        self.name = Some(name);
+        self
+    }
+
+    /// Stack size in bytes, rounded up to whole pages; between
+    /// [`MIN_STACK_SIZE`](crate::MIN_STACK_SIZE) and [`MAX_STACK_SIZE`](crate::MAX_STACK_SIZE).
+    pub fn stack_size(mut self, size: usize) -> Builder {
+        self.stack_size = Some(size);
+        self
+    }
+
+    /// Spawns on the spawner's runtime, or on the global runtime from a plain thread.
+    pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        spawn_on(&target_runtime(), self.name, self.stack_size, f)
+    }
+
+    /// Spawns on the given runtime.
+    pub fn spawn_on<F, T>(self, runtime: &Runtime, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        spawn_on(&runtime.shared, self.name, self.stack_size, f)
+    }
+}

@@ -1,0 +1,630 @@
+//! The M:N scheduler: worker threads that run coroutines from per-worker queues, steal from one
+//! another when idle, and sleep when there is nothing to do.
+//!
+//! The shape is Go's (`proc.go`) and tokio's multi-thread scheduler:
+//!
+//! - Each worker has a local run queue (a crossbeam work-stealing deque, kept bounded: past
+//!   `LOCAL_QUEUE_CAPACITY` half of it moves to the global queue) and a `runnext` slot. A
+//!   coroutine woken by the coroutine running on the same worker goes to `runnext` and runs as
+//!   soon as the waker blocks, which keeps a message and its receiver on one warm core. A run
+//!   of `RUNNEXT_STREAK` consecutive `runnext` tasks yields to the queue, so two coroutines
+//!   ping-ponging cannot starve the rest.
+//! - A global injection queue receives work from outside the runtime and overflow; workers
+//!   check it first every `GLOBAL_CHECK_INTERVAL` ticks so it is never starved.
+//! - An idle worker becomes a *spinning* searcher if fewer than half the workers already are;
+//!   searchers steal half of a victim's queue and expired timers. A searcher that finds work
+//!   while being the last searcher wakes another worker, so work spreads without every push
+//!   paying for a wake-up; pushes wake a sleeping worker only when nobody is searching.
+//! - A worker with nothing to do sleeps on its own condition variable until it is notified or
+//!   the earliest timer of the runtime is due: an idle runtime uses no CPU.
+//!
+//! The sleep of an idle worker is the one place a netpoller will hook in (Go's `netpoll` in
+//! `findrunnable`): one sleeper polls the OS with the same timeout instead of waiting on its
+//! condition variable. Preemption hooks in at `run_task`, which records when each coroutine
+//! started its slice.
+
+use std::cell::Cell;
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use corosensei::CoroutineResult;
+use crossbeam_deque::{Injector, Steal, Stealer, Worker as LocalQueue};
+
+use crate::context;
+use crate::stack::{self, RunningStack, StackPool};
+use crate::task::{Suspend, Task, TaskRef};
+use crate::timer::TimerHeap;
+
+/// Past this many tasks a local queue sends half of them to the global queue.
+const LOCAL_QUEUE_CAPACITY: usize = 256;
+/// Consecutive `runnext` runs before the local queue gets a turn.
+const RUNNEXT_STREAK: u32 = 16;
+/// Every this many ticks a worker looks at the global queue before its own (Go uses 61).
+const GLOBAL_CHECK_INTERVAL: u32 = 61;
+/// Every this many ticks a busy worker checks its timers.
+const TIMER_CHECK_INTERVAL: u32 = 16;
+/// Steal rounds a searching worker makes before it goes to sleep.
+const SEARCH_ROUNDS: usize = 3;
+
+/// Locks a mutex, ignoring poisoning: scheduler critical sections never panic while holding
+/// data in an inconsistent state, and a panicking coroutine must not take the runtime down.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Settings of a runtime, fixed when it is built.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) workers: usize,
+    pub(crate) stack_size: usize,
+    pub(crate) time_slice: Duration,
+    pub(crate) thread_name: String,
+}
+
+/// What a worker's sleep waits on: a flag and a condition variable.
+#[derive(Default)]
+struct Sleeper {
+    notified: Mutex<bool>,
+    condvar: Condvar,
+}
+
+impl Sleeper {
+    fn notify(&self) {
+        *lock(&self.notified) = true;
+        self.condvar.notify_one();
+    }
+
+    /// Sleeps until notified or `deadline`; consumes the notification.
+    fn sleep(&self, deadline: Option<Instant>) {
+        let mut notified = lock(&self.notified);
+        while !*notified {
+            match deadline {
+                None => {
+                    notified = self
+                        .condvar
+                        .wait(notified)
+                        .unwrap_or_else(PoisonError::into_inner)
+                }
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        break;
+                    }
+                    notified = self
+                        .condvar
+                        .wait_timeout(notified, d - now)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0;
+                }
+            }
+        }
+        *notified = false;
+    }
+
+    fn clear(&self) {
+        *lock(&self.notified) = false;
+    }
+}
+
+/// The part of a worker other threads may touch.
+struct Remote {
+    sleeper: Sleeper,
+    timers: Mutex<TimerHeap>,
+    /// Earliest timer deadline in nanoseconds since `Shared::epoch`, `u64::MAX` if none; read
+    /// without the lock to skip it when nothing is due.
+    next_timer: AtomicU64,
+}
+
+/// Who is searching and who is asleep.
+struct Idle {
+    spinning: AtomicUsize,
+    sleeping: AtomicUsize,
+    sleepers: Mutex<Vec<usize>>,
+}
+
+/// State shared by all workers of one runtime and by every handle into it.
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    pub(crate) stacks: StackPool,
+    injector: Injector<TaskRef>,
+    stealers: Box<[Stealer<TaskRef>]>,
+    remotes: Box<[Remote]>,
+    idle: Idle,
+    shutdown: AtomicBool,
+    epoch: Instant,
+}
+
+impl Shared {
+    /// Creates the shared state and the local queues to hand to the worker threads.
+    pub(crate) fn new(config: Config) -> (Arc<Shared>, Vec<LocalQueue<TaskRef>>) {
+        let locals: Vec<_> = (0..config.workers).map(|_| LocalQueue::new_fifo()).collect();
+        let stealers = locals.iter().map(LocalQueue::stealer).collect();
+        let remotes = (0..config.workers)
+            .map(|_| Remote {
+                sleeper: Sleeper::default(),
+                timers: Mutex::new(TimerHeap::default()),
+                next_timer: AtomicU64::new(u64::MAX),
+            })
+            .collect();
+        let shared = Arc::new(Shared {
+            config,
+            stacks: StackPool::new(),
+            injector: Injector::new(),
+            stealers,
+            remotes,
+            idle: Idle {
+                spinning: AtomicUsize::new(0),
+                sleeping: AtomicUsize::new(0),
+                sleepers: Mutex::new(Vec::new()),
+            },
+            shutdown: AtomicBool::new(false),
+            epoch: Instant::now(),
+        });
+        (shared, locals)
+    }
+
+    pub(crate) fn is_shutdown(&self) -> bool {
+        self.shutdown.load(Ordering::Acquire)
+    }
+
+    /// Stops the workers: each finishes the coroutine it is running, then exits, dropping the
+    /// tasks still queued.
+    pub(crate) fn begin_shutdown(&self) {
+        self.shutdown.store(true, Ordering::Release);
+        for remote in self.remotes.iter() {
+            remote.sleeper.notify();
+        }
+    }
+
+    /// Drops what is left in the global queue and the timers once the workers are gone, which
+    /// also breaks the reference cycle between queued tasks and this structure.
+    pub(crate) fn drain_after_shutdown(&self) {
+        loop {
+            match self.injector.steal() {
+                Steal::Success(task) => drop(task),
+                Steal::Retry => continue,
+                Steal::Empty => break,
+            }
+        }
+        for remote in self.remotes.iter() {
+            let mut timers = lock(&remote.timers);
+            let stale = std::mem::take(&mut *timers);
+            drop(timers);
+            drop(stale);
+        }
+    }
+
+    fn nanos_since_epoch(&self, t: Instant) -> u64 {
+        t.saturating_duration_since(self.epoch).as_nanos() as u64
+    }
+
+    /// Queues a task from outside any worker of this runtime.
+    pub(crate) fn inject(self: &Arc<Self>, task: TaskRef) {
+        if self.is_shutdown() {
+            // Workers are gone or going: nobody would run it. Dropping it unwinds it.
+            drop(task);
+            return;
+        }
+        self.injector.push(task);
+        self.notify_one();
+    }
+
+    /// Wakes a sleeping worker if there is one and nobody is already searching for work.
+    fn notify_one(&self) {
+        fence(Ordering::SeqCst);
+        if self.idle.spinning.load(Ordering::SeqCst) != 0
+            || self.idle.sleeping.load(Ordering::SeqCst) == 0
+        {
+            return;
+        }
+        let mut sleepers = lock(&self.idle.sleepers);
+        if self.idle.spinning.load(Ordering::SeqCst) != 0 {
+            return;
+        }
+        if let Some(index) = sleepers.pop() {
+            self.idle.sleeping.fetch_sub(1, Ordering::SeqCst);
+            // The woken worker starts out as a searcher; count it now so that concurrent
+            // pushes do not wake a second one for the same work.
+            self.idle.spinning.fetch_add(1, Ordering::SeqCst);
+            drop(sleepers);
+            self.remotes[index].sleeper.notify();
+        }
+    }
+
+    fn has_visible_work(&self) -> bool {
+        !self.injector.is_empty() || self.stealers.iter().any(|s| !s.is_empty())
+    }
+
+    fn earliest_timer(&self) -> Option<Instant> {
+        let nanos = self
+            .remotes
+            .iter()
+            .map(|r| r.next_timer.load(Ordering::Acquire))
+            .min()?;
+        (nanos != u64::MAX).then(|| self.epoch + Duration::from_nanos(nanos))
+    }
+
+    fn any_timer_due(&self, now: Instant) -> bool {
+        let now = self.nanos_since_epoch(now);
+        self.remotes
+            .iter()
+            .any(|r| r.next_timer.load(Ordering::Acquire) <= now)
+    }
+}
+
+/// Schedules a task that was just made runnable by `unpark`.
+///
+/// On a worker of the task's own runtime the task goes to that worker: into `runnext` when a
+/// coroutine woke it (it will most likely consume what the waker produced), else into the local
+/// queue. From anywhere else it goes to the runtime's global queue.
+pub(crate) fn schedule(task: TaskRef) {
+    let worker = context::worker();
+    if !worker.is_null() {
+        // SAFETY: a non-null worker pointer is published by `Worker::run` on this thread and
+        // stays valid until that function returns, which is after any code it runs.
+        let worker = unsafe { &*worker };
+        if Arc::ptr_eq(&worker.shared, &task.shared) {
+            if context::current_task().is_null() {
+                worker.push_local(task);
+            } else {
+                worker.push_runnext(task);
+            }
+            return;
+        }
+    }
+    let shared = task.shared.clone();
+    shared.inject(task);
+}
+
+/// Queues a newly spawned task: on the spawning worker's local queue when the spawner runs on
+/// a worker of the same runtime, else on the global queue.
+pub(crate) fn schedule_new(task: TaskRef) {
+    let worker = context::worker();
+    if !worker.is_null() {
+        // SAFETY: see `schedule`.
+        let worker = unsafe { &*worker };
+        if Arc::ptr_eq(&worker.shared, &task.shared) {
+            worker.push_local(task);
+            return;
+        }
+    }
+    let shared = task.shared.clone();
+    shared.inject(task);
+}
+
+/// Arms a timer that ends the running coroutine's timed wait `gen` at `deadline`.
+pub(crate) fn add_timer(task: TaskRef, deadline: Instant, gen: u32) {
+    let worker = context::worker();
+    assert!(!worker.is_null(), "a coroutine always runs on a worker");
+    // SAFETY: see `schedule`.
+    let worker = unsafe { &*worker };
+    let shared = &worker.shared;
+    let remote = &shared.remotes[worker.index];
+    let mut timers = lock(&remote.timers);
+    timers.push(deadline, task, gen);
+    let next = timers.next_deadline().map_or(u64::MAX, |d| shared.nanos_since_epoch(d));
+    remote.next_timer.store(next, Ordering::Release);
+}
+
+/// The runtime of the worker this thread is, if any.
+pub(crate) fn current_shared() -> Option<Arc<Shared>> {
+    let worker = context::worker();
+    if worker.is_null() {
+        return None;
+    }
+    // SAFETY: see `schedule`.
+    Some(unsafe { &*worker }.shared.clone())
+}
+
+/// Called from `preempt_point`: true if the running coroutine has used up its time slice.
+pub(crate) fn slice_expired() -> bool {
+    let worker = context::worker();
+    if worker.is_null() {
+        return false;
+    }
+    // SAFETY: see `schedule`.
+    let worker = unsafe { &*worker };
+    let now = Instant::now();
+    let (seen, since) = worker.slice.get();
+    let switches = worker.switches.get();
+    if seen != switches {
+        worker.slice.set((switches, now));
+        return false;
+    }
+    now.duration_since(since) >= worker.shared.config.time_slice
+}
+
+/// One worker thread's private state; lives on that thread's stack for as long as it runs.
+pub(crate) struct Worker {
+    index: usize,
+    shared: Arc<Shared>,
+    local: LocalQueue<TaskRef>,
+    runnext: Cell<Option<TaskRef>>,
+    runnext_streak: Cell<u32>,
+    tick: Cell<u32>,
+    spinning: Cell<bool>,
+    rng: Cell<u32>,
+    /// Count of coroutine resumptions, and the (count, start) pair `slice_expired` last saw.
+    switches: Cell<u64>,
+    slice: Cell<(u64, Instant)>,
+}
+
+impl Worker {
+    pub(crate) fn new(index: usize, shared: Arc<Shared>, local: LocalQueue<TaskRef>) -> Worker {
+        Worker {
+            index,
+            shared,
+            local,
+            runnext: Cell::new(None),
+            runnext_streak: Cell::new(0),
+            tick: Cell::new(0),
+            spinning: Cell::new(false),
+            rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
+            switches: Cell::new(0),
+            slice: Cell::new((u64::MAX, Instant::now())),
+        }
+    }
+
+    /// The worker loop; returns when the runtime shuts down.
+    pub(crate) fn run(self) {
+        stack::install_overflow_handler();
+        context::set_worker(&self);
+        while !self.shared.is_shutdown() {
+            self.tick.set(self.tick.get().wrapping_add(1));
+            if let Some(task) = self.next_local() {
+                self.run_task(task);
+            } else if let Some(task) = self.search() {
+                self.run_task(task);
+            } else {
+                self.sleep();
+            }
+        }
+        context::set_worker(std::ptr::null());
+        if self.spinning.get() {
+            self.shared.idle.spinning.fetch_sub(1, Ordering::SeqCst);
+        }
+        drop(self.runnext.take());
+        while let Some(task) = self.local.pop() {
+            drop(task);
+        }
+    }
+
+    fn next_random(&self) -> u32 {
+        // xorshift32: cheap, and good enough to pick steal victims.
+        let mut x = self.rng.get();
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.rng.set(x);
+        x
+    }
+
+    fn next_local(&self) -> Option<TaskRef> {
+        let tick = self.tick.get();
+        if tick % TIMER_CHECK_INTERVAL == 0 {
+            self.fire_timers(self.index, Instant::now());
+        }
+        if tick % GLOBAL_CHECK_INTERVAL == 0 {
+            if let Some(task) = self.steal_global() {
+                return Some(task);
+            }
+        }
+        if let Some(task) = self.runnext.take() {
+            let streak = self.runnext_streak.get();
+            if streak < RUNNEXT_STREAK {
+                self.runnext_streak.set(streak + 1);
+                return Some(task);
+            }
+            self.push_local(task);
+        }
+        self.runnext_streak.set(0);
+        self.local.pop()
+    }
+
+    fn steal_global(&self) -> Option<TaskRef> {
+        loop {
+            match self.shared.injector.steal_batch_and_pop(&self.local) {
+                Steal::Success(task) => return Some(task),
+                Steal::Empty => return None,
+                Steal::Retry => continue,
+            }
+        }
+    }
+
+    pub(crate) fn push_local(&self, task: TaskRef) {
+        if self.local.len() >= LOCAL_QUEUE_CAPACITY {
+            // Keep the local queue bounded: the oldest half goes where every worker looks.
+            for _ in 0..LOCAL_QUEUE_CAPACITY / 2 {
+                match self.local.pop() {
+                    Some(t) => self.shared.injector.push(t),
+                    None => break,
+                }
+            }
+        }
+        self.local.push(task);
+        self.shared.notify_one();
+    }
+
+    fn push_runnext(&self, task: TaskRef) {
+        if let Some(previous) = self.runnext.replace(Some(task)) {
+            self.push_local(previous);
+        }
+    }
+
+    /// Wakes the timed waits of worker `index` that are due at `now`; the woken coroutines go
+    /// to this worker's queue.
+    fn fire_timers(&self, index: usize, now: Instant) {
+        let remote = &self.shared.remotes[index];
+        if remote.next_timer.load(Ordering::Acquire) > self.shared.nanos_since_epoch(now) {
+            return;
+        }
+        let mut due = Vec::new();
+        {
+            let Ok(mut timers) = remote.timers.try_lock() else {
+                return;
+            };
+            while let Some(entry) = timers.pop_expired(now) {
+                due.push(entry);
+            }
+            let next = timers
+                .next_deadline()
+                .map_or(u64::MAX, |d| self.shared.nanos_since_epoch(d));
+            remote.next_timer.store(next, Ordering::Release);
+        }
+        for (task, gen) in due {
+            if task.wait_gen() == gen {
+                if let Some(task) = task.unpark() {
+                    self.push_local(task);
+                }
+            }
+        }
+    }
+
+    /// Looks for work elsewhere: the global queue, other workers' queues, due timers.
+    fn search(&self) -> Option<TaskRef> {
+        let shared = &self.shared;
+        self.fire_timers(self.index, Instant::now());
+        if let Some(task) = self.local.pop() {
+            return Some(task);
+        }
+        if !self.spinning.get() {
+            let spinning = shared.idle.spinning.load(Ordering::SeqCst);
+            if 2 * spinning >= shared.config.workers {
+                return self.steal_global();
+            }
+            shared.idle.spinning.fetch_add(1, Ordering::SeqCst);
+            self.spinning.set(true);
+        }
+        let n = shared.config.workers;
+        for _ in 0..SEARCH_ROUNDS {
+            if let Some(task) = self.steal_global() {
+                return self.found(task);
+            }
+            let start = self.next_random() as usize % n;
+            for i in 0..n {
+                let victim = (start + i) % n;
+                if victim == self.index {
+                    continue;
+                }
+                loop {
+                    match shared.stealers[victim].steal_batch_and_pop(&self.local) {
+                        Steal::Success(task) => return self.found(task),
+                        Steal::Empty => break,
+                        Steal::Retry => continue,
+                    }
+                }
+                self.fire_timers(victim, Instant::now());
+                if let Some(task) = self.local.pop() {
+                    return self.found(task);
+                }
+            }
+            std::hint::spin_loop();
+        }
+        None
+    }
+
+    /// A searcher found work: stop searching, and if it was the last searcher, wake another
+    /// worker in case there is more.
+    fn found(&self, task: TaskRef) -> Option<TaskRef> {
+        if self.spinning.replace(false) {
+            let before = self.shared.idle.spinning.fetch_sub(1, Ordering::SeqCst);
+            if before == 1 {
+                self.shared.notify_one();
+            }
+        }
+        Some(task)
+    }
+
+    /// Sleeps until notified or until the runtime's earliest timer is due.
+    fn sleep(&self) {
+        let shared = &self.shared;
+        {
+            let mut sleepers = lock(&shared.idle.sleepers);
+            sleepers.push(self.index);
+            shared.idle.sleeping.fetch_add(1, Ordering::SeqCst);
+            if self.spinning.replace(false) {
+                shared.idle.spinning.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        fence(Ordering::SeqCst);
+        // Re-check after announcing the sleep: a push that raced with the announcement either
+        // sees us asleep and notifies us, or its work is visible here.
+        let must_stay_awake = shared.is_shutdown()
+            || shared.has_visible_work()
+            || shared.any_timer_due(Instant::now());
+        if !must_stay_awake {
+            shared.remotes[self.index]
+                .sleeper
+                .sleep(shared.earliest_timer());
+        }
+        let mut sleepers = lock(&shared.idle.sleepers);
+        if let Some(pos) = sleepers.iter().position(|&i| i == self.index) {
+            // Woken by a timeout or ourselves: nobody counted us as a searcher.
+            sleepers.swap_remove(pos);
+            shared.idle.sleeping.fetch_sub(1, Ordering::SeqCst);
+        } else {
+            // `notify_one` took us off the list and counted us as a searcher.
+            self.spinning.set(true);
+            drop(sleepers);
+            shared.remotes[self.index].sleeper.clear();
+        }
+    }
+
+    fn run_task(&self, task: TaskRef) {
+        task.start_running();
+        self.switches.set(self.switches.get().wrapping_add(1));
+        loop {
+            context::set_current_task(&*task);
+            // SAFETY: this worker dequeued the task and set it `RUNNING`; nobody else touches
+            // its exclusive part until it is queued again below.
+            let exclusive = unsafe { task.exclusive() };
+            let Some(co) = exclusive.context.as_mut() else {
+                unreachable!("a queued task always has its coroutine");
+            };
+            stack::set_running(Some(RunningStack::of(&task)));
+            let result = co.resume(());
+            stack::set_running(None);
+            context::set_current_task(std::ptr::null());
+            match result {
+                CoroutineResult::Yield(Suspend::Yield) => {
+                    task.requeue();
+                    self.push_local(task);
+                    return;
+                }
+                CoroutineResult::Yield(Suspend::Park) => {
+                    if task.commit_park() {
+                        Task::park_leak(task);
+                        return;
+                    }
+                    // An unpark arrived while the coroutine was switching out: resume it.
+                    continue;
+                }
+                CoroutineResult::Return(()) => {
+                    task.finish();
+                    if let Some(co) = exclusive.context.take() {
+                        self.shared.stacks.put(co.into_stack());
+                    }
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl RunningStack {
+    fn of(task: &Task) -> RunningStack {
+        let (name_ptr, name_len) = task
+            .name
+            .as_deref()
+            .map_or((std::ptr::null(), 0), |n| (n.as_ptr(), n.len()));
+        RunningStack {
+            guard_lo: task.guard.0,
+            guard_hi: task.guard.1,
+            stack_size: task.stack_size,
+            id: task.id,
+            name_ptr,
+            name_len,
+        }
+    }
+}

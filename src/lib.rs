@@ -1,0 +1,43 @@
+//! # greenchan
+//!
+//! Go's concurrency model for Rust, in plain blocking-style code: stackful coroutines started
+//! with [`go!`], an M:N work-stealing scheduler, Go-style channels and `select!`.
+//!
+//! ```
+//! use greenchan::go;
+//!
+//! let h = go!(|| 6 * 7);
+//! assert_eq!(h.join().unwrap(), 42);
+//! ```
+//!
+//! This crate is the facade: it re-exports the runtime ([`green`](green)), and the channels and
+//! select engine, so a program needs only `use greenchan::...`.
+
+pub use green::{
+    current, in_coroutine, park, park_deadline, park_timeout, preempt_point, run, sleep, spawn,
+    yield_now, Builder, Coroutine, CoroutineId, JoinHandle, Runtime, RuntimeBuilder,
+    DEFAULT_STACK_SIZE, DEFAULT_TIME_SLICE, MAX_STACK_SIZE, MAX_WORKERS, MIN_STACK_SIZE,
+};
+
+/// Starts a coroutine, as `go f()` does in Go.
+///
+/// `go!(closure)` spawns on the current runtime (the spawner's, or the global one) and returns
+/// its [`JoinHandle`]; `go!(builder, closure)` spawns with a [`Builder`] and returns
+/// `io::Result<JoinHandle<T>>`, as `std::thread::Builder::spawn` does.
+///
+/// ```
+/// use greenchan::{go, Builder};
+///
+/// let a = go!(|| 1);
+/// let b = go!(Builder::new().name("b".into()), || 2).unwrap();
+/// assert_eq!(a.join().unwrap() + b.join().unwrap(), 3);
+/// ```
+#[macro_export]
+macro_rules! go {
+    ($builder:expr, $f:expr $(,)?) => {
+        $crate::Builder::spawn($builder, $f)
+    };
+    ($f:expr $(,)?) => {
+        $crate::spawn($f)
+    };
+}
