@@ -182,7 +182,7 @@ impl Shared {
     pub(crate) fn drain_after_shutdown(&self) {
         loop {
             match self.injector.steal() {
-                Steal::Success(task) => drop(task),
+                Steal::Success(task) => task.discard(),
                 Steal::Retry => continue,
                 Steal::Empty => break,
             }
@@ -202,8 +202,8 @@ impl Shared {
     /// Queues a task from outside any worker of this runtime.
     pub(crate) fn inject(self: &Arc<Self>, task: TaskRef) {
         if self.is_shutdown() {
-            // Workers are gone or going: nobody would run it. Dropping it unwinds it.
-            drop(task);
+            // Workers are gone or going: nobody would run it.
+            task.discard();
             return;
         }
         self.injector.push(task);
@@ -384,9 +384,11 @@ impl Worker {
         if self.spinning.get() {
             self.shared.idle.spinning.fetch_sub(1, Ordering::SeqCst);
         }
-        drop(self.runnext.take());
+        if let Some(task) = self.runnext.take() {
+            task.discard();
+        }
         while let Some(task) = self.local.pop() {
-            drop(task);
+            task.discard();
         }
     }
 

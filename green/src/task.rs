@@ -209,20 +209,36 @@ impl Task {
     }
 }
 
+/// Unwinds a coroutine that will never be resumed (never started: its closure is dropped;
+/// started: its stack unwinds so its destructors run) and returns its stack to the pool.
+fn release(shared: &Shared, mut context: Context) {
+    if !context.done() {
+        // No coroutine may be current while it unwinds on this thread, so that nothing its
+        // destructors do suspends another coroutine.
+        let _guard = crate::context::NoCurrentTask::enter();
+        context.force_unwind();
+    }
+    shared.stacks.put(context.into_stack());
+}
+
+impl Task {
+    /// Drops a queued task that will never run because its runtime shut down. The caller owns
+    /// the queue entry, hence the exclusive part. Its joiner learns of it through the
+    /// completion guard that the dropped closure carries.
+    pub(crate) fn discard(self: TaskRef) {
+        // SAFETY: a queued task's exclusive part belongs to whoever holds its queue entry.
+        let context = unsafe { self.exclusive() }.context.take();
+        if let Some(context) = context {
+            release(&self.shared, context);
+        }
+        self.finish();
+    }
+}
+
 impl Drop for Task {
     fn drop(&mut self) {
-        if let Some(mut context) = self.exclusive.get_mut().context.take() {
-            if context.started() && !context.done() {
-                // A started coroutine dropped before finishing: its runtime shut down while it
-                // was queued. Unwind its stack so its destructors run, with no coroutine marked
-                // current on this thread so that nothing they do suspends another coroutine.
-                let _guard = crate::context::NoCurrentTask::enter();
-                context.force_unwind();
-            } else {
-                // Never started: this drops the closure that was written onto the stack.
-                context.force_unwind();
-            }
-            self.shared.stacks.put(context.into_stack());
+        if let Some(context) = self.exclusive.get_mut().context.take() {
+            release(&self.shared, context);
         }
     }
 }

@@ -1,0 +1,433 @@
+//! Behaviour of the runtime through its public API: spawning and joining, panics, park/unpark
+//! between coroutines and threads, timers, yielding, explicit runtimes and bad input.
+//!
+//! Every wait is on an event and bounded by `WATCHDOG`; nothing asserts an upper bound on time.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use green::{Builder, Runtime};
+
+const WATCHDOG: Duration = Duration::from_secs(60);
+
+/// Runs `f` on a helper thread and fails the test if it does not finish within `WATCHDOG`.
+fn within<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        let _ = tx.send(r);
+    });
+    match rx.recv_timeout(WATCHDOG) {
+        Ok(Ok(v)) => v,
+        Ok(Err(p)) => std::panic::resume_unwind(p),
+        Err(_) => panic!("test body did not finish within {WATCHDOG:?}: hang"),
+    }
+}
+
+#[test]
+fn spawn_and_join_return_values() {
+    within(|| {
+        let handles: Vec<_> = (0..1000u64).map(|i| green::spawn(move || i * 2)).collect();
+        let sum: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+        assert_eq!(sum, 999 * 1000);
+    });
+}
+
+#[test]
+fn panic_comes_back_as_err_and_runtime_carries_on() {
+    within(|| {
+        let bad = green::spawn(|| -> u32 { panic!("deliberate") });
+        let good = green::spawn(|| 5u32);
+        let err = bad.join().unwrap_err();
+        assert_eq!(err.downcast_ref::<&str>(), Some(&"deliberate"));
+        assert_eq!(good.join().unwrap(), 5);
+        // And the runtime still runs new coroutines.
+        assert_eq!(green::spawn(|| 9).join().unwrap(), 9);
+    });
+}
+
+#[test]
+fn join_from_a_coroutine_parks_it() {
+    within(|| {
+        let v = green::run(|| {
+            let inner = green::spawn(|| {
+                green::sleep(Duration::from_millis(5));
+                11
+            });
+            inner.join().unwrap() + 1
+        });
+        assert_eq!(v, 12);
+    });
+}
+
+#[test]
+fn thread_unparks_coroutine() {
+    within(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let f = flag.clone();
+        let h = green::spawn(move || {
+            while !f.load(Ordering::Acquire) {
+                green::park();
+            }
+            "woken"
+        });
+        // Let the coroutine reach park at least sometimes; correctness holds either way.
+        std::thread::sleep(Duration::from_millis(10));
+        flag.store(true, Ordering::Release);
+        h.coroutine().unpark();
+        assert_eq!(h.join().unwrap(), "woken");
+    });
+}
+
+#[test]
+fn coroutine_unparks_thread() {
+    within(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let me = green::current();
+        assert!(!green::in_coroutine());
+        let f = flag.clone();
+        let h = green::spawn(move || {
+            green::sleep(Duration::from_millis(5));
+            f.store(true, Ordering::Release);
+            me.unpark();
+        });
+        while !flag.load(Ordering::Acquire) {
+            green::park();
+        }
+        h.join().unwrap();
+    });
+}
+
+#[test]
+fn unpark_before_park_is_not_lost() {
+    within(|| {
+        green::run(|| {
+            let me = green::current();
+            me.unpark();
+            green::park(); // must return: the token was set
+            me.unpark();
+            me.unpark(); // tokens do not accumulate
+            green::park();
+        });
+    });
+}
+
+#[test]
+fn park_timeout_returns_after_the_timeout() {
+    within(|| {
+        let elapsed = green::run(|| {
+            let start = Instant::now();
+            let deadline = start + Duration::from_millis(20);
+            while Instant::now() < deadline {
+                green::park_deadline(deadline);
+            }
+            start.elapsed()
+        });
+        assert!(elapsed >= Duration::from_millis(20));
+    });
+}
+
+#[test]
+fn sleeps_end_after_their_duration_and_in_order() {
+    within(|| {
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let handles: Vec<_> = [40u64, 10, 30, 20]
+            .into_iter()
+            .map(|ms| {
+                let order = order.clone();
+                green::spawn(move || {
+                    let start = Instant::now();
+                    green::sleep(Duration::from_millis(ms));
+                    assert!(start.elapsed() >= Duration::from_millis(ms));
+                    order.lock().unwrap().push(ms);
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        // 10 ms apart is far beyond timer jitter, yet a loaded CI box may still reorder: only
+        // require that everybody woke, and the first to wake was one of the short sleepers.
+        let order = order.lock().unwrap();
+        assert_eq!(order.len(), 4);
+        assert!(order[0] <= 20, "order {order:?}");
+    });
+}
+
+#[test]
+fn many_sleepers_all_wake() {
+    within(|| {
+        let woke = Arc::new(AtomicUsize::new(0));
+        let handles: Vec<_> = (0..10_000)
+            .map(|i| {
+                let woke = woke.clone();
+                green::spawn(move || {
+                    green::sleep(Duration::from_micros(100 + (i % 50) * 100));
+                    woke.fetch_add(1, Ordering::Relaxed);
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert_eq!(woke.load(Ordering::Relaxed), 10_000);
+    });
+}
+
+#[test]
+fn yield_now_interleaves_coroutines_on_one_worker() {
+    within(|| {
+        let rt = Runtime::builder().workers(1).build().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let started = Arc::new(AtomicUsize::new(0));
+        let mk = |tag: char| {
+            let log = log.clone();
+            let started = started.clone();
+            move || {
+                started.fetch_add(1, Ordering::SeqCst);
+                // Wait until both exist so the interleaving is deterministic.
+                while started.load(Ordering::SeqCst) < 2 {
+                    green::yield_now();
+                }
+                for _ in 0..3 {
+                    log.lock().unwrap().push(tag);
+                    green::yield_now();
+                }
+            }
+        };
+        let a = rt.spawn(mk('a')).unwrap();
+        let b = rt.spawn(mk('b')).unwrap();
+        a.join().unwrap();
+        b.join().unwrap();
+        let log = log.lock().unwrap();
+        let s: String = log.iter().collect();
+        assert!(s == "ababab" || s == "bababa", "no interleaving: {s}");
+        rt.shutdown();
+    });
+}
+
+#[test]
+fn builder_name_and_stack_size() {
+    within(|| {
+        let h = Builder::new()
+            .name("named".into())
+            .stack_size(256 * 1024)
+            .spawn(|| {
+                // Use a good part of the bigger stack.
+                let buf = [7u8; 128 * 1024];
+                let sum: u64 = std::hint::black_box(&buf).iter().map(|&b| b as u64).sum();
+                (green::current().name().map(str::to_owned), sum)
+            })
+            .unwrap();
+        assert_eq!(h.coroutine().name(), Some("named"));
+        let (name, sum) = h.join().unwrap();
+        assert_eq!(name.as_deref(), Some("named"));
+        assert_eq!(sum, 7 * 128 * 1024);
+    });
+}
+
+#[test]
+fn bad_input_is_a_clear_error() {
+    let e = Runtime::builder().workers(0).build().unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(e.to_string().contains("at least one worker"), "{e}");
+
+    let e = Runtime::builder().workers(1 << 20).build().unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+
+    let e = Runtime::builder().stack_size(100).build().unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+
+    let e = Builder::new().stack_size(1).spawn(|| ()).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    let e = Builder::new().stack_size(usize::MAX).spawn(|| ()).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    let e = Builder::new()
+        .stack_size(green::MAX_STACK_SIZE + 1)
+        .spawn(|| ())
+        .unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+
+    let e = Runtime::builder()
+        .time_slice(Duration::ZERO)
+        .build()
+        .unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+}
+
+#[test]
+fn spawning_on_a_shut_down_runtime_fails_cleanly() {
+    within(|| {
+        let rt = Runtime::builder().workers(2).build().unwrap();
+        assert_eq!(rt.block_on(|| 3), 3);
+        rt.shutdown();
+        rt.shutdown(); // idempotent
+        assert!(rt.is_shutdown());
+        let e = rt.spawn(|| ()).unwrap_err();
+        assert!(e.to_string().contains("shut down"), "{e}");
+        let e = Builder::new().spawn_on(&rt, || ()).unwrap_err();
+        assert!(e.to_string().contains("shut down"), "{e}");
+    });
+}
+
+#[test]
+fn shutdown_drops_queued_coroutines_and_their_joiners_learn_it() {
+    within(|| {
+        let rt = Runtime::builder().workers(1).build().unwrap();
+        let gate = Arc::new(AtomicBool::new(false));
+        let g = gate.clone();
+        // Occupy the only worker so the next spawn stays queued.
+        let blocker = rt
+            .spawn(move || {
+                while !g.load(Ordering::Acquire) {
+                    std::hint::spin_loop();
+                }
+            })
+            .unwrap();
+        let dropped = Arc::new(AtomicBool::new(false));
+        struct SetOnDrop(Arc<AtomicBool>);
+        impl Drop for SetOnDrop {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let token = SetOnDrop(dropped.clone());
+        let queued = rt
+            .spawn(move || {
+                let _t = token;
+            })
+            .unwrap();
+        // Shut down from another thread while the worker is busy, then release it.
+        let rt = Arc::new(rt);
+        let r2 = rt.clone();
+        let stopper = std::thread::spawn(move || r2.shutdown());
+        while !rt.is_shutdown() {
+            std::thread::yield_now();
+        }
+        gate.store(true, Ordering::Release);
+        stopper.join().unwrap();
+        blocker.join().unwrap();
+        // The queued coroutine either ran before the shutdown was seen or was dropped; either
+        // way its captured value was dropped exactly once and join returns.
+        let _ = queued.join();
+        assert!(dropped.load(Ordering::SeqCst));
+    });
+}
+
+#[test]
+fn explicit_runtimes_coexist() {
+    within(|| {
+        let a = Runtime::builder().workers(1).build().unwrap();
+        let b = Runtime::builder().workers(2).build().unwrap();
+        // A coroutine on `a` joins one on `b`, which wakes it across runtimes.
+        let hb = b
+            .spawn(|| {
+                green::sleep(Duration::from_millis(2));
+                "from b"
+            })
+            .unwrap();
+        let ha = a.spawn(move || hb.join().unwrap()).unwrap();
+        assert_eq!(ha.join().unwrap(), "from b");
+        // Spawning from inside a runtime stays on that runtime.
+        let nested = a.block_on(|| green::spawn(|| 1).join().unwrap());
+        assert_eq!(nested, 1);
+        a.shutdown();
+        b.shutdown();
+    });
+}
+
+#[test]
+fn current_ids_are_distinct_and_stable() {
+    within(|| {
+        let h = green::spawn(|| {
+            let a = green::current().id();
+            green::yield_now();
+            let b = green::current().id();
+            assert_eq!(a, b);
+            a
+        });
+        let id = h.coroutine().id();
+        assert_eq!(h.join().unwrap(), id);
+        assert_ne!(id, green::current().id());
+        assert_eq!(green::current().id(), green::current().id());
+    });
+}
+
+#[test]
+fn work_spreads_across_workers() {
+    within(|| {
+        let rt = Runtime::builder().workers(2).build().unwrap();
+        // Two coroutines that each wait for the other to be running at the same time can only
+        // both finish if they run on different workers in parallel.
+        let a_in = Arc::new(AtomicBool::new(false));
+        let b_in = Arc::new(AtomicBool::new(false));
+        let (a1, b1) = (a_in.clone(), b_in.clone());
+        let (a2, b2) = (a_in.clone(), b_in.clone());
+        let ha = rt
+            .spawn(move || {
+                a1.store(true, Ordering::SeqCst);
+                while !b1.load(Ordering::SeqCst) {
+                    std::hint::spin_loop();
+                }
+            })
+            .unwrap();
+        let hb = rt
+            .spawn(move || {
+                b2.store(true, Ordering::SeqCst);
+                while !a2.load(Ordering::SeqCst) {
+                    std::hint::spin_loop();
+                }
+            })
+            .unwrap();
+        ha.join().unwrap();
+        hb.join().unwrap();
+        rt.shutdown();
+    });
+}
+
+#[test]
+fn deep_recursion_within_a_large_stack() {
+    within(|| {
+        fn depth(n: u64) -> u64 {
+            let pad = std::hint::black_box([n; 16]);
+            if n == 0 {
+                0
+            } else {
+                1 + depth(n - 1) + pad[0] - n
+            }
+        }
+        let h = Builder::new()
+            .stack_size(8 << 20)
+            .spawn(|| depth(20_000))
+            .unwrap();
+        assert_eq!(h.join().unwrap(), 20_000);
+    });
+}
+
+#[test]
+fn preempt_point_lets_others_run_on_one_worker() {
+    within(|| {
+        let rt = Runtime::builder()
+            .workers(1)
+            .time_slice(Duration::from_millis(1))
+            .build()
+            .unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let spinner = rt
+            .spawn(move || {
+                while !s.load(Ordering::Acquire) {
+                    green::preempt_point();
+                }
+            })
+            .unwrap();
+        // Runs on the same single worker only if the spinner yields at its preemption points.
+        let s = stop.clone();
+        let other = rt.spawn(move || s.store(true, Ordering::Release)).unwrap();
+        other.join().unwrap();
+        spinner.join().unwrap();
+        rt.shutdown();
+    });
+}
