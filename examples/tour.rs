@@ -1,0 +1,94 @@
+//! A tour of greenchan: spawning and joining coroutines, sleeping, parking, panics, an explicit
+//! runtime, and a hundred thousand coroutines at once.
+//!
+//! Run it with `cargo run --release --example tour`.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use greenchan::{go, Builder, Runtime};
+
+fn main() {
+    // `run` turns the calling thread into the waiter of one coroutine on the global runtime
+    // (one worker per CPU, or GREENCHAN_WORKERS).
+    greenchan::run(|| {
+        println!("== spawning and joining");
+        let h = go!(|| (1..=10).sum::<u32>());
+        println!("a coroutine summed 1..=10: {}", h.join().unwrap());
+
+        let named = go!(Builder::new().name("greeter".into()), || {
+            format!("hello from '{}'", greenchan::current().name().unwrap())
+        })
+        .unwrap();
+        println!("{}", named.join().unwrap());
+
+        println!("\n== sleeping suspends only the coroutine");
+        let start = Instant::now();
+        let sleepers: Vec<_> = (0..1000)
+            .map(|_| go!(|| greenchan::sleep(Duration::from_millis(50))))
+            .collect();
+        for s in sleepers {
+            s.join().unwrap();
+        }
+        println!(
+            "1000 coroutines slept 50 ms each, together, in {:?}",
+            start.elapsed()
+        );
+
+        println!("\n== parking and unparking");
+        let parked = go!(|| {
+            greenchan::park(); // until somebody unparks us
+            "woken up"
+        });
+        greenchan::sleep(Duration::from_millis(10));
+        parked.coroutine().unpark();
+        println!("the parked coroutine says: {}", parked.join().unwrap());
+
+        println!("\n== a panic is an Err from join; everybody else carries on");
+        let bad = go!(|| -> u32 { panic!("this coroutine fails on purpose") });
+        match bad.join() {
+            Ok(_) => println!("unexpected success"),
+            Err(e) => println!(
+                "join returned Err({:?})",
+                e.downcast_ref::<&str>().unwrap_or(&"?")
+            ),
+        }
+
+        println!("\n== many coroutines");
+        let n = 100_000;
+        let done = Arc::new(AtomicUsize::new(0));
+        let start = Instant::now();
+        let hs: Vec<_> = (0..n)
+            .map(|_| {
+                let done = done.clone();
+                go!(move || {
+                    greenchan::yield_now();
+                    done.fetch_add(1, Ordering::Relaxed);
+                })
+            })
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+        println!(
+            "{} coroutines spawned, yielded and joined in {:?}",
+            done.load(Ordering::Relaxed),
+            start.elapsed()
+        );
+    });
+
+    println!("\n== an explicit runtime with one worker");
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let v = rt.block_on(|| {
+        let a = go!(|| 20);
+        let b = go!(|| 22);
+        a.join().unwrap() + b.join().unwrap()
+    });
+    println!("two coroutines on one worker computed {v}");
+    rt.shutdown();
+    match rt.spawn(|| ()) {
+        Ok(_) => println!("unexpected: spawned on a stopped runtime"),
+        Err(e) => println!("after shutdown, spawn says: {e}"),
+    }
+}
