@@ -14,9 +14,10 @@
 //! select engine, so a program needs only `use greenchan::...`.
 
 pub use green::{
-    current, in_coroutine, park, park_deadline, park_timeout, preempt_point, run, sleep, spawn,
-    yield_now, Builder, Coroutine, CoroutineId, JoinHandle, Runtime, RuntimeBuilder,
-    DEFAULT_STACK_SIZE, DEFAULT_TIME_SLICE, MAX_STACK_SIZE, MAX_WORKERS, MIN_STACK_SIZE,
+    coroutine_local, current, in_coroutine, park, park_deadline, park_timeout, preempt_point, run,
+    sleep, spawn, yield_now, Builder, Coroutine, CoroutineId, JoinHandle, LocalKey, Runtime,
+    RuntimeBuilder, DEFAULT_STACK_SIZE, DEFAULT_TIME_SLICE, MAX_STACK_SIZE, MAX_WORKERS,
+    MIN_STACK_SIZE,
 };
 
 /// Starts a coroutine, as `go f()` does in Go.

@@ -27,7 +27,8 @@
 //! blocking call. `std::sync::Mutex` guards held across a blocking call may be unlocked from
 //! another thread, which std does not allow: hold them only within non-blocking sections (the
 //! coroutine-aware `sync` module of greenchan is the one to hold across them). Coroutine-local
-//! storage keyed by [`Coroutine::id`] is the portable replacement for thread-locals.
+//! storage ([`coroutine_local!`]) is the portable replacement for thread-locals: one value per
+//! coroutine, and per thread outside coroutines.
 //!
 //! ## Parked forever
 //!
@@ -37,6 +38,7 @@
 mod context;
 mod coroutine;
 mod join;
+mod local;
 mod runtime;
 mod scheduler;
 mod stack;
@@ -48,6 +50,7 @@ pub use coroutine::{
     Coroutine, CoroutineId,
 };
 pub use join::JoinHandle;
+pub use local::LocalKey;
 pub use runtime::{
     global, run, spawn, Builder, Runtime, RuntimeBuilder, DEFAULT_TIME_SLICE, MAX_WORKERS,
 };

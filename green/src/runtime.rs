@@ -313,6 +313,10 @@ where
         // coroutine's stack for as long as the coroutine exists.
         unsafe { (*task).exclusive().yielder = yielder };
         let result = panic::catch_unwind(AssertUnwindSafe(f));
+        // Coroutine-locals die with the coroutine, in it, before its joiner hears of the end.
+        // SAFETY: as above; no reference into the exclusive part is held across the drop.
+        let locals = unsafe { (*context::current_task()).exclusive().locals.take() };
+        drop(locals);
         if let Some(packet) = completion.packet.take() {
             packet.complete(result);
         }

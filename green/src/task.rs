@@ -56,6 +56,8 @@ pub(crate) struct Exclusive {
     pub(crate) context: Option<Context>,
     /// Set by the coroutine on its first run: the handle it suspends through.
     pub(crate) yielder: *const CoYielder,
+    /// Coroutine-local values, created on first use.
+    pub(crate) locals: Option<Box<crate::local::Locals>>,
 }
 
 pub(crate) struct Task {
@@ -99,6 +101,7 @@ impl Task {
             exclusive: UnsafeCell::new(Exclusive {
                 context: Some(context),
                 yielder: ptr::null(),
+                locals: None,
             }),
         })
     }
@@ -118,7 +121,11 @@ impl Task {
     /// `QUEUED -> RUNNING`, keeping a pending wake-up token.
     pub(crate) fn start_running(&self) {
         let prev = self.state.fetch_and(NOTIFIED, Ordering::Acquire);
-        debug_assert_eq!(prev & SCHED_MASK, QUEUED, "task started from a non-queued state");
+        debug_assert_eq!(
+            prev & SCHED_MASK,
+            QUEUED,
+            "task started from a non-queued state"
+        );
     }
 
     /// `RUNNING -> QUEUED` after a yield, keeping a pending wake-up token.

@@ -242,7 +242,10 @@ fn bad_input_is_a_clear_error() {
 
     let e = Builder::new().stack_size(1).spawn(|| ()).unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
-    let e = Builder::new().stack_size(usize::MAX).spawn(|| ()).unwrap_err();
+    let e = Builder::new()
+        .stack_size(usize::MAX)
+        .spawn(|| ())
+        .unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
     let e = Builder::new()
         .stack_size(green::MAX_STACK_SIZE + 1)
@@ -428,6 +431,48 @@ fn preempt_point_lets_others_run_on_one_worker() {
         let other = rt.spawn(move || s.store(true, Ordering::Release)).unwrap();
         other.join().unwrap();
         spinner.join().unwrap();
+        rt.shutdown();
+    });
+}
+
+green::coroutine_local! {
+    static LOCAL_TAG: std::cell::Cell<usize> = std::cell::Cell::new(0);
+    static DROPS_SEEN: DropCounter = DropCounter;
+}
+
+static LOCAL_DROPS: AtomicUsize = AtomicUsize::new(0);
+struct DropCounter;
+impl Drop for DropCounter {
+    fn drop(&mut self) {
+        LOCAL_DROPS.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn coroutine_locals_follow_their_coroutine_and_die_with_it() {
+    within(|| {
+        let rt = Runtime::builder().workers(2).build().unwrap();
+        let hs: Vec<_> = (1..=50usize)
+            .map(|i| {
+                rt.spawn(move || {
+                    DROPS_SEEN.with(|_| ());
+                    LOCAL_TAG.with(|t| t.set(i));
+                    for _ in 0..100 {
+                        green::yield_now(); // migrates between the two workers
+                        assert_eq!(LOCAL_TAG.with(|t| t.get()), i);
+                    }
+                    i
+                })
+                .unwrap()
+            })
+            .collect();
+        for (i, h) in hs.into_iter().enumerate() {
+            assert_eq!(h.join().unwrap(), i + 1);
+        }
+        // Each coroutine's value was dropped when it ended (join returns after that).
+        assert_eq!(LOCAL_DROPS.load(Ordering::SeqCst), 50);
+        // A plain thread has its own value.
+        assert_eq!(LOCAL_TAG.with(|t| t.get()), 0);
         rt.shutdown();
     });
 }
