@@ -138,7 +138,9 @@ pub(crate) struct Shared {
 impl Shared {
     /// Creates the shared state and the local queues to hand to the worker threads.
     pub(crate) fn new(config: Config) -> (Arc<Shared>, Vec<LocalQueue<TaskRef>>) {
-        let locals: Vec<_> = (0..config.workers).map(|_| LocalQueue::new_fifo()).collect();
+        let locals: Vec<_> = (0..config.workers)
+            .map(|_| LocalQueue::new_fifo())
+            .collect();
         let stealers = locals.iter().map(LocalQueue::stealer).collect();
         let remotes = (0..config.workers)
             .map(|_| Remote {
@@ -303,7 +305,9 @@ pub(crate) fn add_timer(task: TaskRef, deadline: Instant, gen: u32) {
     let remote = &shared.remotes[worker.index];
     let mut timers = lock(&remote.timers);
     timers.push(deadline, task, gen);
-    let next = timers.next_deadline().map_or(u64::MAX, |d| shared.nanos_since_epoch(d));
+    let next = timers
+        .next_deadline()
+        .map_or(u64::MAX, |d| shared.nanos_since_epoch(d));
     remote.next_timer.store(next, Ordering::Release);
 }
 

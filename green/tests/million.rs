@@ -51,7 +51,11 @@ fn one_million_parked_coroutines() {
         "{N} parked coroutines took {} mappings (before: {maps_before})",
         maps_during
     );
-    assert_eq!(woken.load(Ordering::Relaxed), 0, "a parked coroutine woke early");
+    assert_eq!(
+        woken.load(Ordering::Relaxed),
+        0,
+        "a parked coroutine woke early"
+    );
     for h in &handles {
         h.coroutine().unpark();
     }

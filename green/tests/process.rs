@@ -101,7 +101,10 @@ fn an_idle_runtime_uses_no_cpu() {
             let ticks: u64 = field(&out, "TICKS=").parse().unwrap();
             // Clock ticks are 10 ms. Four busy-polling workers would use ~400 ticks in that
             // second; a sleeping runtime uses none. Allow a couple for the kernel's rounding.
-            assert!(ticks <= 3, "idle runtime used {ticks} clock ticks of CPU in 1 s");
+            assert!(
+                ticks <= 3,
+                "idle runtime used {ticks} clock ticks of CPU in 1 s"
+            );
         }
     }
 }
