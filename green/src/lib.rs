@@ -42,6 +42,7 @@ mod local;
 mod runtime;
 mod scheduler;
 mod stack;
+mod state;
 mod task;
 mod timer;
 

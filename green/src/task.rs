@@ -1,12 +1,9 @@
 //! A task is one coroutine as the scheduler sees it: its corosensei context and stack, its
 //! identity, and the small state machine that decides who may run it next.
 //!
-//! The state word is the heart of park/unpark. Its low two bits say where the task is
-//! (`RUNNING` on a worker, `QUEUED` in exactly one run queue, `PARKED` nowhere, `DONE`), and the
-//! `NOTIFIED` bit is the wake-up token of `std::thread::park`. A park is committed by the worker
-//! *after* the coroutine has switched out (`RUNNING -> PARKED`), so an `unpark` that arrives
-//! while the coroutine is still on its way out only sets `NOTIFIED` and the worker resumes it at
-//! once: no wake-up is lost, and a parked task is never resumed twice.
+//! Its scheduling state (`state.rs`, model-checked with loom) is the heart of park/unpark: a
+//! park is committed by the worker after the coroutine has switched out, so no wake-up is lost
+//! and a parked task is never resumed twice.
 //!
 //! Ownership follows the state: every `QUEUED` task is owned by one queue entry, and a `PARKED`
 //! task owns one reference to itself, which the unparker that moves it to `QUEUED` takes over.
@@ -14,13 +11,14 @@
 
 use std::cell::UnsafeCell;
 use std::ptr;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use corosensei::{Coroutine as Co, Yielder};
 
 use crate::scheduler::Shared;
 use crate::stack::GreenStack;
+use crate::state::SchedState;
 
 /// Why a coroutine handed control back to its worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,13 +31,6 @@ pub(crate) enum Suspend {
 
 pub(crate) type Context = Co<(), Suspend, (), GreenStack>;
 pub(crate) type CoYielder = Yielder<(), Suspend>;
-
-pub(crate) const RUNNING: u8 = 0;
-pub(crate) const QUEUED: u8 = 1;
-pub(crate) const PARKED: u8 = 2;
-pub(crate) const DONE: u8 = 3;
-const SCHED_MASK: u8 = 3;
-pub(crate) const NOTIFIED: u8 = 4;
 
 /// A shared reference to a task; run queues, timers and handles hold these.
 pub(crate) type TaskRef = Arc<Task>;
@@ -61,7 +52,7 @@ pub(crate) struct Exclusive {
 }
 
 pub(crate) struct Task {
-    state: AtomicU8,
+    state: SchedState,
     /// Generation of the current timed wait; a timer fires only if it still matches.
     wait_gen: AtomicU32,
     pub(crate) id: u64,
@@ -91,7 +82,7 @@ impl Task {
         context: Context,
     ) -> TaskRef {
         Arc::new(Task {
-            state: AtomicU8::new(QUEUED),
+            state: SchedState::new_queued(),
             wait_gen: AtomicU32::new(0),
             id: next_id(),
             name,
@@ -118,82 +109,42 @@ impl Task {
         unsafe { &mut *self.exclusive.get() }
     }
 
-    /// `QUEUED -> RUNNING`, keeping a pending wake-up token.
+    /// `QUEUED -> RUNNING`; see `SchedState`.
     pub(crate) fn start_running(&self) {
-        let prev = self.state.fetch_and(NOTIFIED, Ordering::Acquire);
-        debug_assert_eq!(
-            prev & SCHED_MASK,
-            QUEUED,
-            "task started from a non-queued state"
-        );
+        self.state.start_running();
     }
 
-    /// `RUNNING -> QUEUED` after a yield, keeping a pending wake-up token.
+    /// `RUNNING -> QUEUED` after a yield.
     pub(crate) fn requeue(&self) {
-        let prev = self.state.fetch_or(QUEUED, Ordering::Release);
-        debug_assert_eq!(prev & SCHED_MASK, RUNNING);
+        self.state.requeue();
     }
 
     pub(crate) fn finish(&self) {
-        self.state.store(DONE, Ordering::Release);
+        self.state.finish();
     }
 
     /// Consumes a pending wake-up token of the running task; true if there was one.
     pub(crate) fn take_token(&self) -> bool {
-        self.state
-            .compare_exchange(
-                RUNNING | NOTIFIED,
-                RUNNING,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            )
-            .is_ok()
+        self.state.take_token()
     }
 
     /// Called by the worker once the coroutine has switched out with `Suspend::Park`.
     /// Returns true if the task is now parked, false if a wake-up arrived first (the token is
     /// consumed and the task must be resumed again).
     pub(crate) fn commit_park(&self) -> bool {
-        match self
-            .state
-            .compare_exchange(RUNNING, PARKED, Ordering::AcqRel, Ordering::Acquire)
-        {
-            Ok(_) => true,
-            Err(s) => {
-                debug_assert_eq!(s, RUNNING | NOTIFIED);
-                self.state.store(RUNNING, Ordering::Relaxed);
-                false
-            }
-        }
+        self.state.commit_park()
     }
 
     /// Makes the task runnable or leaves it a token. Returns the reference the caller must
     /// enqueue when the task was parked, else `None`.
     pub(crate) fn unpark(self: &Arc<Self>) -> Option<TaskRef> {
-        let mut s = self.state.load(Ordering::Acquire);
-        loop {
-            if s & NOTIFIED != 0 || s == DONE {
-                return None;
-            }
-            let (next, wakes) = if s == PARKED {
-                (QUEUED, true)
-            } else {
-                (s | NOTIFIED, false)
-            };
-            match self
-                .state
-                .compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) if wakes => {
-                    // SAFETY: a parked task owns one strong count of itself, leaked by
-                    // `Task::park_leak` when the park was committed; the CAS above made us the
-                    // one unparker that takes it back, exactly once.
-                    return Some(unsafe { Arc::from_raw(Arc::as_ptr(self)) });
-                }
-                Ok(_) => return None,
-                Err(actual) => s = actual,
-            }
+        if !self.state.unpark() {
+            return None;
         }
+        // SAFETY: a parked task owns one strong count of itself, leaked by `Task::park_leak`
+        // when the park was committed; `SchedState::unpark` returned true to exactly one
+        // unparker, which takes that count back here, once.
+        Some(unsafe { Arc::from_raw(Arc::as_ptr(self)) })
     }
 
     /// Hands the worker's reference to the parked state (see `unpark`).

@@ -1,0 +1,194 @@
+//! The scheduling state of a task, the wake-up logic every blocking call relies on, kept apart
+//! from the task so that loom can model-check it (`RUSTFLAGS="--cfg loom" cargo test -p green
+//! --release --lib state`).
+//!
+//! The low two bits say where the task is: `RUNNING` on a worker, `QUEUED` in exactly one run
+//! queue, `PARKED` nowhere, `DONE`. `NOTIFIED` is the wake-up token of `std::thread::park`. A
+//! park is committed by the worker after the coroutine has switched out (`RUNNING -> PARKED`),
+//! so an `unpark` that arrives while the coroutine is still on its way out only sets the token
+//! and the worker resumes it at once: a wake-up is never lost, and exactly one party (the one
+//! whose compare-exchange moves `PARKED -> QUEUED`) schedules a parked task.
+
+#[cfg(loom)]
+use loom::sync::atomic::{AtomicU8, Ordering};
+#[cfg(not(loom))]
+use std::sync::atomic::{AtomicU8, Ordering};
+
+const RUNNING: u8 = 0;
+const QUEUED: u8 = 1;
+const PARKED: u8 = 2;
+const DONE: u8 = 3;
+const SCHED_MASK: u8 = 3;
+const NOTIFIED: u8 = 4;
+
+pub(crate) struct SchedState {
+    state: AtomicU8,
+}
+
+impl SchedState {
+    /// A new task starts queued.
+    pub(crate) fn new_queued() -> SchedState {
+        SchedState {
+            state: AtomicU8::new(QUEUED),
+        }
+    }
+
+    /// `QUEUED -> RUNNING`, keeping a pending token. Called by the worker that dequeued it.
+    pub(crate) fn start_running(&self) {
+        let prev = self.state.fetch_and(NOTIFIED, Ordering::Acquire);
+        debug_assert_eq!(
+            prev & SCHED_MASK,
+            QUEUED,
+            "task started from a non-queued state"
+        );
+    }
+
+    /// `RUNNING -> QUEUED` after a yield, keeping a pending token.
+    pub(crate) fn requeue(&self) {
+        let prev = self.state.fetch_or(QUEUED, Ordering::Release);
+        debug_assert_eq!(prev & SCHED_MASK, RUNNING);
+    }
+
+    /// The task ended; later unparks do nothing.
+    pub(crate) fn finish(&self) {
+        self.state.store(DONE, Ordering::Release);
+    }
+
+    /// Consumes the running task's pending token; true if there was one.
+    pub(crate) fn take_token(&self) -> bool {
+        self.state
+            .compare_exchange(
+                RUNNING | NOTIFIED,
+                RUNNING,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+    }
+
+    /// Called by the worker once the coroutine switched out to park. True if the task is now
+    /// parked; false if a token arrived first (it is consumed: resume the coroutine).
+    pub(crate) fn commit_park(&self) -> bool {
+        match self
+            .state
+            .compare_exchange(RUNNING, PARKED, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => true,
+            Err(s) => {
+                debug_assert_eq!(s, RUNNING | NOTIFIED);
+                self.state.store(RUNNING, Ordering::Relaxed);
+                false
+            }
+        }
+    }
+
+    /// Wakes the task: true if it was parked and the caller must now schedule it; otherwise a
+    /// token is left for its next park (or nothing, if it has ended).
+    pub(crate) fn unpark(&self) -> bool {
+        let mut s = self.state.load(Ordering::Acquire);
+        loop {
+            if s & NOTIFIED != 0 || s == DONE {
+                return false;
+            }
+            let (next, wakes) = if s == PARKED {
+                (QUEUED, true)
+            } else {
+                (s | NOTIFIED, false)
+            };
+            match self
+                .state
+                .compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return wakes,
+                Err(actual) => s = actual,
+            }
+        }
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::atomic::AtomicUsize;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// The coroutine parks while another thread unparks it: it is resumed exactly once,
+    /// either because the worker saw the token or because the unparker scheduled it.
+    #[test]
+    fn park_racing_unpark_is_never_lost_or_doubled() {
+        loom::model(|| {
+            let st = Arc::new(SchedState::new_queued());
+            st.start_running();
+            let resumed = Arc::new(AtomicUsize::new(0));
+            let (s2, r2) = (st.clone(), resumed.clone());
+            let unparker = thread::spawn(move || {
+                if s2.unpark() {
+                    r2.fetch_add(1, Ordering::SeqCst); // scheduled by us
+                }
+            });
+            // The coroutine: park (no token yet or token taken), then the worker commits.
+            if st.take_token() || !st.commit_park() {
+                resumed.fetch_add(1, Ordering::SeqCst); // resumed by its own worker
+            }
+            unparker.join().unwrap();
+            assert_eq!(resumed.load(Ordering::SeqCst), 1);
+        });
+    }
+
+    /// Two unparkers race for one parked task: exactly one schedules it.
+    #[test]
+    fn two_unparkers_schedule_once() {
+        loom::model(|| {
+            let st = Arc::new(SchedState::new_queued());
+            st.start_running();
+            assert!(st.commit_park());
+            let wins = Arc::new(AtomicUsize::new(0));
+            let handles: Vec<_> = (0..2)
+                .map(|_| {
+                    let (s, w) = (st.clone(), wins.clone());
+                    thread::spawn(move || {
+                        if s.unpark() {
+                            w.fetch_add(1, Ordering::SeqCst);
+                        }
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.join().unwrap();
+            }
+            assert_eq!(wins.load(Ordering::SeqCst), 1);
+        });
+    }
+
+    /// An unpark while the task sits in a run queue (after a yield) is kept as a token, so the
+    /// task's next park returns at once instead of sleeping through it.
+    #[test]
+    fn unpark_while_queued_leaves_a_token() {
+        loom::model(|| {
+            let st = Arc::new(SchedState::new_queued());
+            st.start_running();
+            let s2 = st.clone();
+            let unparker = thread::spawn(move || assert!(!s2.unpark()));
+            st.requeue();
+            unparker.join().unwrap();
+            st.start_running();
+            assert!(st.take_token());
+        });
+    }
+
+    /// A task that ended ignores late unparks.
+    #[test]
+    fn unpark_after_finish_does_nothing() {
+        loom::model(|| {
+            let st = Arc::new(SchedState::new_queued());
+            st.start_running();
+            let s2 = st.clone();
+            let unparker = thread::spawn(move || s2.unpark());
+            st.finish();
+            let scheduled = unparker.join().unwrap();
+            // Either the unpark came while running (token, no schedule) or after the end.
+            assert!(!scheduled);
+        });
+    }
+}
