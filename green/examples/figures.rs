@@ -67,9 +67,9 @@ fn parked(n: usize) {
         })
         .collect();
     while parked.load(Ordering::Relaxed) < n {
-        std::thread::sleep(std::time::Duration::from_millis(10));
+        green::sleep(std::time::Duration::from_millis(10));
     }
-    std::thread::sleep(std::time::Duration::from_millis(100));
+    green::sleep(std::time::Duration::from_millis(100));
     let after = rss_bytes();
     let per = (after - before) as f64 / n as f64;
     println!(
@@ -88,14 +88,17 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let what = args.get(1).map(String::as_str).unwrap_or("all");
     let n: Option<usize> = args.get(2).and_then(|s| s.parse().ok());
-    green::run(|| ()); // start the runtime outside the timings
-    if what == "spawn" || what == "all" {
-        spawn(n.unwrap_or(1_000_000));
-    }
-    if what == "yield" || what == "all" {
-        yields(100, n.unwrap_or(100_000));
-    }
-    if what == "parked" || what == "all" {
-        parked(n.unwrap_or(100_000));
-    }
+    let what = what.to_owned();
+    // The workloads run as a coroutine, as a greenchan program's main body does.
+    green::run(move || {
+        if what == "spawn" || what == "all" {
+            spawn(n.unwrap_or(1_000_000));
+        }
+        if what == "yield" || what == "all" {
+            yields(100, n.unwrap_or(100_000));
+        }
+        if what == "parked" || what == "all" {
+            parked(n.unwrap_or(100_000));
+        }
+    });
 }

@@ -210,7 +210,7 @@ fn suspend(task: *const Task, why: Suspend) {
     // because we are running on it. We copy the pointer out before switching so no reference
     // into the task's exclusive part is held across the switch.
     unsafe {
-        let yielder = (*task).exclusive().yielder;
+        let yielder = (*task).yielder();
         (*yielder).suspend(why);
     }
 }

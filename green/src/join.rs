@@ -79,7 +79,8 @@ impl<T> Packet<T> {
 }
 
 /// Completes a packet with an error if the coroutine's closure is dropped without running
-/// (its runtime shut down first) or is unwound before finishing.
+/// (its runtime shut down first, or no stack could be had for it) or is unwound before
+/// finishing.
 pub(crate) struct CompletionGuard<T> {
     pub(crate) packet: Option<Arc<Packet<T>>>,
 }
@@ -88,7 +89,7 @@ impl<T> Drop for CompletionGuard<T> {
     fn drop(&mut self) {
         if let Some(packet) = self.packet.take() {
             let why: Box<dyn Any + Send> =
-                Box::new("coroutine was dropped before finishing: its runtime shut down");
+                Box::new("coroutine was dropped before it finished: its runtime shut down or no stack could be allocated for it");
             packet.complete(Err(why));
         }
     }

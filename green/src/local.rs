@@ -122,7 +122,7 @@ fn table() -> *mut Locals {
     if task.is_null() {
         return THREAD_LOCALS.with(|t| t.get());
     }
-    // SAFETY: the running coroutine owns its exclusive part while it runs.
-    let exclusive = unsafe { (*task).exclusive() };
-    &mut **exclusive.locals.get_or_insert_with(Box::default)
+    // SAFETY: the running coroutine owns its locals cell while it runs; the reference ends here.
+    let locals = unsafe { (*task).locals() };
+    &mut **locals.get_or_insert_with(Box::default)
 }

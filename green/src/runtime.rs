@@ -18,7 +18,7 @@ use crate::coroutine::Coroutine;
 use crate::join::{CompletionGuard, JoinHandle, Packet};
 use crate::scheduler::{self, lock, Config, Shared, Worker};
 use crate::stack::{self, DEFAULT_STACK_SIZE};
-use crate::task::{Context, Task};
+use crate::task::Task;
 
 /// Default time slice after which `preempt_point` yields.
 pub const DEFAULT_TIME_SLICE: Duration = Duration::from_millis(10);
@@ -300,22 +300,16 @@ where
             return Err(invalid("coroutine names may not contain NUL bytes".into()));
         }
     }
-    let stack = shared.stacks.get(size)?;
-    let guard = stack.guard_range();
     let packet = Arc::new(Packet::new());
     let mut completion = CompletionGuard {
         packet: Some(packet.clone()),
     };
-    let context = Context::with_stack(stack, move |yielder, ()| {
-        let task = context::current_task();
-        // SAFETY: the entry function runs on the worker that is running this task, which is
-        // the only party allowed to touch its exclusive part; the yielder lives on this
-        // coroutine's stack for as long as the coroutine exists.
-        unsafe { (*task).exclusive().yielder = yielder };
+    let entry = Box::new(move || {
         let result = panic::catch_unwind(AssertUnwindSafe(f));
         // Coroutine-locals die with the coroutine, in it, before its joiner hears of the end.
-        // SAFETY: as above; no reference into the exclusive part is held across the drop.
-        let locals = unsafe { (*context::current_task()).exclusive().locals.take() };
+        // SAFETY: this runs as the current coroutine, which owns its locals cell; the
+        // reference is not held across the drop.
+        let locals = unsafe { (*context::current_task()).locals() }.take();
         drop(locals);
         if let Some(packet) = completion.packet.take() {
             packet.complete(result);
@@ -325,8 +319,7 @@ where
         shared.clone(),
         name.map(String::into_boxed_str),
         size,
-        guard,
-        context,
+        entry,
     );
     let handle = JoinHandle {
         packet,

@@ -580,16 +580,27 @@ impl Worker {
     fn run_task(&self, task: TaskRef) {
         task.start_running();
         self.switches.set(self.switches.get().wrapping_add(1));
+        // SAFETY: this worker dequeued the task and set it running, so it owns the task's
+        // worker-side cells until it queues or parks it again below.
+        let co = match unsafe { task.context() } {
+            Ok(co) => co,
+            Err(e) => {
+                // No stack: the closure was dropped, which completes the join with an error.
+                eprintln!(
+                    "greenchan: cannot start coroutine {}: no stack: {e}",
+                    task.id
+                );
+                task.finish();
+                return;
+            }
+        };
         loop {
             context::set_current_task(&*task);
-            // SAFETY: this worker dequeued the task and set it `RUNNING`; nobody else touches
-            // its exclusive part until it is queued again below.
-            let exclusive = unsafe { task.exclusive() };
-            let Some(co) = exclusive.context.as_mut() else {
-                unreachable!("a queued task always has its coroutine");
-            };
-            stack::set_running(Some(RunningStack::of(&task)));
-            let result = co.resume(());
+            // SAFETY: as above; `guard` is a worker-side cell.
+            stack::set_running(Some(RunningStack::of(&task, unsafe { task.guard() })));
+            // SAFETY: `co` points into the task's context cell, owned by this worker while it
+            // runs the task; the coroutine touches only its own cells (yielder, locals).
+            let result = unsafe { (*co).resume(()) };
             stack::set_running(None);
             context::set_current_task(std::ptr::null());
             match result {
@@ -608,7 +619,8 @@ impl Worker {
                 }
                 CoroutineResult::Return(()) => {
                     task.finish();
-                    if let Some(co) = exclusive.context.take() {
+                    // SAFETY: as above; the coroutine has finished.
+                    if let Some(co) = unsafe { task.take_context() } {
                         self.shared.stacks.put(co.into_stack());
                     }
                     return;
@@ -619,14 +631,14 @@ impl Worker {
 }
 
 impl RunningStack {
-    fn of(task: &Task) -> RunningStack {
+    fn of(task: &Task, guard: (usize, usize)) -> RunningStack {
         let (name_ptr, name_len) = task
             .name
             .as_deref()
             .map_or((std::ptr::null(), 0), |n| (n.as_ptr(), n.len()));
         RunningStack {
-            guard_lo: task.guard.0,
-            guard_hi: task.guard.1,
+            guard_lo: guard.0,
+            guard_hi: guard.1,
             stack_size: task.stack_size,
             id: task.id,
             name_ptr,

@@ -42,15 +42,37 @@ pub(crate) fn next_id() -> u64 {
     NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
-/// The part of a task only the worker currently running it may touch.
-pub(crate) struct Exclusive {
-    pub(crate) context: Option<Context>,
-    /// Set by the coroutine on its first run: the handle it suspends through.
-    pub(crate) yielder: *const CoYielder,
-    /// Coroutine-local values, created on first use.
-    pub(crate) locals: Option<Box<crate::local::Locals>>,
+/// What a spawned coroutine runs: the user's closure wrapped with result delivery.
+pub(crate) type Entry = Box<dyn FnOnce() + Send>;
+
+/// A cell only the party that currently owns the task may touch (see `Task`).
+struct Owned<T>(UnsafeCell<T>);
+
+impl<T> Owned<T> {
+    fn new(v: T) -> Owned<T> {
+        Owned(UnsafeCell::new(v))
+    }
+
+    /// # Safety
+    /// The caller owns the task in the sense given on `Task`, and holds the reference only
+    /// while nobody else can come to own it.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn get(&self) -> &mut T {
+        // SAFETY: exclusivity is the caller's obligation, stated above.
+        unsafe { &mut *self.0.get() }
+    }
 }
 
+/// One coroutine.
+///
+/// The fields in `Owned` cells belong to whoever owns the task at the moment: the holder of
+/// its queue entry while it is queued, the worker running it while it runs. The worker
+/// touches `entry`, `context` and `guard`; the coroutine itself, while it runs, touches
+/// `yielder` and `locals`. Separate cells keep those two parties from ever aliasing one another.
+///
+/// The stack is taken from the pool when the coroutine first runs, not when it is spawned:
+/// a burst of spawns that have not run yet holds closures, not stacks, and a coroutine that
+/// runs to completion hands a warm stack straight to the next one.
 pub(crate) struct Task {
     state: SchedState,
     /// Generation of the current timed wait; a timer fires only if it still matches.
@@ -58,17 +80,24 @@ pub(crate) struct Task {
     pub(crate) id: u64,
     pub(crate) name: Option<Box<str>>,
     pub(crate) stack_size: usize,
-    /// The guard page of the coroutine's stack, for the overflow report.
-    pub(crate) guard: (usize, usize),
     pub(crate) shared: Arc<Shared>,
-    exclusive: UnsafeCell<Exclusive>,
+    /// The closure, until the first run turns it into `context`.
+    entry: Owned<Option<Entry>>,
+    context: Owned<Option<Context>>,
+    /// The guard page of the coroutine's stack, for the overflow report.
+    guard: Owned<(usize, usize)>,
+    /// Set by the coroutine on its first run: the handle it suspends through.
+    yielder: Owned<*const CoYielder>,
+    /// Coroutine-local values, created on first use.
+    locals: Owned<Option<Box<crate::local::Locals>>>,
 }
 
-// SAFETY: `exclusive` is only accessed by the one thread that owns the task in the `RUNNING`
-// state (see `exclusive()`); every other field is immutable or atomic. The coroutine context
-// itself may move between threads because a suspended coroutine's stack holds only data that
-// was `Send` when the closure was spawned (the spawn bounds require `F: Send`) plus runtime
-// frames that are thread-agnostic; thread-local caveats are documented on the crate.
+// SAFETY: the `Owned` fields are only accessed by the task's current owner, as documented on
+// `Task`, and ownership passes between threads through the queue and state machine (with
+// acquire/release ordering); every other field is immutable or atomic. The coroutine itself
+// may move between threads because its stack holds only data that was `Send` when the closure
+// was spawned (the spawn bounds require `F: Send`) plus runtime frames that are
+// thread-agnostic; the thread-local caveat is documented on the crate.
 unsafe impl Send for Task {}
 // SAFETY: as above; shared access goes through atomics only.
 unsafe impl Sync for Task {}
@@ -78,8 +107,7 @@ impl Task {
         shared: Arc<Shared>,
         name: Option<Box<str>>,
         stack_size: usize,
-        guard: (usize, usize),
-        context: Context,
+        entry: Entry,
     ) -> TaskRef {
         Arc::new(Task {
             state: SchedState::new_queued(),
@@ -87,26 +115,86 @@ impl Task {
             id: next_id(),
             name,
             stack_size,
-            guard,
             shared,
-            exclusive: UnsafeCell::new(Exclusive {
-                context: Some(context),
-                yielder: ptr::null(),
-                locals: None,
-            }),
+            entry: Owned::new(Some(entry)),
+            context: Owned::new(None),
+            guard: Owned::new((0, 0)),
+            yielder: Owned::new(ptr::null()),
+            locals: Owned::new(None),
         })
     }
 
-    /// The worker-private part of the task.
+    /// The coroutine, created with a pooled stack on the first call. `Err` if no stack could
+    /// be had; the closure is then dropped, which tells the joiner.
     ///
     /// # Safety
-    /// The caller must be the thread that dequeued this task and is running it (state
-    /// `RUNNING`, set by `start_running`), or the coroutine itself while it runs, and must not
-    /// hold the reference across a point where another thread could start running the task.
+    /// The caller is the worker running the task (it dequeued it and set it running).
+    pub(crate) unsafe fn context(&self) -> std::io::Result<*mut Context> {
+        // SAFETY: the caller owns the task (the worker running it).
+        let context = unsafe { self.context.get() };
+        if context.is_none() {
+            // SAFETY: as above.
+            let entry = unsafe { self.entry.get() }.take();
+            let Some(entry) = entry else {
+                unreachable!("a runnable task has its closure or its coroutine");
+            };
+            let stack = self.shared.stacks.get(self.stack_size)?;
+            // SAFETY: as above.
+            unsafe { *self.guard.get() = stack.guard_range() };
+            *context = Some(Context::with_stack(stack, move |yielder, ()| {
+                let task = crate::context::current_task();
+                // SAFETY: this runs as the coroutine of `task`, which may touch its yielder
+                // cell; the yielder lives on this coroutine's stack as long as it exists.
+                unsafe { (*task).set_yielder(yielder) };
+                entry();
+            }));
+        }
+        Ok(context.as_mut().expect("created above") as *mut Context)
+    }
+
+    /// Takes the finished coroutine's context back from the task, to recycle its stack.
+    ///
+    /// # Safety
+    /// The caller is the worker that ran the task to completion.
+    pub(crate) unsafe fn take_context(&self) -> Option<Context> {
+        // SAFETY: the caller owns the task.
+        unsafe { self.context.get() }.take()
+    }
+
+    /// The guard page of the stack (zeros before the first run).
+    ///
+    /// # Safety
+    /// The caller is the worker running the task.
+    pub(crate) unsafe fn guard(&self) -> (usize, usize) {
+        // SAFETY: the caller owns the task.
+        unsafe { *self.guard.get() }
+    }
+
+    /// # Safety
+    /// Only the coroutine itself, while running, calls this.
+    unsafe fn set_yielder(&self, yielder: *const CoYielder) {
+        // SAFETY: the caller is the running coroutine, which owns this cell.
+        unsafe { *self.yielder.get() = yielder };
+    }
+
+    /// The handle the running coroutine suspends through.
+    ///
+    /// # Safety
+    /// Only the coroutine itself, while running, calls this.
+    pub(crate) unsafe fn yielder(&self) -> *const CoYielder {
+        // SAFETY: the caller is the running coroutine, which owns this cell.
+        unsafe { *self.yielder.get() }
+    }
+
+    /// The coroutine-local table.
+    ///
+    /// # Safety
+    /// Only the coroutine itself, while running, calls this, and it holds the reference only
+    /// while it does not suspend.
     #[allow(clippy::mut_from_ref)]
-    pub(crate) unsafe fn exclusive(&self) -> &mut Exclusive {
-        // SAFETY: exclusivity is the caller's obligation, stated above.
-        unsafe { &mut *self.exclusive.get() }
+    pub(crate) unsafe fn locals(&self) -> &mut Option<Box<crate::local::Locals>> {
+        // SAFETY: the caller is the running coroutine, which owns this cell.
+        unsafe { self.locals.get() }
     }
 
     /// `QUEUED -> RUNNING`; see `SchedState`.
@@ -167,8 +255,8 @@ impl Task {
     }
 }
 
-/// Unwinds a coroutine that will never be resumed (never started: its closure is dropped;
-/// started: its stack unwinds so its destructors run) and returns its stack to the pool.
+/// Unwinds a coroutine that will never be resumed (its stack unwinds so its destructors
+/// run) and returns its stack to the pool.
 fn release(shared: &Shared, mut context: Context) {
     if !context.done() {
         // No coroutine may be current while it unwinds on this thread, so that nothing its
@@ -181,11 +269,12 @@ fn release(shared: &Shared, mut context: Context) {
 
 impl Task {
     /// Drops a queued task that will never run because its runtime shut down. The caller owns
-    /// the queue entry, hence the exclusive part. Its joiner learns of it through the
-    /// completion guard that the dropped closure carries.
+    /// the queue entry, hence the task. Its joiner learns of it through the completion guard
+    /// that the dropped closure carries.
     pub(crate) fn discard(self: TaskRef) {
-        // SAFETY: a queued task's exclusive part belongs to whoever holds its queue entry.
-        let context = unsafe { self.exclusive() }.context.take();
+        // SAFETY: a queued task belongs to whoever holds its queue entry.
+        let (entry, context) = unsafe { (self.entry.get().take(), self.context.get().take()) };
+        drop(entry);
         if let Some(context) = context {
             release(&self.shared, context);
         }
@@ -195,7 +284,9 @@ impl Task {
 
 impl Drop for Task {
     fn drop(&mut self) {
-        if let Some(context) = self.exclusive.get_mut().context.take() {
+        // SAFETY: `&mut self`: nobody else can reach the task any more.
+        let context = unsafe { self.context.get() }.take();
+        if let Some(context) = context {
             release(&self.shared, context);
         }
     }
