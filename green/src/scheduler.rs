@@ -44,6 +44,8 @@ const RUNNEXT_STREAK: u32 = 16;
 const GLOBAL_CHECK_INTERVAL: u32 = 61;
 /// Every this many ticks a busy worker checks its timers.
 const TIMER_CHECK_INTERVAL: u32 = 16;
+/// Least time between two releases of idle stacks' memory.
+const TRIM_INTERVAL: Duration = Duration::from_secs(1);
 /// Steal rounds a searching worker makes before it goes to sleep.
 const SEARCH_ROUNDS: usize = 3;
 
@@ -133,6 +135,8 @@ pub(crate) struct Shared {
     idle: Idle,
     shutdown: AtomicBool,
     epoch: Instant,
+    /// When idle stacks' memory was last given back, in nanoseconds since `epoch`.
+    last_trim: AtomicU64,
 }
 
 impl Shared {
@@ -162,6 +166,7 @@ impl Shared {
             },
             shutdown: AtomicBool::new(false),
             epoch: Instant::now(),
+            last_trim: AtomicU64::new(0),
         });
         (shared, locals)
     }
@@ -194,6 +199,21 @@ impl Shared {
             let stale = std::mem::take(&mut *timers);
             drop(timers);
             drop(stale);
+        }
+    }
+
+    /// The last worker to fall idle gives the memory of idle pooled stacks back to the OS, at
+    /// most once per `TRIM_INTERVAL`, so a runtime that goes idle after a burst shrinks.
+    fn trim_if_due(&self) {
+        let now = self.nanos_since_epoch(Instant::now());
+        let last = self.last_trim.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= TRIM_INTERVAL.as_nanos() as u64
+            && self
+                .last_trim
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.stacks.trim();
         }
     }
 
@@ -545,13 +565,17 @@ impl Worker {
     /// Sleeps until notified or until the runtime's earliest timer is due.
     fn sleep(&self) {
         let shared = &self.shared;
-        {
+        let all_asleep = {
             let mut sleepers = lock(&shared.idle.sleepers);
             sleepers.push(self.index);
-            shared.idle.sleeping.fetch_add(1, Ordering::SeqCst);
+            let before = shared.idle.sleeping.fetch_add(1, Ordering::SeqCst);
             if self.spinning.replace(false) {
                 shared.idle.spinning.fetch_sub(1, Ordering::SeqCst);
             }
+            before + 1 == shared.config.workers
+        };
+        if all_asleep {
+            shared.trim_if_due();
         }
         fence(Ordering::SeqCst);
         // Re-check after announcing the sleep: a push that raced with the announcement either
@@ -631,7 +655,7 @@ impl Worker {
 }
 
 impl RunningStack {
-    fn of(task: &Task, guard: (usize, usize)) -> RunningStack {
+    pub(crate) fn of(task: &Task, guard: (usize, usize)) -> RunningStack {
         let (name_ptr, name_len) = task
             .name
             .as_deref()

@@ -257,14 +257,19 @@ impl Task {
 
 /// Unwinds a coroutine that will never be resumed (its stack unwinds so its destructors
 /// run) and returns its stack to the pool.
-fn release(shared: &Shared, mut context: Context) {
+fn release(task: &Task, mut context: Context) {
     if !context.done() {
         // No coroutine may be current while it unwinds on this thread, so that nothing its
-        // destructors do suspends another coroutine.
+        // destructors do suspends another coroutine; its stack is announced to the overflow
+        // handler as while it runs.
         let _guard = crate::context::NoCurrentTask::enter();
+        // SAFETY: the caller owns the task (see `discard` and `drop`).
+        let guard = unsafe { *task.guard.get() };
+        crate::stack::set_running(Some(crate::stack::RunningStack::of(task, guard)));
         context.force_unwind();
+        crate::stack::set_running(None);
     }
-    shared.stacks.put(context.into_stack());
+    task.shared.stacks.put(context.into_stack());
 }
 
 impl Task {
@@ -276,7 +281,7 @@ impl Task {
         let (entry, context) = unsafe { (self.entry.get().take(), self.context.get().take()) };
         drop(entry);
         if let Some(context) = context {
-            release(&self.shared, context);
+            release(&self, context);
         }
         self.finish();
     }
@@ -287,7 +292,7 @@ impl Drop for Task {
         // SAFETY: `&mut self`: nobody else can reach the task any more.
         let context = unsafe { self.context.get() }.take();
         if let Some(context) = context {
-            release(&self.shared, context);
+            release(self, context);
         }
     }
 }

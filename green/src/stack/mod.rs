@@ -1,0 +1,278 @@
+//! Coroutine stacks: where they come from, how they are guarded, pooled and given back, and
+//! what happens when one overflows.
+//!
+//! One million live coroutines must fit under Linux's default `vm.max_map_count` of 65530, so a
+//! stack cannot be a mapping of its own (with an `mprotect` guard page it would be two).
+//! Stacks are carved instead from 64 MiB `MAP_NORESERVE` regions, which the kernel merges
+//! into a few mappings: memory is committed page by page on first touch, never as huge pages
+//! (`MADV_NOHUGEPAGE`). Each stack has a guard page below it, installed with
+//! `madvise(MADV_GUARD_INSTALL)` (Linux 6.13+), a page-table marker that does not split the
+//! region; on older kernels with `mprotect(PROT_NONE)`, within a budget of a third of
+//! `vm.max_map_count`, past which [`StackPool::get`] fails with a clear error.
+//!
+//! Stacks are pooled by size (page-rounded usable size: only equal sizes are reused). The
+//! hot path is a per-thread cache of up to [`CACHE_STACKS`] stacks, no lock and no system
+//! call; it exchanges batches of [`BATCH`] with the process-wide shelf (`shelf.rs`), which
+//! keeps up to 1024 idle stacks (64 MiB of usable size) with their memory and releases the
+//! memory of any beyond that (`MADV_DONTNEED`: the mapping and guard stay, the pages go).
+//! [`StackPool::trim`] releases the memory of every stack on the shelf.
+//!
+//! There is one shelf per process, and [`StackPool`] is a handle to it: a stack may be
+//! dropped on any thread, after its runtime is gone (a coroutine parked forever, a stack in a
+//! thread's cache), so stacks must not belong to a runtime that can go away. For the same
+//! reason regions are never unmapped: address space is cheap, resident memory is what the
+//! retention budget and `trim` give back.
+//!
+//! A stack overflow faults on the guard page; `overflow.rs` reports which coroutine it was
+//! and aborts.
+
+mod overflow;
+mod shelf;
+
+use std::cell::RefCell;
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use corosensei::stack::{Stack, StackPointer};
+
+#[allow(unused_imports)] // `ensure_alt_stack` is for threads the runtime did not make.
+pub(crate) use overflow::{ensure_alt_stack, install_overflow_handler, set_running, RunningStack};
+use shelf::{GuardPolicy, Shelf, Slot};
+
+/// Smallest accepted coroutine stack size in bytes (16 KiB).
+pub const MIN_STACK_SIZE: usize = 16 * 1024;
+/// Largest accepted coroutine stack size in bytes (1 GiB); larger requests are refused as
+/// absurd.
+pub const MAX_STACK_SIZE: usize = 1 << 30;
+/// Stack size of a coroutine spawned without one (64 KiB).
+pub const DEFAULT_STACK_SIZE: usize = 64 * 1024;
+
+/// Stacks a thread's cache holds at most. A thread that finishes coroutines fills it, one
+/// that starts them drains it; past this, the older half goes to the shelf.
+pub(crate) const CACHE_STACKS: usize = 32;
+/// Stacks moved between a thread's cache and the shelf at a time.
+pub(crate) const BATCH: usize = CACHE_STACKS / 2;
+/// Stacks larger than this bypass the thread caches, so that an idle thread does not sit on
+/// much memory that `trim` cannot reach.
+const CACHE_MAX_STACK: usize = 1 << 20;
+
+/// The process's stacks; see the module doc.
+static SHELF: Shelf = Shelf::new(GuardPolicy::Auto, shelf::RETAIN_STACKS, shelf::RETAIN_BYTES);
+
+/// The system page size, read once.
+pub(crate) fn page_size() -> usize {
+    static PAGE: AtomicUsize = AtomicUsize::new(0);
+    match PAGE.load(Ordering::Relaxed) {
+        0 => {
+            // SAFETY: sysconf has no preconditions.
+            let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+            assert!(page.is_power_of_two(), "odd page size {page}");
+            PAGE.store(page, Ordering::Relaxed);
+            page
+        }
+        page => page,
+    }
+}
+
+/// Checks a requested coroutine stack size and rounds it up to a whole number of pages.
+///
+/// Sizes below [`MIN_STACK_SIZE`] or above [`MAX_STACK_SIZE`] fail with
+/// [`io::ErrorKind::InvalidInput`] and a message naming the bounds.
+pub(crate) fn validate_stack_size(size: usize) -> io::Result<usize> {
+    if !(MIN_STACK_SIZE..=MAX_STACK_SIZE).contains(&size) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "coroutine stack size of {size} bytes is out of range: it must be at least \
+                 {MIN_STACK_SIZE} bytes (MIN_STACK_SIZE, 16 KiB) and at most {MAX_STACK_SIZE} \
+                 bytes (MAX_STACK_SIZE, 1 GiB)"
+            ),
+        ));
+    }
+    let page = page_size();
+    // Cannot overflow: MAX_STACK_SIZE is a multiple of any page size up to 1 GiB.
+    Ok((size + page - 1) & !(page - 1))
+}
+
+/// A coroutine stack from the pool: usable memory with a guard page below it.
+///
+/// Dropping it returns it to the pool, like [`StackPool::put`].
+#[derive(Debug)]
+pub(crate) struct GreenStack {
+    slot: Slot,
+}
+
+impl GreenStack {
+    /// Usable bytes (page-rounded; the guard page is not counted).
+    #[allow(dead_code)] // part of the API the scheduler may use
+    pub(crate) fn usable_size(&self) -> usize {
+        self.slot.size
+    }
+
+    /// The guard page: `(lowest address, one past the highest)`. The top of this range is the
+    /// lowest usable address of the stack.
+    pub(crate) fn guard_range(&self) -> (usize, usize) {
+        (self.slot.guard_lo(), self.slot.limit())
+    }
+
+    fn into_slot(self) -> Slot {
+        let slot = self.slot;
+        std::mem::forget(self);
+        slot
+    }
+}
+
+impl Drop for GreenStack {
+    fn drop(&mut self) {
+        cache_put(self.slot);
+    }
+}
+
+// SAFETY: `base` is the top of `size` usable bytes, page aligned (so aligned to
+// STACK_ALIGNMENT), at least MIN_STACK_SIZE of them (validated), with a guard page directly
+// below that faults on any access. The memory belongs to this value alone until it is dropped
+// or put back. `limit` includes the guard page, as corosensei's trait documentation requires
+// (and as its DefaultStack does); `guard_range` gives the usable limit separately.
+unsafe impl Stack for GreenStack {
+    #[inline]
+    fn base(&self) -> StackPointer {
+        StackPointer::new(self.slot.top).expect("a stack top is never null")
+    }
+
+    #[inline]
+    fn limit(&self) -> StackPointer {
+        StackPointer::new(self.slot.guard_lo()).expect("a stack's guard is never at null")
+    }
+}
+
+/// The pool of coroutine stacks: a handle to the process-wide one (see the module doc), so
+/// any number of runtimes may each hold one, and dropping it frees nothing.
+#[derive(Debug, Default)]
+pub(crate) struct StackPool {
+    _private: (),
+}
+
+impl StackPool {
+    /// A handle to the process's stack pool.
+    pub(crate) fn new() -> StackPool {
+        StackPool { _private: () }
+    }
+
+    /// A stack with `size` usable bytes (a size [`validate_stack_size`] returned; others are
+    /// rounded or refused the same way): a pooled one of that size if there is one, else a new
+    /// one. Fails if no address space is left or, on kernels before 6.13, when guard pages
+    /// would exceed the mapping budget.
+    pub(crate) fn get(&self, size: usize) -> io::Result<GreenStack> {
+        let size = validate_stack_size(size)?;
+        if let Some(slot) = cache_get(size) {
+            return Ok(GreenStack { slot });
+        }
+        Ok(GreenStack {
+            slot: SHELF.carve(size)?,
+        })
+    }
+
+    /// Returns a stack to the pool for reuse. Its contents are left as they are (they are
+    /// released only once the pool holds more than its retention budget, or by `trim`).
+    pub(crate) fn put(&self, stack: GreenStack) {
+        cache_put(stack.into_slot());
+    }
+
+    /// Releases the memory of every stack idle in the process-wide shelf, keeping their
+    /// address space and guard pages for reuse. Stacks in threads' small caches (at most
+    /// [`CACHE_STACKS`] each, none larger than 1 MiB) keep theirs. Costs one `madvise` per
+    /// run of adjacent stacks.
+    pub(crate) fn trim(&self) {
+        SHELF.trim();
+    }
+
+    /// What the process-wide shelf holds.
+    #[allow(dead_code)] // for diagnostics and tests
+    pub(crate) fn stats(&self) -> shelf::ShelfStats {
+        SHELF.stats()
+    }
+}
+
+/// A thread's stack cache, in front of the shelf.
+struct Cache {
+    slots: Vec<Slot>,
+}
+
+impl Cache {
+    /// The most recently cached stack of `size`.
+    fn take(&mut self, size: usize) -> Option<Slot> {
+        let i = self.slots.iter().rposition(|s| s.size == size)?;
+        Some(self.slots.swap_remove(i))
+    }
+
+    /// Moves the oldest `n` stacks to the shelf.
+    fn spill(&mut self, n: usize) {
+        let n = n.min(self.slots.len());
+        SHELF.put(&self.slots[..n]);
+        self.slots.drain(..n);
+    }
+}
+
+impl Drop for Cache {
+    fn drop(&mut self) {
+        SHELF.put(&self.slots);
+    }
+}
+
+thread_local! {
+    static CACHE: RefCell<Cache> = const { RefCell::new(Cache { slots: Vec::new() }) };
+}
+
+fn cache_get(size: usize) -> Option<Slot> {
+    if size > CACHE_MAX_STACK {
+        return take_one(size);
+    }
+    CACHE
+        .try_with(|cache| {
+            let mut cache = cache.borrow_mut();
+            if let Some(slot) = cache.take(size) {
+                return Some(slot);
+            }
+            // Refill with a batch of this size, making room first if the cache is full of
+            // other sizes.
+            if cache.slots.len() + BATCH > CACHE_STACKS {
+                let excess = cache.slots.len() + BATCH - CACHE_STACKS;
+                cache.spill(excess);
+            }
+            if cache.slots.capacity() == 0 {
+                cache.slots.reserve_exact(CACHE_STACKS + 1);
+            }
+            SHELF.take(size, BATCH, &mut cache.slots);
+            cache.take(size)
+        })
+        .unwrap_or_else(|_| take_one(size))
+}
+
+fn take_one(size: usize) -> Option<Slot> {
+    let mut one = Vec::with_capacity(1);
+    SHELF.take(size, 1, &mut one);
+    one.pop()
+}
+
+fn cache_put(slot: Slot) {
+    if slot.size <= CACHE_MAX_STACK {
+        let cached = CACHE.try_with(|cache| {
+            let mut cache = cache.borrow_mut();
+            if cache.slots.capacity() == 0 {
+                cache.slots.reserve_exact(CACHE_STACKS + 1);
+            }
+            cache.slots.push(slot);
+            if cache.slots.len() > CACHE_STACKS {
+                cache.spill(BATCH);
+            }
+        });
+        if cached.is_ok() {
+            return;
+        }
+    }
+    // Too large to cache, or this thread's cache is gone (thread exit).
+    SHELF.put(&[slot]);
+}
+
+#[cfg(test)]
+mod tests;
