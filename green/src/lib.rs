@@ -43,6 +43,7 @@ mod runtime;
 mod scheduler;
 mod stack;
 mod state;
+mod sysmon;
 mod task;
 mod timer;
 

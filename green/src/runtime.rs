@@ -120,21 +120,32 @@ impl RuntimeBuilder {
                 .spawn(move || Worker::new(index, worker_shared, local).run());
             match spawned {
                 Ok(handle) => threads.push(handle),
-                Err(e) => {
-                    shared.begin_shutdown();
-                    for t in threads {
-                        let _ = t.join();
-                    }
-                    shared.drain_after_shutdown();
-                    return Err(e);
-                }
+                Err(e) => return Err(abandon(&shared, threads, e)),
             }
+        }
+        let monitor_shared = shared.clone();
+        let monitor = thread::Builder::new()
+            .name(format!("{}-sysmon", shared.config.thread_name))
+            .spawn(move || crate::sysmon::run(monitor_shared));
+        match monitor {
+            Ok(handle) => threads.push(handle),
+            Err(e) => return Err(abandon(&shared, threads, e)),
         }
         Ok(Runtime {
             shared,
             threads: Mutex::new(threads),
         })
     }
+}
+
+/// Stops the threads of a runtime whose start failed part-way, and passes the error on.
+fn abandon(shared: &Shared, threads: Vec<thread::JoinHandle<()>>, e: io::Error) -> io::Error {
+    shared.begin_shutdown();
+    for t in threads {
+        let _ = t.join();
+    }
+    shared.drain_after_shutdown();
+    e
 }
 
 fn default_workers() -> usize {

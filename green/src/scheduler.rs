@@ -20,8 +20,8 @@
 //!
 //! The sleep of an idle worker is the one place a netpoller will hook in (Go's `netpoll` in
 //! `findrunnable`): one sleeper polls the OS with the same timeout instead of waiting on its
-//! condition variable. Preemption hooks in at `run_task`, which records when each coroutine
-//! started its slice.
+//! condition variable. Preemption hooks in at `run_task`, which publishes each resumption to
+//! the monitor thread (`sysmon.rs`).
 
 use std::cell::Cell;
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -30,9 +30,11 @@ use std::time::{Duration, Instant};
 
 use corosensei::CoroutineResult;
 use crossbeam_deque::{Injector, Steal, Stealer, Worker as LocalQueue};
+use crossbeam_utils::CachePadded;
 
 use crate::context;
 use crate::stack::{self, RunningStack, StackPool};
+use crate::sysmon::{Monitor, SliceState};
 use crate::task::{Suspend, Task, TaskRef};
 use crate::timer::TimerHeap;
 
@@ -116,6 +118,8 @@ struct Remote {
     /// Earliest timer deadline in nanoseconds since `Shared::epoch`, `u64::MAX` if none; read
     /// without the lock to skip it when nothing is due.
     next_timer: AtomicU64,
+    /// What the monitor samples to find a coroutine that overran its time slice.
+    slice: SliceState,
 }
 
 /// Who is searching and who is asleep.
@@ -131,8 +135,10 @@ pub(crate) struct Shared {
     pub(crate) stacks: StackPool,
     injector: Injector<TaskRef>,
     stealers: Box<[Stealer<TaskRef>]>,
-    remotes: Box<[Remote]>,
+    /// Padded: each worker writes its own on every switch.
+    remotes: Box<[CachePadded<Remote>]>,
     idle: Idle,
+    monitor: Monitor,
     shutdown: AtomicBool,
     epoch: Instant,
     /// When idle stacks' memory was last given back, in nanoseconds since `epoch`.
@@ -147,10 +153,13 @@ impl Shared {
             .collect();
         let stealers = locals.iter().map(LocalQueue::stealer).collect();
         let remotes = (0..config.workers)
-            .map(|_| Remote {
-                sleeper: Sleeper::default(),
-                timers: Mutex::new(TimerHeap::default()),
-                next_timer: AtomicU64::new(u64::MAX),
+            .map(|_| {
+                CachePadded::new(Remote {
+                    sleeper: Sleeper::default(),
+                    timers: Mutex::new(TimerHeap::default()),
+                    next_timer: AtomicU64::new(u64::MAX),
+                    slice: SliceState::default(),
+                })
             })
             .collect();
         let shared = Arc::new(Shared {
@@ -164,6 +173,7 @@ impl Shared {
                 sleeping: AtomicUsize::new(0),
                 sleepers: Mutex::new(Vec::new()),
             },
+            monitor: Monitor::default(),
             shutdown: AtomicBool::new(false),
             epoch: Instant::now(),
             last_trim: AtomicU64::new(0),
@@ -182,6 +192,16 @@ impl Shared {
         for remote in self.remotes.iter() {
             remote.sleeper.notify();
         }
+        self.monitor.wake();
+    }
+
+    /// Each worker's time-slice state, for the monitor.
+    pub(crate) fn slices(&self) -> impl Iterator<Item = &SliceState> {
+        self.remotes.iter().map(|r| &r.slice)
+    }
+
+    pub(crate) fn monitor(&self) -> &Monitor {
+        &self.monitor
     }
 
     /// Drops what is left in the global queue and the timers once the workers are gone, which
@@ -341,7 +361,8 @@ pub(crate) fn current_shared() -> Option<Arc<Shared>> {
     Some(unsafe { &*worker }.shared.clone())
 }
 
-/// Called from `preempt_point`: true if the running coroutine has used up its time slice.
+/// Called from `preempt_point`: true if the monitor found that the running coroutine has used
+/// up its time slice (the request is consumed).
 pub(crate) fn slice_expired() -> bool {
     let worker = context::worker();
     if worker.is_null() {
@@ -349,14 +370,7 @@ pub(crate) fn slice_expired() -> bool {
     }
     // SAFETY: see `schedule`.
     let worker = unsafe { &*worker };
-    let now = Instant::now();
-    let (seen, since) = worker.slice.get();
-    let switches = worker.switches.get();
-    if seen != switches {
-        worker.slice.set((switches, now));
-        return false;
-    }
-    now.duration_since(since) >= worker.shared.config.time_slice
+    worker.shared.remotes[worker.index].slice.take_preempt()
 }
 
 /// One worker thread's private state; lives on that thread's stack for as long as it runs.
@@ -369,9 +383,8 @@ pub(crate) struct Worker {
     tick: Cell<u32>,
     spinning: Cell<bool>,
     rng: Cell<u32>,
-    /// Count of coroutine resumptions, and the (count, start) pair `slice_expired` last saw.
+    /// Count of coroutine resumptions, published to the monitor.
     switches: Cell<u64>,
-    slice: Cell<(u64, Instant)>,
 }
 
 impl Worker {
@@ -386,7 +399,6 @@ impl Worker {
             spinning: Cell::new(false),
             rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
             switches: Cell::new(0),
-            slice: Cell::new((u64::MAX, Instant::now())),
         }
     }
 
@@ -553,6 +565,7 @@ impl Worker {
     /// A searcher found work: stop searching, and if it was the last searcher, wake another
     /// worker in case there is more.
     fn found(&self, task: TaskRef) -> Option<TaskRef> {
+        self.shared.monitor.worker_woke();
         if self.spinning.replace(false) {
             let before = self.shared.idle.spinning.fetch_sub(1, Ordering::SeqCst);
             if before == 1 {
@@ -588,6 +601,7 @@ impl Worker {
                 .sleeper
                 .sleep(shared.earliest_timer());
         }
+        shared.monitor.worker_woke();
         let mut sleepers = lock(&shared.idle.sleepers);
         if let Some(pos) = sleepers.iter().position(|&i| i == self.index) {
             // Woken by a timeout or ourselves: nobody counted us as a searcher.
@@ -603,7 +617,7 @@ impl Worker {
 
     fn run_task(&self, task: TaskRef) {
         task.start_running();
-        self.switches.set(self.switches.get().wrapping_add(1));
+        let slice = &self.shared.remotes[self.index].slice;
         // SAFETY: this worker dequeued the task and set it running, so it owns the task's
         // worker-side cells until it queues or parks it again below.
         let co = match unsafe { task.context() } {
@@ -622,9 +636,13 @@ impl Worker {
             context::set_current_task(&*task);
             // SAFETY: as above; `guard` is a worker-side cell.
             stack::set_running(Some(RunningStack::of(&task, unsafe { task.guard() })));
+            let switches = self.switches.get().wrapping_add(1);
+            self.switches.set(switches);
+            slice.begin(switches);
             // SAFETY: `co` points into the task's context cell, owned by this worker while it
             // runs the task; the coroutine touches only its own cells (yielder, locals).
             let result = unsafe { (*co).resume(()) };
+            slice.end();
             stack::set_running(None);
             context::set_current_task(std::ptr::null());
             match result {

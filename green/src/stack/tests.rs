@@ -451,7 +451,6 @@ fn thread_overflows_still_reach_std() {
     assert!(!stderr.contains("greenchan"), "{stderr}");
 }
 
-
 #[test]
 fn guard_markers_are_used_from_linux_6_13() {
     let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();

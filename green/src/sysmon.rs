@@ -1,0 +1,158 @@
+//! The monitor thread (Go's `sysmon`): notices a coroutine that has run longer than its time
+//! slice and asks it to yield.
+//!
+//! Each worker publishes, per resumption, a switch counter and whether it is running a
+//! coroutine. Every half slice the monitor samples them: a worker that is running and whose
+//! counter has not moved for a whole slice gets its preempt flag set, which the coroutine's
+//! next preemption point (`preempt_point`, and every runtime call that checks it) sees with a
+//! single load. Sampling instead of timestamping keeps the switch path free of clock reads.
+//!
+//! This is where asynchronous preemption plugs in: besides setting the flag, the monitor will
+//! signal the worker thread so a loop with no preemption point yields too (DESIGN §3).
+//!
+//! An idle runtime must use no CPU, so after a run of samples in which nothing ran, the monitor
+//! sleeps until a worker wakes up and tells it (`worker_woke`, on the wake path only, never on
+//! the switch path).
+
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use crate::scheduler::{lock, Shared};
+
+/// Samples with nothing running before the monitor goes to sleep.
+const IDLE_SAMPLES: u32 = 20;
+
+/// What a worker tells the monitor about itself; one per worker, written by that worker.
+#[derive(Default)]
+pub(crate) struct SliceState {
+    switches: AtomicU64,
+    running: AtomicBool,
+    preempt: AtomicBool,
+}
+
+impl SliceState {
+    /// The worker is about to resume its `n`th coroutine.
+    #[inline]
+    pub(crate) fn begin(&self, n: u64) {
+        self.switches.store(n, Ordering::Relaxed);
+        self.running.store(true, Ordering::Relaxed);
+    }
+
+    /// The coroutine switched out.
+    #[inline]
+    pub(crate) fn end(&self) {
+        self.running.store(false, Ordering::Relaxed);
+        self.preempt.store(false, Ordering::Relaxed);
+    }
+
+    /// Consumes a pending request to yield.
+    #[inline]
+    pub(crate) fn take_preempt(&self) -> bool {
+        self.preempt.load(Ordering::Relaxed) && self.preempt.swap(false, Ordering::Relaxed)
+    }
+}
+
+/// The monitor's own state, shared with the workers.
+#[derive(Default)]
+pub(crate) struct Monitor {
+    /// Set by the monitor before it sleeps; a waking worker that sees it wakes the monitor.
+    asleep: AtomicBool,
+    /// Set by a waking worker; the monitor checks it after announcing its sleep.
+    woken: AtomicBool,
+    /// `true` once the monitor must stop or wake.
+    signal: Mutex<bool>,
+    condvar: Condvar,
+}
+
+impl Monitor {
+    /// Called by a worker that just found work after being idle.
+    pub(crate) fn worker_woke(&self) {
+        self.woken.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        if self.asleep.load(Ordering::SeqCst) {
+            self.wake();
+        }
+    }
+
+    /// Wakes the monitor (from its idle sleep or its tick wait).
+    pub(crate) fn wake(&self) {
+        *lock(&self.signal) = true;
+        self.condvar.notify_one();
+    }
+
+    /// Waits for `timeout` (or forever) unless woken; consumes the wake-up.
+    fn wait(&self, timeout: Option<Duration>) {
+        let mut signalled = lock(&self.signal);
+        let deadline = timeout.map(|t| Instant::now() + t);
+        while !*signalled {
+            match deadline {
+                None => {
+                    signalled = self
+                        .condvar
+                        .wait(signalled)
+                        .unwrap_or_else(PoisonError::into_inner)
+                }
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        break;
+                    }
+                    signalled = self
+                        .condvar
+                        .wait_timeout(signalled, d - now)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0;
+                }
+            }
+        }
+        *signalled = false;
+    }
+}
+
+/// The monitor thread's body; returns when the runtime shuts down.
+pub(crate) fn run(shared: Arc<Shared>) {
+    let slice = shared.config.time_slice;
+    let tick = (slice / 2).max(Duration::from_micros(500));
+    let workers = shared.slices().count();
+    // Per worker: the switch count last seen and when it was first seen.
+    let mut seen: Vec<(u64, Instant)> = vec![(u64::MAX, Instant::now()); workers];
+    let mut idle_samples = 0;
+    let monitor = shared.monitor();
+    while !shared.is_shutdown() {
+        monitor.wait(Some(tick));
+        let now = Instant::now();
+        let mut active = false;
+        for (i, state) in shared.slices().enumerate() {
+            let switches = state.switches.load(Ordering::Relaxed);
+            let running = state.running.load(Ordering::Relaxed);
+            if switches != seen[i].0 {
+                seen[i] = (switches, now);
+                active = true;
+            } else if running {
+                active = true;
+                if now.duration_since(seen[i].1) >= slice {
+                    state.preempt.store(true, Ordering::Relaxed);
+                    seen[i].1 = now;
+                }
+            }
+        }
+        if active {
+            idle_samples = 0;
+            continue;
+        }
+        idle_samples += 1;
+        if idle_samples < IDLE_SAMPLES {
+            continue;
+        }
+        // Nothing has run for a while: sleep until a worker wakes up.
+        monitor.asleep.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        if !monitor.woken.swap(false, Ordering::SeqCst) && !shared.is_shutdown() {
+            monitor.wait(None);
+        }
+        monitor.asleep.store(false, Ordering::SeqCst);
+        monitor.woken.store(false, Ordering::SeqCst);
+        idle_samples = 0;
+    }
+}
