@@ -681,7 +681,7 @@ impl RunningStack {
         RunningStack {
             guard_lo: guard.0,
             guard_hi: guard.1,
-            stack_size: task.stack_size,
+            stack_size: task.stack_size(),
             id: task.id,
             name_ptr,
             name_len,

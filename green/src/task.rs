@@ -45,6 +45,19 @@ pub(crate) fn next_id() -> u64 {
 /// What a spawned coroutine runs: the user's closure wrapped with result delivery.
 pub(crate) type Entry = Box<dyn FnOnce() + Send>;
 
+/// What a task runs: its closure until the first run, then the coroutine made from it.
+enum Body {
+    Entry(Entry),
+    Coroutine(Context),
+    Gone,
+}
+
+impl Body {
+    fn take(&mut self) -> Body {
+        std::mem::replace(self, Body::Gone)
+    }
+}
+
 /// A cell only the party that currently owns the task may touch (see `Task`).
 struct Owned<T>(UnsafeCell<T>);
 
@@ -67,7 +80,7 @@ impl<T> Owned<T> {
 ///
 /// The fields in `Owned` cells belong to whoever owns the task at the moment: the holder of
 /// its queue entry while it is queued, the worker running it while it runs. The worker
-/// touches `entry`, `context` and `guard`; the coroutine itself, while it runs, touches
+/// touches `body` and `guard`; the coroutine itself, while it runs, touches
 /// `yielder` and `locals`. Separate cells keep those two parties from ever aliasing one another.
 ///
 /// The stack is taken from the pool when the coroutine first runs, not when it is spawned:
@@ -79,13 +92,12 @@ pub(crate) struct Task {
     wait_gen: AtomicU32,
     pub(crate) id: u64,
     pub(crate) name: Option<Box<str>>,
-    pub(crate) stack_size: usize,
+    /// Usable stack size in bytes (at most `MAX_STACK_SIZE`, 1 GiB).
+    stack_size: u32,
     pub(crate) shared: Arc<Shared>,
-    /// The closure, until the first run turns it into `context`.
-    entry: Owned<Option<Entry>>,
-    context: Owned<Option<Context>>,
-    /// The guard page of the coroutine's stack, for the overflow report.
-    guard: Owned<(usize, usize)>,
+    body: Owned<Body>,
+    /// The lowest address of the stack's guard page (one page), for the overflow report.
+    guard: Owned<usize>,
     /// Set by the coroutine on its first run: the handle it suspends through.
     yielder: Owned<*const CoYielder>,
     /// Coroutine-local values, created on first use.
@@ -109,16 +121,16 @@ impl Task {
         stack_size: usize,
         entry: Entry,
     ) -> TaskRef {
+        debug_assert!(stack_size <= crate::stack::MAX_STACK_SIZE);
         Arc::new(Task {
             state: SchedState::new_queued(),
             wait_gen: AtomicU32::new(0),
             id: next_id(),
             name,
-            stack_size,
+            stack_size: stack_size as u32,
             shared,
-            entry: Owned::new(Some(entry)),
-            context: Owned::new(None),
-            guard: Owned::new((0, 0)),
+            body: Owned::new(Body::Entry(entry)),
+            guard: Owned::new(0),
             yielder: Owned::new(ptr::null()),
             locals: Owned::new(None),
         })
@@ -131,17 +143,17 @@ impl Task {
     /// The caller is the worker running the task (it dequeued it and set it running).
     pub(crate) unsafe fn context(&self) -> std::io::Result<*mut Context> {
         // SAFETY: the caller owns the task (the worker running it).
-        let context = unsafe { self.context.get() };
-        if context.is_none() {
-            // SAFETY: as above.
-            let entry = unsafe { self.entry.get() }.take();
-            let Some(entry) = entry else {
-                unreachable!("a runnable task has its closure or its coroutine");
+        let body = unsafe { self.body.get() };
+        if let Body::Entry(_) = body {
+            let Body::Entry(entry) = body.take() else {
+                unreachable!("checked above");
             };
-            let stack = self.shared.stacks.get(self.stack_size)?;
+            let stack = self.shared.stacks.get(self.stack_size())?;
+            let (guard_lo, guard_hi) = stack.guard_range();
+            debug_assert_eq!(guard_hi - guard_lo, crate::stack::page_size());
             // SAFETY: as above.
-            unsafe { *self.guard.get() = stack.guard_range() };
-            *context = Some(Context::with_stack(stack, move |yielder, ()| {
+            unsafe { *self.guard.get() = guard_lo };
+            *body = Body::Coroutine(Context::with_stack(stack, move |yielder, ()| {
                 let task = crate::context::current_task();
                 // SAFETY: this runs as the coroutine of `task`, which may touch its yielder
                 // cell; the yielder lives on this coroutine's stack as long as it exists.
@@ -149,7 +161,10 @@ impl Task {
                 entry();
             }));
         }
-        Ok(context.as_mut().expect("created above") as *mut Context)
+        match body {
+            Body::Coroutine(context) => Ok(context as *mut Context),
+            _ => unreachable!("a runnable task has its closure or its coroutine"),
+        }
     }
 
     /// Takes the finished coroutine's context back from the task, to recycle its stack.
@@ -158,7 +173,10 @@ impl Task {
     /// The caller is the worker that ran the task to completion.
     pub(crate) unsafe fn take_context(&self) -> Option<Context> {
         // SAFETY: the caller owns the task.
-        unsafe { self.context.get() }.take()
+        match unsafe { self.body.get() }.take() {
+            Body::Coroutine(context) => Some(context),
+            _ => None,
+        }
     }
 
     /// The guard page of the stack (zeros before the first run).
@@ -167,7 +185,19 @@ impl Task {
     /// The caller is the worker running the task.
     pub(crate) unsafe fn guard(&self) -> (usize, usize) {
         // SAFETY: the caller owns the task.
-        unsafe { *self.guard.get() }
+        let lo = unsafe { *self.guard.get() };
+        (
+            lo,
+            if lo == 0 {
+                0
+            } else {
+                lo + crate::stack::page_size()
+            },
+        )
+    }
+
+    pub(crate) fn stack_size(&self) -> usize {
+        self.stack_size as usize
     }
 
     /// # Safety
@@ -264,7 +294,7 @@ fn release(task: &Task, mut context: Context) {
         // handler as while it runs.
         let _guard = crate::context::NoCurrentTask::enter();
         // SAFETY: the caller owns the task (see `discard` and `drop`).
-        let guard = unsafe { *task.guard.get() };
+        let guard = unsafe { task.guard() };
         crate::stack::set_running(Some(crate::stack::RunningStack::of(task, guard)));
         context.force_unwind();
         crate::stack::set_running(None);
@@ -278,11 +308,11 @@ impl Task {
     /// that the dropped closure carries.
     pub(crate) fn discard(self: TaskRef) {
         // SAFETY: a queued task belongs to whoever holds its queue entry.
-        let (entry, context) = unsafe { (self.entry.get().take(), self.context.get().take()) };
-        drop(entry);
-        if let Some(context) = context {
+        let body = unsafe { self.body.get() }.take();
+        if let Body::Coroutine(context) = body {
             release(&self, context);
         }
+        // An unstarted closure is dropped here, which tells its joiner.
         self.finish();
     }
 }
@@ -290,8 +320,7 @@ impl Task {
 impl Drop for Task {
     fn drop(&mut self) {
         // SAFETY: `&mut self`: nobody else can reach the task any more.
-        let context = unsafe { self.context.get() }.take();
-        if let Some(context) = context {
+        if let Body::Coroutine(context) = unsafe { self.body.get() }.take() {
             release(self, context);
         }
     }
