@@ -10,8 +10,21 @@
 //! assert_eq!(h.join().unwrap(), 42);
 //! ```
 //!
-//! This crate is the facade: it re-exports the runtime ([`green`](green)), and the channels and
-//! select engine, so a program needs only `use greenchan::...`.
+//! This crate is the facade: it re-exports the runtime (`green`), the channels (as
+//! [`chan`]) and the select engine, so a program needs only `use greenchan::...`.
+//!
+//! ```
+//! use greenchan::{chan, go, select};
+//! use std::time::Duration;
+//!
+//! let (tx, rx) = chan::bounded(0);
+//! go!(move || tx.send("ping").unwrap());
+//! let got = select! {
+//!     recv(rx) -> msg => msg.unwrap(),
+//!     default(Duration::from_secs(10)) => "timeout",
+//! };
+//! assert_eq!(got, "ping");
+//! ```
 
 pub use green::{
     coroutine_local, current, in_coroutine, park, park_deadline, park_timeout, preempt_point, run,
@@ -19,6 +32,12 @@ pub use green::{
     RuntimeBuilder, DEFAULT_STACK_SIZE, DEFAULT_TIME_SLICE, MAX_STACK_SIZE, MAX_WORKERS,
     MIN_STACK_SIZE,
 };
+
+/// Go-style channels: `bounded`, `unbounded`, `after`, `tick`, `never`, their handles and
+/// errors.
+pub use channels as chan;
+pub use channels::{RecvError, SendError};
+pub use select::{select, Select, SelectedOperation};
 
 /// Starts a coroutine, as `go f()` does in Go.
 ///

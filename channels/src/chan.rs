@@ -1,0 +1,165 @@
+//! The channel itself: one lock around a ring buffer and the queues of parked receivers and
+//! senders, as in Go's `hchan` (`chan.go`). Every flavor is this one structure: a rendezvous
+//! channel has capacity 0 (its buffer stays empty and values pass from the parked sender's slot
+//! to the receiver, or the other way round), an unbounded one has no capacity limit.
+//!
+//! All state changes happen under the lock, which is never held while parking or while
+//! running user code other than moving values. A parked party is woken after the lock is
+//! released, once its slot has been written (see `select::Waiter`).
+
+use std::collections::VecDeque;
+
+use select::sync::{lock, Arc, AtomicBool, AtomicUsize, Mutex, MutexGuard, Ordering};
+use select::{Entry, WaitQueue, Waiter};
+
+pub(crate) struct State<T> {
+    pub(crate) buf: VecDeque<T>,
+    pub(crate) closed: bool,
+    /// Parked receivers; their slots are `Option<T>` to fill.
+    pub(crate) recvq: WaitQueue,
+    /// Parked senders; their slots are `Option<T>` holding the value.
+    pub(crate) sendq: WaitQueue,
+}
+
+pub(crate) struct Chan<T> {
+    state: Mutex<State<T>>,
+    /// 0 for rendezvous, `usize::MAX` for unbounded.
+    pub(crate) cap: usize,
+    pub(crate) senders: AtomicUsize,
+    pub(crate) receivers: AtomicUsize,
+    /// Mirrors `State::closed` for lock-free reads.
+    closed: AtomicBool,
+}
+
+pub(crate) enum Received<T> {
+    Value(T, Option<Entry>),
+    Closed,
+    Empty,
+}
+
+pub(crate) enum Sent<T> {
+    Done(Option<Entry>),
+    Closed(T),
+    Full(T),
+}
+
+/// Moves the value out of a parked sender's slot.
+///
+/// # Safety
+/// `entry` was claimed by the caller from this channel's `sendq`, whose slots are `Option<T>`
+/// in frames that stay alive until the entry is finished.
+unsafe fn take_from<T>(entry: &Entry) -> T {
+    // SAFETY: as stated; the sender put `Some(value)` there before registering.
+    unsafe { (*(entry.slot as *mut Option<T>)).take() }.expect("a parked sender has a value")
+}
+
+/// Puts a value into a parked receiver's slot.
+///
+/// # Safety
+/// `entry` was claimed by the caller from this channel's `recvq` (slots are `Option<T>`).
+unsafe fn give_to<T>(entry: &Entry, value: T) {
+    // SAFETY: as stated.
+    unsafe { *(entry.slot as *mut Option<T>) = Some(value) };
+}
+
+impl<T> Chan<T> {
+    pub(crate) fn new(cap: usize) -> Chan<T> {
+        Chan {
+            state: Mutex::new(State {
+                buf: VecDeque::with_capacity(if cap == usize::MAX { 16 } else { cap.min(1024) }),
+                closed: false,
+                recvq: WaitQueue::new(),
+                sendq: WaitQueue::new(),
+            }),
+            cap,
+            senders: AtomicUsize::new(1),
+            receivers: AtomicUsize::new(1),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State<T>> {
+        lock(&self.state)
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Receives if possible now. `me` excludes the caller's own parked entries (a select with
+    /// the same channel in a send arm must not meet itself).
+    pub(crate) fn recv_locked(st: &mut State<T>, me: Option<&Arc<Waiter>>) -> Received<T> {
+        if let Some(v) = st.buf.pop_front() {
+            // A slot freed up: move a parked sender's value into the buffer.
+            let woken = st.sendq.claim(me).inspect(|e| {
+                // SAFETY: claimed from this channel's sendq just now.
+                let moved = unsafe { take_from::<T>(e) };
+                st.buf.push_back(moved);
+            });
+            return Received::Value(v, woken);
+        }
+        if let Some(e) = st.sendq.claim(me) {
+            // SAFETY: claimed from this channel's sendq just now.
+            let v = unsafe { take_from::<T>(&e) };
+            return Received::Value(v, Some(e));
+        }
+        if st.closed {
+            Received::Closed
+        } else {
+            Received::Empty
+        }
+    }
+
+    /// Sends if possible now; see `recv_locked` for `me`.
+    pub(crate) fn send_locked(
+        &self,
+        st: &mut State<T>,
+        value: T,
+        me: Option<&Arc<Waiter>>,
+    ) -> Sent<T> {
+        if st.closed {
+            return Sent::Closed(value);
+        }
+        if let Some(e) = st.recvq.claim(me) {
+            // SAFETY: claimed from this channel's recvq just now.
+            unsafe { give_to(&e, value) };
+            return Sent::Done(Some(e));
+        }
+        if st.buf.len() < self.cap {
+            st.buf.push_back(value);
+            Sent::Done(None)
+        } else {
+            Sent::Full(value)
+        }
+    }
+
+    /// Whether a receive could complete now (for select registration).
+    pub(crate) fn recv_ready(st: &State<T>, me: &Arc<Waiter>) -> bool {
+        !st.buf.is_empty() || st.closed || st.sendq.has_waiting(Some(me))
+    }
+
+    /// Whether a send could complete now (for select registration).
+    pub(crate) fn send_ready(&self, st: &State<T>, me: &Arc<Waiter>) -> bool {
+        st.closed || st.recvq.has_waiting(Some(me)) || st.buf.len() < self.cap
+    }
+
+    /// Closes the channel; false if it already was. Parked receivers wake to `Err` (there is
+    /// nothing buffered, or they would not be parked); parked senders wake with their value.
+    pub(crate) fn close(&self) -> bool {
+        let woken = {
+            let mut st = self.lock();
+            if st.closed {
+                return false;
+            }
+            st.closed = true;
+            self.closed.store(true, Ordering::Release);
+            let mut woken = st.recvq.claim_all();
+            woken.extend(st.sendq.claim_all());
+            woken
+        };
+        for e in woken {
+            e.waiter.finish();
+        }
+        true
+    }
+}

@@ -1,0 +1,504 @@
+//! `Sender` and `Receiver`: the handles users hold, their blocking, non-blocking and timed
+//! operations, and the close rules (any sender may close; the last sender's drop closes; the
+//! last receiver's drop closes too, so senders stop with `Err` instead of filling a channel
+//! nobody reads).
+//!
+//! A blocking operation first tries under the lock and, in the same critical section, parks a
+//! waiter in the channel's queue if it cannot complete: one lock round trip for the common
+//! case, as in Go.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use select::sync::{Arc, Ordering};
+use select::{
+    Entry, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
+    Waiter,
+};
+
+use crate::chan::{Chan, Received, Sent};
+
+/// Wakes the party an operation completed with, after the lock is released.
+fn finish(woken: Option<Entry>) {
+    if let Some(e) = woken {
+        e.waiter.finish();
+    }
+}
+
+/// The sending half of a channel. Clone it for more senders.
+///
+/// ```
+/// let (tx, rx) = channels::unbounded();
+/// let tx2 = tx.clone();
+/// tx.send(1).unwrap();
+/// tx2.send(2).unwrap();
+/// assert_eq!(rx.recv(), Ok(1));
+/// assert_eq!(rx.recv(), Ok(2));
+/// ```
+pub struct Sender<T> {
+    pub(crate) chan: Arc<Chan<T>>,
+}
+
+/// The receiving half of a channel. Clone it for more receivers; each value goes to one.
+///
+/// ```
+/// let (tx, rx) = channels::bounded(2);
+/// tx.send("a").unwrap();
+/// drop(tx); // the last sender closes the channel
+/// assert_eq!(rx.recv(), Ok("a"));
+/// assert!(rx.recv().is_err());
+/// ```
+pub struct Receiver<T> {
+    pub(crate) chan: Option<Arc<Chan<T>>>,
+}
+
+/// A channel with room for `cap` values; `bounded(0)` is a rendezvous channel (Go's
+/// unbuffered channel): a send completes only when a receiver takes the value.
+///
+/// ```
+/// let (tx, rx) = channels::bounded(0);
+/// let h = green::spawn(move || tx.send(42).unwrap());
+/// assert_eq!(rx.recv(), Ok(42));
+/// h.join().unwrap();
+/// ```
+pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
+    let chan = Arc::new(Chan::new(cap));
+    (Sender { chan: chan.clone() }, Receiver { chan: Some(chan) })
+}
+
+/// A channel without a capacity limit: `send` never blocks.
+///
+/// ```
+/// let (tx, rx) = channels::unbounded();
+/// for i in 0..1000 {
+///     tx.send(i).unwrap();
+/// }
+/// assert_eq!(rx.len(), 1000);
+/// ```
+pub fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
+    bounded(usize::MAX)
+}
+
+/// A receiver that never receives anything: Go's nil channel, for disabling a select arm.
+///
+/// ```
+/// use std::time::Duration;
+/// let rx = channels::never::<i32>();
+/// assert!(rx.recv_timeout(Duration::from_millis(1)).unwrap_err().is_timeout());
+/// ```
+pub fn never<T>() -> Receiver<T> {
+    Receiver { chan: None }
+}
+
+impl<T> Sender<T> {
+    /// Sends `value`, blocking (parking the coroutine) while the channel is full. Returns the
+    /// value in the error if the channel is closed or every receiver is gone.
+    ///
+    /// ```
+    /// let (tx, rx) = channels::bounded(1);
+    /// tx.send(1).unwrap();
+    /// tx.close();
+    /// assert_eq!(tx.send(2).unwrap_err().into_inner(), 2);
+    /// assert_eq!(rx.recv(), Ok(1));
+    /// ```
+    pub fn send(&self, value: T) -> Result<(), SendError<T>> {
+        match self.send_until(value, None) {
+            Ok(()) => Ok(()),
+            Err(SendTimeoutError::Closed(v)) => Err(SendError(v)),
+            Err(SendTimeoutError::Timeout(_)) => unreachable!("no deadline"),
+        }
+    }
+
+    /// Sends without blocking.
+    ///
+    /// ```
+    /// let (tx, _rx) = channels::bounded(1);
+    /// assert!(tx.try_send(1).is_ok());
+    /// assert!(tx.try_send(2).unwrap_err().is_full());
+    /// ```
+    pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
+        let (outcome, woken) = {
+            let mut st = self.chan.lock();
+            match self.chan.send_locked(&mut st, value, None) {
+                Sent::Done(w) => (Ok(()), w),
+                Sent::Closed(v) => (Err(TrySendError::Closed(v)), None),
+                Sent::Full(v) => (Err(TrySendError::Full(v)), None),
+            }
+        };
+        finish(woken);
+        outcome
+    }
+
+    /// Sends, waiting at most `timeout`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let (tx, _rx) = channels::bounded(0);
+    /// let e = tx.send_timeout(5, Duration::from_millis(2)).unwrap_err();
+    /// assert!(e.is_timeout());
+    /// assert_eq!(e.into_inner(), 5);
+    /// ```
+    pub fn send_timeout(&self, value: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
+        self.send_until(value, Instant::now().checked_add(timeout))
+    }
+
+    /// Sends, waiting until `deadline` at the latest.
+    pub fn send_deadline(&self, value: T, deadline: Instant) -> Result<(), SendTimeoutError<T>> {
+        self.send_until(value, Some(deadline))
+    }
+
+    fn send_until(&self, value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
+        let mut slot = Some(value);
+        let waiter = {
+            let mut st = self.chan.lock();
+            let value = slot.take().expect("just put");
+            match self.chan.send_locked(&mut st, value, None) {
+                Sent::Done(w) => {
+                    drop(st);
+                    finish(w);
+                    return Ok(());
+                }
+                Sent::Closed(v) => return Err(SendTimeoutError::Closed(v)),
+                Sent::Full(v) => {
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        return Err(SendTimeoutError::Timeout(v));
+                    }
+                    slot = Some(v);
+                    let waiter = Waiter::new();
+                    st.sendq.push(Entry {
+                        waiter: waiter.clone(),
+                        case: 0,
+                        slot: &mut slot as *mut Option<T> as *mut (),
+                    });
+                    waiter
+                }
+            }
+        };
+        match waiter.wait(deadline) {
+            Some(_) => match slot.take() {
+                // A receiver took it, or a close left it with us.
+                None => Ok(()),
+                Some(v) => Err(SendTimeoutError::Closed(v)),
+            },
+            None => {
+                self.chan.lock().sendq.remove(&waiter, 0);
+                Err(SendTimeoutError::Timeout(
+                    slot.take().expect("an unclaimed send keeps its value"),
+                ))
+            }
+        }
+    }
+
+    /// Closes the channel: receivers drain what is buffered, then get `Err`; sends fail.
+    /// Returns false if it was already closed (closing twice is harmless).
+    ///
+    /// ```
+    /// let (tx, rx) = channels::unbounded::<()>();
+    /// assert!(tx.close());
+    /// assert!(!tx.close());
+    /// assert!(rx.is_closed());
+    /// ```
+    pub fn close(&self) -> bool {
+        self.chan.close()
+    }
+
+    /// True once the channel is closed.
+    pub fn is_closed(&self) -> bool {
+        self.chan.is_closed()
+    }
+
+    /// Values buffered now.
+    pub fn len(&self) -> usize {
+        self.chan.lock().buf.len()
+    }
+
+    /// True if nothing is buffered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// True if a send would block now for lack of room (always true for rendezvous).
+    pub fn is_full(&self) -> bool {
+        self.len() >= self.chan.cap
+    }
+
+    /// The capacity; `None` for unbounded.
+    pub fn capacity(&self) -> Option<usize> {
+        (self.chan.cap != usize::MAX).then_some(self.chan.cap)
+    }
+
+    /// True if both handles belong to the same channel.
+    pub fn same_channel(&self, other: &Sender<T>) -> bool {
+        Arc::ptr_eq(&self.chan, &other.chan)
+    }
+}
+
+impl<T> Receiver<T> {
+    /// Receives a value, blocking (parking the coroutine) while the channel is empty. After a
+    /// close, buffered values still come out; then `Err(RecvError)`.
+    ///
+    /// ```
+    /// let (tx, rx) = channels::bounded(1);
+    /// green::spawn(move || tx.send(9).unwrap());
+    /// assert_eq!(rx.recv(), Ok(9));
+    /// ```
+    pub fn recv(&self) -> Result<T, RecvError> {
+        self.recv_until(None).map_err(|_| RecvError)
+    }
+
+    /// Receives without blocking.
+    ///
+    /// ```
+    /// let (tx, rx) = channels::unbounded();
+    /// assert!(rx.try_recv().unwrap_err().is_empty());
+    /// tx.send(1).unwrap();
+    /// assert_eq!(rx.try_recv(), Ok(1));
+    /// ```
+    pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        let Some(chan) = &self.chan else {
+            return Err(TryRecvError::Empty);
+        };
+        let outcome = Chan::recv_locked(&mut chan.lock(), None);
+        match outcome {
+            Received::Value(v, w) => {
+                finish(w);
+                Ok(v)
+            }
+            Received::Closed => Err(TryRecvError::Closed),
+            Received::Empty => Err(TryRecvError::Empty),
+        }
+    }
+
+    /// Receives, waiting at most `timeout`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let (_tx, rx) = channels::bounded::<i32>(1);
+    /// assert!(rx.recv_timeout(Duration::from_millis(2)).unwrap_err().is_timeout());
+    /// ```
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        self.recv_until(Instant::now().checked_add(timeout))
+    }
+
+    /// Receives, waiting until `deadline` at the latest.
+    pub fn recv_deadline(&self, deadline: Instant) -> Result<T, RecvTimeoutError> {
+        self.recv_until(Some(deadline))
+    }
+
+    fn recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        let Some(chan) = &self.chan else {
+            // never(): wait out the deadline, or forever.
+            let waiter = Waiter::new();
+            waiter.wait(deadline);
+            return Err(RecvTimeoutError::Timeout);
+        };
+        let mut slot: Option<T> = None;
+        let waiter = {
+            let mut st = chan.lock();
+            match Chan::recv_locked(&mut st, None) {
+                Received::Value(v, w) => {
+                    drop(st);
+                    finish(w);
+                    return Ok(v);
+                }
+                Received::Closed => return Err(RecvTimeoutError::Closed),
+                Received::Empty => {
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        return Err(RecvTimeoutError::Timeout);
+                    }
+                    let waiter = Waiter::new();
+                    st.recvq.push(Entry {
+                        waiter: waiter.clone(),
+                        case: 0,
+                        slot: &mut slot as *mut Option<T> as *mut (),
+                    });
+                    waiter
+                }
+            }
+        };
+        match waiter.wait(deadline) {
+            // A sender filled the slot, or a close left it empty.
+            Some(_) => slot.take().ok_or(RecvTimeoutError::Closed),
+            None => {
+                chan.lock().recvq.remove(&waiter, 0);
+                Err(RecvTimeoutError::Timeout)
+            }
+        }
+    }
+
+    /// A blocking iterator over received values; it ends when the channel is closed and
+    /// drained.
+    ///
+    /// ```
+    /// let (tx, rx) = channels::unbounded();
+    /// for i in 0..3 {
+    ///     tx.send(i).unwrap();
+    /// }
+    /// drop(tx);
+    /// assert_eq!(rx.iter().collect::<Vec<_>>(), vec![0, 1, 2]);
+    /// ```
+    pub fn iter(&self) -> Iter<'_, T> {
+        Iter { rx: self }
+    }
+
+    /// An iterator over the values available now.
+    ///
+    /// ```
+    /// let (tx, rx) = channels::unbounded();
+    /// tx.send(1).unwrap();
+    /// tx.send(2).unwrap();
+    /// assert_eq!(rx.try_iter().sum::<i32>(), 3);
+    /// ```
+    pub fn try_iter(&self) -> TryIter<'_, T> {
+        TryIter { rx: self }
+    }
+
+    /// Closes the channel (as `Sender::close`); false if it already was.
+    pub fn close(&self) -> bool {
+        self.chan.as_ref().is_some_and(|c| c.close())
+    }
+
+    /// True once the channel is closed (never for `never()`).
+    pub fn is_closed(&self) -> bool {
+        self.chan.as_ref().is_some_and(|c| c.is_closed())
+    }
+
+    /// Values buffered now.
+    pub fn len(&self) -> usize {
+        self.chan.as_ref().map_or(0, |c| c.lock().buf.len())
+    }
+
+    /// True if nothing is buffered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// True if the buffer is full (always true for rendezvous and `never()`).
+    pub fn is_full(&self) -> bool {
+        self.chan
+            .as_ref()
+            .is_none_or(|c| c.lock().buf.len() >= c.cap)
+    }
+
+    /// The capacity; `None` for unbounded.
+    pub fn capacity(&self) -> Option<usize> {
+        match &self.chan {
+            None => Some(0),
+            Some(c) => (c.cap != usize::MAX).then_some(c.cap),
+        }
+    }
+
+    /// True if both handles belong to the same channel.
+    pub fn same_channel(&self, other: &Receiver<T>) -> bool {
+        match (&self.chan, &other.chan) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        self.chan.senders.fetch_add(1, Ordering::Relaxed);
+        Sender {
+            chan: self.chan.clone(),
+        }
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        if self.chan.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.chan.close();
+        }
+    }
+}
+
+impl<T> Clone for Receiver<T> {
+    fn clone(&self) -> Self {
+        if let Some(c) = &self.chan {
+            c.receivers.fetch_add(1, Ordering::Relaxed);
+        }
+        Receiver {
+            chan: self.chan.clone(),
+        }
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        if let Some(c) = &self.chan {
+            if c.receivers.fetch_sub(1, Ordering::AcqRel) == 1 {
+                c.close();
+            }
+        }
+    }
+}
+
+impl<T> fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad("Sender { .. }")
+    }
+}
+
+impl<T> fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad("Receiver { .. }")
+    }
+}
+
+/// Blocking iterator of [`Receiver::iter`].
+#[derive(Debug)]
+pub struct Iter<'a, T> {
+    rx: &'a Receiver<T>,
+}
+
+impl<T> Iterator for Iter<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.recv().ok()
+    }
+}
+
+/// Non-blocking iterator of [`Receiver::try_iter`].
+#[derive(Debug)]
+pub struct TryIter<'a, T> {
+    rx: &'a Receiver<T>,
+}
+
+impl<T> Iterator for TryIter<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.try_recv().ok()
+    }
+}
+
+/// Owning blocking iterator of `Receiver::into_iter`.
+#[derive(Debug)]
+pub struct IntoIter<T> {
+    rx: Receiver<T>,
+}
+
+impl<T> Iterator for IntoIter<T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.recv().ok()
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Receiver<T> {
+    type Item = T;
+    type IntoIter = Iter<'a, T>;
+    fn into_iter(self) -> Iter<'a, T> {
+        self.iter()
+    }
+}
+
+impl<T> IntoIterator for Receiver<T> {
+    type Item = T;
+    type IntoIter = IntoIter<T>;
+    fn into_iter(self) -> IntoIter<T> {
+        IntoIter { rx: self }
+    }
+}

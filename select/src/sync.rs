@@ -1,0 +1,63 @@
+//! The few synchronisation primitives the channels and select use, from std and green in a
+//! normal build and from loom in a `--cfg loom` build, so that the real wake-up code is what
+//! loom model-checks.
+
+#[cfg(loom)]
+pub use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+#[cfg(loom)]
+pub use loom::sync::{Arc, Mutex, MutexGuard};
+#[cfg(not(loom))]
+pub use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+#[cfg(not(loom))]
+pub use std::sync::{Arc, Mutex, MutexGuard};
+
+use std::time::Instant;
+
+/// Locks, ignoring poisoning: channel critical sections run no user code that could panic
+/// half-way through an update.
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+/// Whoever is waiting: a coroutine or a thread (green's handle covers both), or a loom thread.
+#[derive(Clone, Debug)]
+pub struct Unparker {
+    #[cfg(not(loom))]
+    inner: green::Coroutine,
+    #[cfg(loom)]
+    inner: loom::thread::Thread,
+}
+
+impl Unparker {
+    /// The caller.
+    pub fn current() -> Unparker {
+        #[cfg(not(loom))]
+        let inner = green::current();
+        #[cfg(loom)]
+        let inner = loom::thread::current();
+        Unparker { inner }
+    }
+
+    /// Wakes it (or leaves it a token).
+    pub fn unpark(&self) {
+        self.inner.unpark();
+    }
+}
+
+/// Parks the caller until unparked (or spuriously), or until `deadline`.
+pub fn park(deadline: Option<Instant>) {
+    #[cfg(not(loom))]
+    match deadline {
+        Some(d) => green::park_deadline(d),
+        None => green::park(),
+    }
+    #[cfg(loom)]
+    {
+        // Models never use timeouts.
+        let _ = deadline;
+        loom::thread::park();
+    }
+}
