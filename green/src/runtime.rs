@@ -318,10 +318,15 @@ where
     let entry = Box::new(move || {
         let result = panic::catch_unwind(AssertUnwindSafe(f));
         // Coroutine-locals die with the coroutine, in it, before its joiner hears of the end.
-        // SAFETY: this runs as the current coroutine, which owns its locals cell; the
-        // reference is not held across the drop.
-        let locals = unsafe { (*context::current_task()).locals() }.take();
-        drop(locals);
+        // (No coroutine is current when a shut-down runtime unwinds a dropped coroutine; its
+        // locals then go with the task.)
+        let task = context::current_task();
+        if !task.is_null() {
+            // SAFETY: this runs as the current coroutine, which owns its locals cell; the
+            // reference is not held across the drop.
+            let locals = unsafe { (*task).locals() }.take();
+            drop(locals);
+        }
         if let Some(packet) = completion.packet.take() {
             packet.complete(result);
         }

@@ -87,10 +87,16 @@ impl SchedState {
     pub(crate) fn unpark(&self) -> bool {
         let mut s = self.state.load(Ordering::Acquire);
         loop {
-            if s & NOTIFIED != 0 || s == DONE {
+            if s == DONE {
                 return false;
             }
-            let (next, wakes) = if s == PARKED {
+            // Even when a token is already pending, write (the same value) with a
+            // read-modify-write: the parker's acquire on the state must synchronise with
+            // *this* unpark, or it could consume the old token, miss what the caller wrote
+            // before unparking, and park for good (a lost wake-up found under load).
+            let (next, wakes) = if s & NOTIFIED != 0 {
+                (s, false)
+            } else if s == PARKED {
                 (QUEUED, true)
             } else {
                 (s | NOTIFIED, false)
@@ -133,6 +139,39 @@ mod loom_tests {
             }
             unparker.join().unwrap();
             assert_eq!(resumed.load(Ordering::SeqCst), 1);
+        });
+    }
+
+    /// A stale token is pending when the waker publishes data and unparks: the parker must
+    /// either see the data or be scheduled by this unpark, never consume the old token, miss
+    /// the data and park for good.
+    #[test]
+    fn unpark_over_a_stale_token_publishes_its_writes() {
+        loom::model(|| {
+            let st = Arc::new(SchedState::new_queued());
+            st.start_running();
+            assert!(!st.unpark()); // a stale token from some earlier wake-up
+            let data = Arc::new(AtomicUsize::new(0));
+            let (s2, d2) = (st.clone(), data.clone());
+            let waker = thread::spawn(move || {
+                d2.store(1, Ordering::Relaxed);
+                s2.unpark()
+            });
+            let mut parked = false;
+            loop {
+                if data.load(Ordering::Relaxed) == 1 {
+                    break;
+                }
+                if st.take_token() {
+                    continue;
+                }
+                if st.commit_park() {
+                    parked = true;
+                    break;
+                }
+            }
+            let scheduled = waker.join().unwrap();
+            assert!(!parked || scheduled, "parked with nobody to wake it");
         });
     }
 
