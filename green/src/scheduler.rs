@@ -48,8 +48,10 @@ const GLOBAL_CHECK_INTERVAL: u32 = 61;
 const TIMER_CHECK_INTERVAL: u32 = 16;
 /// Least time between two releases of idle stacks' memory.
 const TRIM_INTERVAL: Duration = Duration::from_secs(1);
-/// Steal rounds a searching worker makes before it goes to sleep.
-const SEARCH_ROUNDS: usize = 3;
+/// How long a searching worker keeps looking before it goes to sleep. Spinning this long
+/// costs little CPU and saves the futex wake-up a sleeping worker would need when work
+/// arrives a few microseconds later, which is the common case for message passing.
+const SEARCH_SPIN: Duration = Duration::from_micros(50);
 
 /// Locks a mutex, ignoring poisoning: scheduler critical sections never panic while holding
 /// data in an inconsistent state, and a panicking coroutine must not take the runtime down.
@@ -535,7 +537,8 @@ impl Worker {
             self.spinning.set(true);
         }
         let n = shared.config.workers;
-        for _ in 0..SEARCH_ROUNDS {
+        let give_up = Instant::now() + SEARCH_SPIN;
+        while Instant::now() < give_up {
             if let Some(task) = self.steal_global() {
                 return self.found(task);
             }
@@ -557,7 +560,9 @@ impl Worker {
                     return self.found(task);
                 }
             }
-            std::hint::spin_loop();
+            for _ in 0..32 {
+                std::hint::spin_loop();
+            }
         }
         None
     }
