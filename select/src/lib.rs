@@ -78,7 +78,10 @@ macro_rules! select {
 #[macro_export]
 macro_rules! __select_parse {
     // recv arms
-    (@arms [$($arms:tt)*] [$($def:tt)*] recv($r:expr) -> $res:pat => $body:block $(,)? $($rest:tt)*) => {
+    (@arms [$($arms:tt)*] [$($def:tt)*] recv($r:expr) -> $res:pat => $body:block, $($rest:tt)*) => {
+        $crate::__select_parse!(@arms [$($arms)* (recv ($r) ($res) ($body))] [$($def)*] $($rest)*)
+    };
+    (@arms [$($arms:tt)*] [$($def:tt)*] recv($r:expr) -> $res:pat => $body:block $($rest:tt)*) => {
         $crate::__select_parse!(@arms [$($arms)* (recv ($r) ($res) ($body))] [$($def)*] $($rest)*)
     };
     (@arms [$($arms:tt)*] [$($def:tt)*] recv($r:expr) -> $res:pat => $body:expr, $($rest:tt)*) => {
@@ -88,7 +91,10 @@ macro_rules! __select_parse {
         $crate::__select_parse!(@arms [$($arms)* (recv ($r) ($res) ($body))] [$($def)*])
     };
     // send arms
-    (@arms [$($arms:tt)*] [$($def:tt)*] send($s:expr, $v:expr) -> $res:pat => $body:block $(,)? $($rest:tt)*) => {
+    (@arms [$($arms:tt)*] [$($def:tt)*] send($s:expr, $v:expr) -> $res:pat => $body:block, $($rest:tt)*) => {
+        $crate::__select_parse!(@arms [$($arms)* (send ($s, $v) ($res) ($body))] [$($def)*] $($rest)*)
+    };
+    (@arms [$($arms:tt)*] [$($def:tt)*] send($s:expr, $v:expr) -> $res:pat => $body:block $($rest:tt)*) => {
         $crate::__select_parse!(@arms [$($arms)* (send ($s, $v) ($res) ($body))] [$($def)*] $($rest)*)
     };
     (@arms [$($arms:tt)*] [$($def:tt)*] send($s:expr, $v:expr) -> $res:pat => $body:expr, $($rest:tt)*) => {
@@ -98,7 +104,10 @@ macro_rules! __select_parse {
         $crate::__select_parse!(@arms [$($arms)* (send ($s, $v) ($res) ($body))] [$($def)*])
     };
     // default arms
-    (@arms [$($arms:tt)*] [] default => $body:block $(,)? $($rest:tt)*) => {
+    (@arms [$($arms:tt)*] [] default => $body:block, $($rest:tt)*) => {
+        $crate::__select_parse!(@arms [$($arms)*] [(None) ($body)] $($rest)*)
+    };
+    (@arms [$($arms:tt)*] [] default => $body:block $($rest:tt)*) => {
         $crate::__select_parse!(@arms [$($arms)*] [(None) ($body)] $($rest)*)
     };
     (@arms [$($arms:tt)*] [] default => $body:expr, $($rest:tt)*) => {
@@ -107,7 +116,10 @@ macro_rules! __select_parse {
     (@arms [$($arms:tt)*] [] default => $body:expr) => {
         $crate::__select_parse!(@arms [$($arms)*] [(None) ($body)])
     };
-    (@arms [$($arms:tt)*] [] default($t:expr) => $body:block $(,)? $($rest:tt)*) => {
+    (@arms [$($arms:tt)*] [] default($t:expr) => $body:block, $($rest:tt)*) => {
+        $crate::__select_parse!(@arms [$($arms)*] [(Some($t)) ($body)] $($rest)*)
+    };
+    (@arms [$($arms:tt)*] [] default($t:expr) => $body:block $($rest:tt)*) => {
         $crate::__select_parse!(@arms [$($arms)*] [(Some($t)) ($body)] $($rest)*)
     };
     (@arms [$($arms:tt)*] [] default($t:expr) => $body:expr, $($rest:tt)*) => {
