@@ -22,13 +22,15 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     }
 }
 
-/// Whoever is waiting: a coroutine or a thread (green's handle covers both), or a loom thread.
+/// Whoever is waiting: a coroutine or a thread (green's handle covers both). In a loom build
+/// each waiter gets its own flag and condition variable instead, because loom's thread
+/// unpark may wake a thread that is blocked on a mutex, which real threads never see.
 #[derive(Clone, Debug)]
 pub struct Unparker {
     #[cfg(not(loom))]
     inner: green::Coroutine,
     #[cfg(loom)]
-    inner: loom::thread::Thread,
+    inner: Arc<(Mutex<bool>, loom::sync::Condvar)>,
 }
 
 impl Unparker {
@@ -37,27 +39,38 @@ impl Unparker {
         #[cfg(not(loom))]
         let inner = green::current();
         #[cfg(loom)]
-        let inner = loom::thread::current();
+        let inner = Arc::new((Mutex::new(false), loom::sync::Condvar::new()));
         Unparker { inner }
     }
 
     /// Wakes it (or leaves it a token).
     pub fn unpark(&self) {
+        #[cfg(not(loom))]
         self.inner.unpark();
+        #[cfg(loom)]
+        {
+            *lock(&self.inner.0) = true;
+            self.inner.1.notify_one();
+        }
     }
-}
 
-/// Parks the caller until unparked (or spuriously), or until `deadline`.
-pub fn park(deadline: Option<Instant>) {
-    #[cfg(not(loom))]
-    match deadline {
-        Some(d) => green::park_deadline(d),
-        None => green::park(),
-    }
-    #[cfg(loom)]
-    {
-        // Models never use timeouts.
-        let _ = deadline;
-        loom::thread::park();
+    /// Parks the caller, which must be the party this handle names, until unparked (or
+    /// spuriously), or until `deadline`.
+    pub fn park(&self, deadline: Option<Instant>) {
+        #[cfg(not(loom))]
+        match deadline {
+            Some(d) => green::park_deadline(d),
+            None => green::park(),
+        }
+        #[cfg(loom)]
+        {
+            // Models never use timeouts.
+            let _ = deadline;
+            let mut token = lock(&self.inner.0);
+            while !*token {
+                token = self.inner.1.wait(token).unwrap();
+            }
+            *token = false;
+        }
     }
 }

@@ -11,7 +11,7 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use crate::sync::{park, Arc, AtomicBool, AtomicUsize, Ordering, Unparker};
+use crate::sync::{Arc, AtomicBool, AtomicUsize, Ordering, Unparker};
 
 const WAITING: usize = 0;
 const ABORTED: usize = 1;
@@ -89,11 +89,11 @@ impl Waiter {
                 }
                 if self.claimed_case().is_some() {
                     // Claimed: the claimer is writing the slot; it will finish shortly.
-                    park(None);
+                    self.unparker.park(None);
                     continue;
                 }
             }
-            park(deadline);
+            self.unparker.park(deadline);
         }
     }
 
