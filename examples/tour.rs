@@ -1,5 +1,5 @@
-//! A tour of greenchan: spawning and joining coroutines, sleeping, parking, panics, an explicit
-//! runtime, and a hundred thousand coroutines at once.
+//! A tour of greenchan: spawning and joining coroutines, sleeping, parking, panics, channels
+//! and select, an explicit runtime, and a hundred thousand coroutines at once.
 //!
 //! Run it with `cargo run --release --example tour`.
 
@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use greenchan::{go, Builder, Runtime};
+use greenchan::{chan, go, select, Builder, Runtime};
 
 fn main() {
     // `run` turns the calling thread into the waiter of one coroutine on the global runtime
@@ -53,6 +53,43 @@ fn main() {
                 "join returned Err({:?})",
                 e.downcast_ref::<&str>().unwrap_or(&"?")
             ),
+        }
+
+        println!("\n== channels: a rendezvous hand-off, a buffered pipeline, close and drain");
+        let (tx, rx) = chan::bounded::<String>(0);
+        let greeter = go!(move || tx.send("hello over a rendezvous channel".into()).unwrap());
+        println!("{}", rx.recv().unwrap());
+        greeter.join().unwrap();
+        let (tx, rx) = chan::bounded::<u64>(8);
+        let producer = go!(move || {
+            for i in 1..=100 {
+                tx.send(i).unwrap();
+            }
+            // Dropping the last sender closes the channel; the receiver drains, then stops.
+        });
+        let total: u64 = rx.iter().sum();
+        producer.join().unwrap();
+        println!("the consumer summed 1..=100 from a buffered channel: {total}");
+
+        println!("\n== select: the first of several channels, a timeout, a default");
+        let (fast_tx, fast_rx) = chan::bounded::<&str>(0);
+        let (_slow_tx, slow_rx) = chan::bounded::<&str>(0);
+        go!(move || {
+            greenchan::sleep(Duration::from_millis(5));
+            fast_tx.send("fast").unwrap();
+        });
+        select! {
+            recv(fast_rx) -> msg => println!("select received {:?} first", msg.unwrap()),
+            recv(slow_rx) -> msg => println!("unexpected: {:?}", msg),
+        }
+        let timeout = chan::after(Duration::from_millis(10));
+        select! {
+            recv(slow_rx) -> _ => println!("unexpected message"),
+            recv(timeout) -> _ => println!("nothing on the slow channel within 10 ms: after() fired"),
+        }
+        select! {
+            recv(slow_rx) -> _ => println!("unexpected message"),
+            default => println!("default runs when no channel is ready"),
         }
 
         println!("\n== many coroutines");
