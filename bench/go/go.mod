@@ -1,0 +1,3 @@
+module greenchan-bench/go
+
+go 1.19

@@ -1,0 +1,406 @@
+// Command gobench runs the DESIGN §4 workloads on Go's own runtime, the model greenchan
+// follows: goroutines, unbuffered channels, select, and asynchronous preemption.
+//
+// It speaks the harness's protocol (see bench/src/lib.rs):
+//
+//	gobench <workload> --workers N --size S
+//	RESULT <workload> <metric> <value> | UNSUPPORTED <reason> | NOTE <text> | LISTENING <port>
+//
+// --workers sets GOMAXPROCS (0 keeps Go's default, one per CPU). Only the standard library is
+// used, so `go build` works offline.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	skynetFanout = 10
+	mpmcSides    = 4
+	mpmcCap      = 128
+	selectArms   = 4
+	yieldTasks   = 100
+	starveSleeps = 20
+)
+
+var httpResponse = []byte("HTTP/1.1 200 OK\r\nServer: bench\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!")
+
+var out = bufio.NewWriter(os.Stdout)
+
+func report(workload, metric string, v float64) {
+	fmt.Fprintf(out, "RESULT %s %s %.3f\n", workload, metric, v)
+	out.Flush()
+}
+
+func reportNsPer(workload, metric string, d time.Duration, ops int64) {
+	report(workload, metric, float64(d.Nanoseconds())/float64(ops))
+}
+
+func note(s string) {
+	fmt.Fprintf(out, "NOTE %s\n", s)
+	out.Flush()
+}
+
+func check(ok bool, what string) {
+	if !ok {
+		fmt.Fprintln(os.Stderr, "wrong result:", what)
+		os.Exit(3)
+	}
+}
+
+func defaultSize(w string) int64 {
+	switch w {
+	case "spawn", "skynet", "pingpong", "select":
+		return 1_000_000
+	case "mpmc":
+		return 4_000_000
+	case "yield", "parked":
+		return 100_000
+	case "starve":
+		return 1000
+	}
+	return 0
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: gobench <workload> [--workers N] [--size S]")
+		os.Exit(2)
+	}
+	workload := os.Args[1]
+	fs := flag.NewFlagSet("gobench", flag.ExitOnError)
+	workers := fs.Int("workers", 0, "GOMAXPROCS; 0 = Go's default")
+	size := fs.Int64("size", 0, "workload size; 0 = DESIGN's")
+	fs.Parse(os.Args[2:])
+	if *workers > 0 {
+		runtime.GOMAXPROCS(*workers)
+	}
+	n := *size
+	if n == 0 {
+		n = defaultSize(workload)
+	}
+	switch workload {
+	case "spawn":
+		spawn(n)
+	case "skynet":
+		skynetMain(n)
+	case "pingpong":
+		pingpong(n)
+	case "mpmc":
+		mpmc(n)
+	case "select":
+		selectWl(n)
+	case "yield":
+		yieldWl(n)
+	case "parked":
+		parked(n)
+	case "starve":
+		starve(n)
+	case "echo":
+		serve(echoConn)
+	case "http":
+		serve(httpConn)
+	default:
+		fmt.Fprintln(os.Stderr, "unknown workload", workload)
+		os.Exit(2)
+	}
+}
+
+func spawn(n int64) {
+	var counter int64
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	wg.Add(int(n))
+	for i := int64(0); i < n; i++ {
+		go func() {
+			atomic.AddInt64(&counter, 1)
+			wg.Done()
+		}()
+	}
+	wg.Wait()
+	dt := time.Since(t0)
+	check(atomic.LoadInt64(&counter) == n, "spawn count")
+	note("joined with a sync.WaitGroup (goroutines have no join handle)")
+	reportNsPer("spawn", "ns/task", dt, n)
+}
+
+func skynet(c chan<- int64, num, size int64) {
+	if size == 1 {
+		c <- num
+		return
+	}
+	rc := make(chan int64)
+	step := size / skynetFanout
+	for i := int64(0); i < skynetFanout; i++ {
+		go skynet(rc, num+i*step, step)
+	}
+	var sum int64
+	for i := 0; i < skynetFanout; i++ {
+		sum += <-rc
+	}
+	c <- sum
+}
+
+func skynetMain(leaves int64) {
+	t0 := time.Now()
+	c := make(chan int64)
+	go skynet(c, 0, leaves)
+	sum := <-c
+	dt := time.Since(t0)
+	check(sum == leaves*(leaves-1)/2, "skynet sum")
+	report("skynet", "ms", float64(dt.Nanoseconds())/1e6)
+}
+
+func pingpong(n int64) {
+	ping, pong := make(chan int64), make(chan int64)
+	go func() {
+		for v := range ping {
+			pong <- v
+		}
+	}()
+	t0 := time.Now()
+	for i := int64(0); i < n; i++ {
+		ping <- i
+		check(<-pong == i, "pingpong echo")
+	}
+	dt := time.Since(t0)
+	close(ping)
+	reportNsPer("pingpong", "ns/roundtrip", dt, n)
+}
+
+func mpmc(n int64) {
+	c := make(chan int64, mpmcCap)
+	per := n / mpmcSides
+	var got int64
+	var prod, cons sync.WaitGroup
+	t0 := time.Now()
+	prod.Add(mpmcSides)
+	for p := 0; p < mpmcSides; p++ {
+		go func() {
+			for i := int64(0); i < per; i++ {
+				c <- i
+			}
+			prod.Done()
+		}()
+	}
+	cons.Add(mpmcSides)
+	for q := 0; q < mpmcSides; q++ {
+		go func() {
+			var k int64
+			for range c {
+				k++
+			}
+			atomic.AddInt64(&got, k)
+			cons.Done()
+		}()
+	}
+	prod.Wait()
+	close(c)
+	cons.Wait()
+	dt := time.Since(t0)
+	check(got == per*mpmcSides, "mpmc count")
+	reportNsPer("mpmc", "ns/msg", dt, got)
+}
+
+func selectWl(n int64) {
+	per := n / selectArms
+	var cs [selectArms]chan int64
+	for k := range cs {
+		cs[k] = make(chan int64)
+		go func(c chan<- int64) {
+			for i := int64(0); i < per; i++ {
+				c <- i
+			}
+		}(cs[k])
+	}
+	total := per * selectArms
+	t0 := time.Now()
+	var got int64
+	for got < total {
+		select {
+		case <-cs[0]:
+		case <-cs[1]:
+		case <-cs[2]:
+		case <-cs[3]:
+		}
+		got++
+	}
+	reportNsPer("select", "ns/select", time.Since(t0), got)
+}
+
+func yieldWl(perTask int64) {
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	wg.Add(yieldTasks)
+	for t := 0; t < yieldTasks; t++ {
+		go func() {
+			for i := int64(0); i < perTask; i++ {
+				runtime.Gosched()
+			}
+			wg.Done()
+		}()
+	}
+	wg.Wait()
+	reportNsPer("yield", "ns/yield", time.Since(t0), perTask*yieldTasks)
+}
+
+func residentBytes() int64 {
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			f := strings.Fields(l)
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+func parked(n int64) {
+	c := make(chan struct{})
+	var ready int64
+	var wg sync.WaitGroup
+	before := residentBytes()
+	wg.Add(int(n))
+	for i := int64(0); i < n; i++ {
+		go func() {
+			atomic.AddInt64(&ready, 1)
+			<-c
+			wg.Done()
+		}()
+	}
+	for atomic.LoadInt64(&ready) < n {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	after := residentBytes()
+	close(c)
+	wg.Wait()
+	report("parked", "bytes/task", float64(after-before)/float64(n))
+}
+
+//go:noinline
+func spinIters(iters int64) int64 {
+	var x int64
+	for i := int64(0); i < iters; i++ {
+		x = x*6364136223846793005 + i
+	}
+	return x
+}
+
+var sink int64
+
+func starve(spinMs int64) {
+	// Calibrate the call-free loop on this goroutine before the two contenders start.
+	probe := int64(20_000_000)
+	t0 := time.Now()
+	sink += spinIters(probe)
+	perIter := float64(time.Since(t0).Nanoseconds()) / float64(probe)
+	iters := int64(float64(spinMs) * 1e6 / perIter)
+
+	var sleeping int32
+	var worst time.Duration
+	done := make(chan struct{})
+	go func() {
+		atomic.StoreInt32(&sleeping, 1)
+		for i := 0; i < starveSleeps; i++ {
+			t := time.Now()
+			time.Sleep(time.Millisecond)
+			if over := time.Since(t) - time.Millisecond; over > worst {
+				worst = over
+			}
+		}
+		close(done)
+	}()
+	spun := make(chan int64)
+	go func() {
+		for atomic.LoadInt32(&sleeping) == 0 {
+			runtime.Gosched()
+		}
+		spun <- spinIters(iters)
+	}()
+	sink += <-spun
+	<-done
+	note(fmt.Sprintf("spinner runs ~%d ms with no calls; a figure near it means the sleeper never woke while it ran", spinMs))
+	report("starve", "ms", float64(worst.Nanoseconds())/1e6)
+}
+
+func echoConn(c net.Conn) {
+	defer c.Close()
+	c.(*net.TCPConn).SetNoDelay(true)
+	buf := make([]byte, 4096)
+	for {
+		k, err := c.Read(buf)
+		if k > 0 {
+			if _, werr := c.Write(buf[:k]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// httpConn answers every complete request head with the fixed response, as the Rust servers
+// do: the same minimal parsing everywhere, so the runtimes are compared, not HTTP libraries.
+func httpConn(c net.Conn) {
+	defer c.Close()
+	c.(*net.TCPConn).SetNoDelay(true)
+	buf := make([]byte, 4096)
+	var in, resp []byte
+	sep := []byte("\r\n\r\n")
+	for {
+		k, err := c.Read(buf)
+		if k > 0 {
+			in = append(in, buf[:k]...)
+			start := 0
+			for {
+				i := bytes.Index(in[start:], sep)
+				if i < 0 {
+					break
+				}
+				start += i + 4
+				resp = append(resp, httpResponse...)
+			}
+			in = append(in[:0], in[start:]...)
+			if len(resp) > 0 {
+				if _, werr := c.Write(resp); werr != nil {
+					return
+				}
+				resp = resp[:0]
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func serve(conn func(net.Conn)) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Fprintf(out, "LISTENING %d\n", l.Addr().(*net.TCPAddr).Port)
+	out.Flush()
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			continue
+		}
+		go conn(c)
+	}
+}

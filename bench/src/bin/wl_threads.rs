@@ -1,0 +1,304 @@
+//! The DESIGN §4 workloads on plain OS threads and crossbeam-channel: the baseline every green
+//! runtime has to beat. One task is one `std::thread`; "one worker" is the same program pinned
+//! to one CPU by the harness (`taskset -c 0`), since threads have no worker count of their own.
+//!
+//! Usage and output: see `greenchan_bench` (`wl_threads <workload> --workers N --size S`).
+
+use std::collections::VecDeque;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, select, Receiver, Sender};
+use greenchan_bench::*;
+
+fn main() {
+    let args = Args::parse();
+    let n = args.size;
+    match args.workload.as_str() {
+        "spawn" => spawn(n),
+        "skynet" => skynet_main(n),
+        "pingpong" => pingpong(n),
+        "mpmc" => mpmc(n),
+        "select" => select_wl(n),
+        "yield" => yield_wl(n),
+        "parked" => parked(n),
+        "starve" => starve(n),
+        "echo" => echo(),
+        "http" => http(),
+        _ => unreachable!(),
+    }
+}
+
+/// Spawns a thread or exits with "cannot run" when the kernel refuses (thread or map limits).
+fn spawn_or_exit<F: FnOnce() + Send + 'static>(f: F, live: u64) -> thread::JoinHandle<()> {
+    match thread::Builder::new().spawn(f) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("cannot run: thread spawn failed after {live} threads: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn spawn(n: u64) {
+    const WINDOW: usize = 1024;
+    note("joined in a rolling window of 1,024 threads: a million unjoined threads exceed the kernel's limits");
+    let counter = Arc::new(AtomicU64::new(0));
+    let t0 = Instant::now();
+    let mut live = VecDeque::with_capacity(WINDOW);
+    for _ in 0..n {
+        let c = counter.clone();
+        live.push_back(spawn_or_exit(
+            move || {
+                c.fetch_add(1, Ordering::Relaxed);
+            },
+            live.len() as u64,
+        ));
+        if live.len() >= WINDOW {
+            live.pop_front().unwrap().join().unwrap();
+        }
+    }
+    for h in live {
+        h.join().unwrap();
+    }
+    let dt = t0.elapsed();
+    check(counter.load(Ordering::Relaxed) == n, "spawn count");
+    report_ns_per("spawn", "ns/task", dt, n);
+}
+
+fn skynet(tx: Sender<u64>, num: u64, size: u64, alive: Arc<AtomicU64>) {
+    if size == 1 {
+        tx.send(num).unwrap();
+        return;
+    }
+    let (ctx, crx) = bounded(0);
+    let step = size / SKYNET_FANOUT;
+    for i in 0..SKYNET_FANOUT {
+        let (ctx, alive) = (ctx.clone(), alive.clone());
+        let live = alive.fetch_add(1, Ordering::Relaxed);
+        spawn_or_exit(move || skynet(ctx, num + i * step, step, alive), live);
+    }
+    let sum: u64 = crx.iter().take(SKYNET_FANOUT as usize).sum();
+    tx.send(sum).unwrap();
+}
+
+fn skynet_main(leaves: u64) {
+    let t0 = Instant::now();
+    let (tx, rx) = bounded(0);
+    let alive = Arc::new(AtomicU64::new(0));
+    thread::spawn(move || skynet(tx, 0, leaves, alive));
+    let sum = rx.recv().unwrap();
+    let dt = t0.elapsed();
+    check(sum == skynet_expected(leaves), "skynet sum");
+    report("skynet", "ms", dt.as_secs_f64() * 1e3);
+}
+
+fn pingpong(n: u64) {
+    let (ping_tx, ping_rx) = bounded::<u64>(0);
+    let (pong_tx, pong_rx) = bounded::<u64>(0);
+    let echo = thread::spawn(move || {
+        for v in ping_rx {
+            pong_tx.send(v).unwrap();
+        }
+    });
+    let t0 = Instant::now();
+    for i in 0..n {
+        ping_tx.send(i).unwrap();
+        check(pong_rx.recv().unwrap() == i, "pingpong echo");
+    }
+    let dt = t0.elapsed();
+    drop(ping_tx);
+    echo.join().unwrap();
+    report_ns_per("pingpong", "ns/roundtrip", dt, n);
+}
+
+fn mpmc(n: u64) {
+    let (tx, rx) = bounded::<u64>(MPMC_CAP);
+    let per = n / MPMC_SIDES as u64;
+    let t0 = Instant::now();
+    let producers: Vec<_> = (0..MPMC_SIDES)
+        .map(|_| {
+            let tx = tx.clone();
+            thread::spawn(move || {
+                for i in 0..per {
+                    tx.send(i).unwrap();
+                }
+            })
+        })
+        .collect();
+    drop(tx);
+    let consumers: Vec<_> = (0..MPMC_SIDES)
+        .map(|_| {
+            let rx = rx.clone();
+            thread::spawn(move || rx.iter().count() as u64)
+        })
+        .collect();
+    producers.into_iter().for_each(|h| h.join().unwrap());
+    let got: u64 = consumers.into_iter().map(|h| h.join().unwrap()).sum();
+    let dt = t0.elapsed();
+    check(got == per * MPMC_SIDES as u64, "mpmc count");
+    report_ns_per("mpmc", "ns/msg", dt, got);
+}
+
+fn select_wl(n: u64) {
+    let per = n / SELECT_ARMS as u64;
+    let mut rxs: Vec<Receiver<u64>> = Vec::new();
+    let mut producers = Vec::new();
+    let mut keep_open = Vec::new(); // a finished producer must not close its channel mid-run
+    for _ in 0..SELECT_ARMS {
+        let (tx, rx) = bounded::<u64>(0);
+        rxs.push(rx);
+        keep_open.push(tx.clone());
+        producers.push(thread::spawn(move || {
+            for i in 0..per {
+                tx.send(i).unwrap();
+            }
+        }));
+    }
+    let t0 = Instant::now();
+    let total = per * SELECT_ARMS as u64;
+    let mut got = 0u64;
+    while got < total {
+        select! {
+            recv(rxs[0]) -> v => { v.unwrap(); }
+            recv(rxs[1]) -> v => { v.unwrap(); }
+            recv(rxs[2]) -> v => { v.unwrap(); }
+            recv(rxs[3]) -> v => { v.unwrap(); }
+        }
+        got += 1;
+    }
+    let dt = t0.elapsed();
+    drop(keep_open);
+    producers.into_iter().for_each(|h| h.join().unwrap());
+    report_ns_per("select", "ns/select", dt, got);
+}
+
+fn yield_wl(per_task: u64) {
+    let t0 = Instant::now();
+    let hs: Vec<_> = (0..YIELD_TASKS)
+        .map(|_| {
+            thread::spawn(move || {
+                for _ in 0..per_task {
+                    thread::yield_now();
+                }
+            })
+        })
+        .collect();
+    hs.into_iter().for_each(|h| h.join().unwrap());
+    report_ns_per(
+        "yield",
+        "ns/yield",
+        t0.elapsed(),
+        per_task * YIELD_TASKS as u64,
+    );
+}
+
+fn parked(n: u64) {
+    let (tx, rx) = bounded::<()>(0);
+    let ready = Arc::new(AtomicU64::new(0));
+    let before = resident_bytes();
+    let mut hs = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let (rx, ready) = (rx.clone(), ready.clone());
+        match thread::Builder::new().spawn(move || {
+            ready.fetch_add(1, Ordering::SeqCst);
+            let _ = rx.recv();
+        }) {
+            Ok(h) => hs.push(h),
+            Err(e) => {
+                eprintln!("cannot run: thread spawn failed with {i} threads parked: {e}");
+                drop(tx);
+                hs.into_iter().for_each(|h| h.join().unwrap());
+                std::process::exit(1);
+            }
+        }
+    }
+    while ready.load(Ordering::SeqCst) < n {
+        thread::sleep(Duration::from_millis(1));
+    }
+    thread::sleep(Duration::from_millis(100)); // the last ones reach their recv
+    let after = resident_bytes();
+    drop(tx);
+    hs.into_iter().for_each(|h| h.join().unwrap());
+    report_parked(before, after, n);
+}
+
+fn starve(spin_ms: u64) {
+    let iters = calibrate_spin(Duration::from_millis(spin_ms));
+    let sleeping = Arc::new(AtomicBool::new(false));
+    let s = sleeping.clone();
+    let sleeper = thread::spawn(move || {
+        let mut lat = WakeLatency::default();
+        s.store(true, Ordering::SeqCst);
+        for _ in 0..STARVE_SLEEPS {
+            let t = Instant::now();
+            thread::sleep(Duration::from_millis(1));
+            lat.record(Duration::from_millis(1), t.elapsed());
+        }
+        lat
+    });
+    let spinner = thread::spawn(move || {
+        while !sleeping.load(Ordering::SeqCst) {
+            thread::yield_now();
+        }
+        spin(iters)
+    });
+    spinner.join().unwrap();
+    sleeper.join().unwrap().report(spin_ms);
+}
+
+fn echo_conn(mut s: TcpStream) {
+    let _ = s.set_nodelay(true);
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(k) => {
+                if s.write_all(&buf[..k]).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn echo() {
+    note("one thread per connection");
+    serve(echo_conn);
+}
+
+fn http_conn(mut s: TcpStream) {
+    let _ = s.set_nodelay(true);
+    let (mut inbuf, mut out, mut buf) = (Vec::new(), Vec::new(), [0u8; 4096]);
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(k) => {
+                inbuf.extend_from_slice(&buf[..k]);
+                if http_answer(&mut inbuf, &mut out) > 0 {
+                    if s.write_all(&out).is_err() {
+                        return;
+                    }
+                    out.clear();
+                }
+            }
+        }
+    }
+}
+
+fn http() {
+    note("one thread per connection");
+    serve(http_conn);
+}
+
+fn serve(conn: fn(TcpStream)) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listening(listener.local_addr().unwrap().port());
+    for s in listener.incoming().flatten() {
+        thread::spawn(move || conn(s));
+    }
+}
