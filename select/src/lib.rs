@@ -144,11 +144,15 @@ macro_rules! __select_parse {
 macro_rules! __select_emit {
     // Bind each case to a fresh (hygienic) variable, counting their indices.
     (@cases [(recv ($r:expr) $res:tt $body:tt) $($rest:tt)*] [$($done:tt)*] [$($n:tt)*] $def:tt) => {{
-        let __case = (&$r).recv_case();
+        // Bound by reference first, so a temporary receiver (`recv(after(d))`) lives for
+        // the whole select.
+        let __recv = &$r;
+        let __case = __recv.recv_case();
         $crate::__select_emit!(@cases [$($rest)*] [$($done)* (__case $res $body (0 $($n)*))] [$($n)* + 1] $def)
     }};
     (@cases [(send ($s:expr, $v:expr) $res:tt $body:tt) $($rest:tt)*] [$($done:tt)*] [$($n:tt)*] $def:tt) => {{
-        let __case = (&$s).send_case($v);
+        let __send = &$s;
+        let __case = __send.send_case($v);
         $crate::__select_emit!(@cases [$($rest)*] [$($done)* (__case $res $body (0 $($n)*))] [$($n)* + 1] $def)
     }};
     // No default: block until an arm completes.
