@@ -1007,7 +1007,11 @@ fn machine_info(manifest_dir: &Path, opts: &Options, has_wrk: bool) -> Vec<(Stri
                     opts.runs
                 )
             } else {
-                format!("full sizes, {} runs per cell", opts.runs)
+                format!(
+                    "full sizes, {} run{} per cell",
+                    opts.runs,
+                    if opts.runs == 1 { "" } else { "s" }
+                )
             },
         ),
         (
