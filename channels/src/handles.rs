@@ -174,7 +174,7 @@ impl<T> Sender<T> {
                 }
             }
         };
-        match waiter.wait(deadline) {
+        let outcome = match waiter.wait(deadline) {
             Some(_) => match slot.take() {
                 // A receiver took it, or a close left it with us.
                 None => Ok(()),
@@ -186,7 +186,9 @@ impl<T> Sender<T> {
                     slot.take().expect("an unclaimed send keeps its value"),
                 ))
             }
-        }
+        };
+        Waiter::recycle(waiter);
+        outcome
     }
 
     /// Closes the channel: receivers drain what is buffered, then get `Err`; sends fail.
@@ -316,14 +318,16 @@ impl<T> Receiver<T> {
                 }
             }
         };
-        match waiter.wait(deadline) {
+        let outcome = match waiter.wait(deadline) {
             // A sender filled the slot, or a close left it empty.
             Some(_) => slot.take().ok_or(RecvTimeoutError::Closed),
             None => {
                 chan.lock().recvq.remove(&waiter, 0);
                 Err(RecvTimeoutError::Timeout)
             }
-        }
+        };
+        Waiter::recycle(waiter);
+        outcome
     }
 
     /// A blocking iterator over received values; it ends when the channel is closed and

@@ -63,14 +63,45 @@ fn next_random() -> u64 {
     })
 }
 
-/// A uniformly random permutation of `0..n` (Fisher–Yates).
-fn shuffled(n: usize) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..n).collect();
-    for i in (1..n).rev() {
-        let j = (next_random() % (i as u64 + 1)) as usize;
-        order.swap(i, j);
+/// Selects over at most this many cases keep their case order on the stack.
+const INLINE_CASES: usize = 16;
+
+/// A permutation of case indices, on the stack for small selects.
+enum Order {
+    Inline([usize; INLINE_CASES], usize),
+    Heap(Vec<usize>),
+}
+
+impl std::ops::Deref for Order {
+    type Target = [usize];
+    fn deref(&self) -> &[usize] {
+        match self {
+            Order::Inline(a, n) => &a[..*n],
+            Order::Heap(v) => v,
+        }
     }
-    order
+}
+
+/// A uniformly random permutation of `0..n` (Fisher–Yates).
+fn shuffled(n: usize) -> Order {
+    fn shuffle(order: &mut [usize]) {
+        for i in (1..order.len()).rev() {
+            let j = (next_random() % (i as u64 + 1)) as usize;
+            order.swap(i, j);
+        }
+    }
+    if n <= INLINE_CASES {
+        let mut a = [0; INLINE_CASES];
+        for (i, x) in a[..n].iter_mut().enumerate() {
+            *x = i;
+        }
+        shuffle(&mut a[..n]);
+        Order::Inline(a, n)
+    } else {
+        let mut v: Vec<usize> = (0..n).collect();
+        shuffle(&mut v);
+        Order::Heap(v)
+    }
 }
 
 /// Runs a select over `cases` and returns the index of the case that completed, or `None` if
@@ -83,7 +114,7 @@ pub fn run_select(
 ) -> Option<usize> {
     loop {
         let order = shuffled(cases.len());
-        for &i in &order {
+        for &i in order.iter() {
             if cases[i].try_complete() {
                 return Some(i);
             }
@@ -94,7 +125,7 @@ pub fn run_select(
         let waiter = Waiter::new();
         let mut registered = 0;
         let mut ready = false;
-        for &i in &order {
+        for &i in order.iter() {
             if cases[i].register(&waiter, i) {
                 ready = true;
                 break;
@@ -114,6 +145,7 @@ pub fn run_select(
         for &i in &order[..registered] {
             cases[i].unregister(&waiter, i);
         }
+        Waiter::recycle(waiter);
         match outcome {
             Some(k) => return Some(k),
             None if ready => continue,

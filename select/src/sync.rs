@@ -7,18 +7,142 @@ pub use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 #[cfg(loom)]
 pub use loom::sync::{Arc, Mutex, MutexGuard};
 #[cfg(not(loom))]
+pub use spin::{SpinLock as Mutex, SpinLockGuard as MutexGuard};
+#[cfg(not(loom))]
 pub use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 #[cfg(not(loom))]
-pub use std::sync::{Arc, Mutex, MutexGuard};
+pub use std::sync::Arc;
 
 use std::time::Instant;
 
-/// Locks, ignoring poisoning: channel critical sections run no user code that could panic
-/// half-way through an update.
+/// Locks a channel's state. Under loom it is loom's mutex, poisoning ignored: channel critical
+/// sections run no user code that could panic half-way through an update.
+#[inline]
 pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    match m.lock() {
+    #[cfg(loom)]
+    return match m.lock() {
         Ok(g) => g,
         Err(p) => p.into_inner(),
+    };
+    #[cfg(not(loom))]
+    m.lock()
+}
+
+#[cfg(not(loom))]
+mod spin {
+    //! A spin lock with exponential backoff for the channels' few-dozen-instruction critical
+    //! sections, as crossbeam-channel's zero flavor uses. A contended `std::sync::Mutex`
+    //! would put the whole worker thread to sleep in the kernel, taking every coroutine queued
+    //! on it along; spinning then yielding the thread is cheaper for sections this short.
+
+    use std::cell::UnsafeCell;
+    use std::ops::{Deref, DerefMut};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use crossbeam_utils::Backoff;
+
+    /// A lock around `T` that spins, then yields the thread, while contended.
+    #[derive(Debug, Default)]
+    pub struct SpinLock<T> {
+        locked: AtomicBool,
+        value: UnsafeCell<T>,
+    }
+
+    // SAFETY: the lock hands out access to `value` to one holder at a time, so it is as
+    // thread-safe as a `Mutex<T>`: `Send` and `Sync` when `T: Send`.
+    unsafe impl<T: Send> Send for SpinLock<T> {}
+    // SAFETY: as above.
+    unsafe impl<T: Send> Sync for SpinLock<T> {}
+
+    impl<T> SpinLock<T> {
+        /// A new unlocked lock.
+        pub const fn new(value: T) -> SpinLock<T> {
+            SpinLock {
+                locked: AtomicBool::new(false),
+                value: UnsafeCell::new(value),
+            }
+        }
+
+        /// Takes the lock.
+        #[inline]
+        pub fn lock(&self) -> SpinLockGuard<'_, T> {
+            if self
+                .locked
+                .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+            {
+                self.lock_contended();
+            }
+            SpinLockGuard { lock: self }
+        }
+
+        #[cold]
+        fn lock_contended(&self) {
+            let backoff = Backoff::new();
+            loop {
+                while self.locked.load(Ordering::Relaxed) {
+                    backoff.snooze();
+                }
+                if self
+                    .locked
+                    .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Access to the locked value; unlocks when dropped.
+    #[derive(Debug)]
+    pub struct SpinLockGuard<'a, T> {
+        lock: &'a SpinLock<T>,
+    }
+
+    impl<T> Deref for SpinLockGuard<'_, T> {
+        type Target = T;
+        #[inline]
+        fn deref(&self) -> &T {
+            // SAFETY: the guard proves the lock is held by us.
+            unsafe { &*self.lock.value.get() }
+        }
+    }
+
+    impl<T> DerefMut for SpinLockGuard<'_, T> {
+        #[inline]
+        fn deref_mut(&mut self) -> &mut T {
+            // SAFETY: the guard proves the lock is held by us, and `&mut self` that this is
+            // the only access through it.
+            unsafe { &mut *self.lock.value.get() }
+        }
+    }
+
+    impl<T> Drop for SpinLockGuard<'_, T> {
+        #[inline]
+        fn drop(&mut self) {
+            self.lock.locked.store(false, Ordering::Release);
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::SpinLock;
+
+        #[test]
+        fn excludes_concurrent_holders() {
+            let lock = SpinLock::new(0u64);
+            std::thread::scope(|s| {
+                for _ in 0..4 {
+                    s.spawn(|| {
+                        for _ in 0..10_000 {
+                            *lock.lock() += 1;
+                        }
+                    });
+                }
+            });
+            assert_eq!(*lock.lock(), 40_000);
+        }
     }
 }
 

@@ -25,14 +25,50 @@ pub struct Waiter {
     unparker: Unparker,
 }
 
+/// Most waiters a thread keeps for reuse.
+#[cfg(not(loom))]
+const POOL_SIZE: usize = 4;
+
+#[cfg(not(loom))]
+thread_local! {
+    /// Finished waiters nobody else references, ready for the next blocking operation on this
+    /// thread: a blocking channel operation then allocates nothing.
+    static POOL: std::cell::RefCell<Vec<Arc<Waiter>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 impl Waiter {
     /// A waiter for the calling coroutine or thread.
     pub fn new() -> Arc<Waiter> {
+        #[cfg(not(loom))]
+        if let Some(mut w) = POOL.with(|p| p.borrow_mut().pop()) {
+            if let Some(inner) = Arc::get_mut(&mut w) {
+                *inner.state.get_mut() = WAITING;
+                *inner.done.get_mut() = false;
+                inner.unparker = Unparker::current();
+                return w;
+            }
+        }
         Arc::new(Waiter {
             state: AtomicUsize::new(WAITING),
             done: AtomicBool::new(false),
             unparker: Unparker::current(),
         })
+    }
+
+    /// Gives a waiter back for reuse once its operation is over. It is kept only if nobody
+    /// else holds it (no queue entry, no claimer); otherwise it is simply dropped.
+    pub fn recycle(mut this: Arc<Waiter>) {
+        #[cfg(not(loom))]
+        if Arc::get_mut(&mut this).is_some() {
+            POOL.with(|p| {
+                let mut pool = p.borrow_mut();
+                if pool.len() < POOL_SIZE {
+                    pool.push(this);
+                }
+            });
+        }
+        #[cfg(loom)]
+        drop(&mut this);
     }
 
     /// Claims the waiter for its case `case`; true for exactly one claimer.
@@ -142,6 +178,16 @@ impl WaitQueue {
     /// Claims the oldest entry whose waiter is still waiting and is not `me`; stale entries
     /// found on the way are dropped, entries of `me` are kept.
     pub fn claim(&mut self, me: Option<&Arc<Waiter>>) -> Option<Entry> {
+        // The common case: the oldest entry is someone else's and still waiting.
+        while let Some(e) = self.entries.front() {
+            if me.is_some_and(|m| Waiter::same(m, &e.waiter)) {
+                break;
+            }
+            let entry = self.entries.pop_front().expect("front exists");
+            if entry.waiter.try_claim(entry.case) {
+                return Some(entry);
+            }
+        }
         let mut i = 0;
         while i < self.entries.len() {
             let e = &self.entries[i];
