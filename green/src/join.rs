@@ -8,6 +8,7 @@
 use std::any::Any;
 use std::cell::UnsafeCell;
 use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::thread;
@@ -78,20 +79,105 @@ impl<T> Packet<T> {
     }
 }
 
-/// Completes a packet with an error if the coroutine's closure is dropped without running
-/// (its runtime shut down first, or no stack could be had for it) or is unwound before
-/// finishing.
-pub(crate) struct CompletionGuard<T> {
-    pub(crate) packet: Option<Arc<Packet<T>>>,
+/// Why a joiner gets `Err` for a coroutine that never ran to its end without panicking.
+const DROPPED: &str = "coroutine was dropped before it finished: its runtime shut down or no stack could be allocated for it";
+
+/// What a task runs, as the scheduler sees it: the user's closure and the result slot of its
+/// `JoinHandle`, in one allocation that the spawner makes and (once joined) frees, so a
+/// spawn costs no allocation freed on another thread.
+pub(crate) trait Job: Send + Sync {
+    /// Runs the closure, catching a panic, and publishes the result.
+    ///
+    /// # Safety
+    /// Only the task's own coroutine calls it, at most once.
+    unsafe fn run(&self);
+
+    /// Drops the closure if it never ran, publishing an error for the joiner.
+    ///
+    /// # Safety
+    /// Only the task's current owner calls it, never while `run` is on the stack.
+    unsafe fn abandon(&self);
 }
 
-impl<T> Drop for CompletionGuard<T> {
-    fn drop(&mut self) {
-        if let Some(packet) = self.packet.take() {
-            let why: Box<dyn Any + Send> =
-                Box::new("coroutine was dropped before it finished: its runtime shut down or no stack could be allocated for it");
-            packet.complete(Err(why));
+/// The closure of a spawned coroutine and the packet its joiner waits on.
+pub(crate) struct JobCell<F, T> {
+    f: UnsafeCell<Option<F>>,
+    packet: Packet<T>,
+}
+
+// SAFETY: `f` is touched only by the task's owner (`run` by its coroutine, `abandon` by whoever
+// owns the unstarted task), one at a time, as the task's ownership rules guarantee; `packet` is
+// `Sync` on its own. `F: Send` and `T: Send` because both cross threads.
+unsafe impl<F: Send, T: Send> Sync for JobCell<F, T> {}
+
+impl<F, T> JobCell<F, T> {
+    pub(crate) fn new(f: F) -> JobCell<F, T> {
+        JobCell {
+            f: UnsafeCell::new(Some(f)),
+            packet: Packet::new(),
         }
+    }
+}
+
+/// Publishes an error if the closure unwinds out of `run` without finishing (a coroutine
+/// force-unwound by a shut-down runtime).
+struct Unfinished<'a, T>(&'a Packet<T>);
+
+impl<T> Drop for Unfinished<'_, T> {
+    fn drop(&mut self) {
+        let why: Box<dyn Any + Send> = Box::new(DROPPED);
+        self.0.complete(Err(why));
+    }
+}
+
+impl<F, T> Job for JobCell<F, T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    unsafe fn run(&self) {
+        // SAFETY: the caller is the task's coroutine, its owner while it runs.
+        let Some(f) = (unsafe { &mut *self.f.get() }).take() else {
+            return;
+        };
+        let unfinished = Unfinished(&self.packet);
+        let result = panic::catch_unwind(AssertUnwindSafe(f));
+        // Coroutine-locals die with the coroutine, in it, before its joiner hears of the end.
+        // (No coroutine is current when a shut-down runtime unwinds a dropped coroutine; its
+        // locals then go with the task.)
+        let task = crate::context::current_task();
+        if !task.is_null() {
+            // SAFETY: this runs as the current coroutine, which owns its locals cell; the
+            // reference is not held across the drop.
+            let locals = unsafe { (*task).locals() }.take();
+            drop(locals);
+        }
+        std::mem::forget(unfinished);
+        self.packet.complete(result);
+    }
+
+    unsafe fn abandon(&self) {
+        // SAFETY: the caller owns the task and `run` is not running.
+        if let Some(f) = (unsafe { &mut *self.f.get() }).take() {
+            drop(f);
+            let why: Box<dyn Any + Send> = Box::new(DROPPED);
+            self.packet.complete(Err(why));
+        }
+    }
+}
+
+/// Typed access to a job's packet, for its `JoinHandle`.
+pub(crate) trait PacketOf<T>: Send + Sync {
+    fn packet(&self) -> &Packet<T>;
+}
+
+impl<F, T> PacketOf<T> for JobCell<F, T>
+where
+    F: Send,
+    T: Send,
+{
+    fn packet(&self) -> &Packet<T> {
+        &self.packet
     }
 }
 
@@ -106,7 +192,7 @@ impl<T> Drop for CompletionGuard<T> {
 /// assert!(h.join().is_err()); // the panic comes back; the runtime carries on
 /// ```
 pub struct JoinHandle<T> {
-    pub(crate) packet: Arc<Packet<T>>,
+    pub(crate) job: Arc<dyn PacketOf<T>>,
     pub(crate) coroutine: Coroutine,
 }
 
@@ -119,7 +205,7 @@ impl<T> JoinHandle<T> {
     /// assert_eq!(h.join().unwrap(), "done");
     /// ```
     pub fn join(self) -> thread::Result<T> {
-        self.packet.wait()
+        self.job.packet().wait()
     }
 
     /// True once the coroutine has finished (returned or panicked).
@@ -132,7 +218,7 @@ impl<T> JoinHandle<T> {
     /// h.join().unwrap();
     /// ```
     pub fn is_finished(&self) -> bool {
-        self.packet.is_done()
+        self.job.packet().is_done()
     }
 
     /// The handle of the coroutine, to read its id or name or to unpark it.

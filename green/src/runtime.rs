@@ -8,14 +8,13 @@
 //! queued, and exit; spawning afterwards is an error, not a hang.
 
 use std::io;
-use std::panic::{self, AssertUnwindSafe};
+use std::panic;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::Duration;
 
-use crate::context;
 use crate::coroutine::Coroutine;
-use crate::join::{CompletionGuard, JoinHandle, Packet};
+use crate::join::{JobCell, JoinHandle};
 use crate::scheduler::{self, lock, Config, Shared, Worker};
 use crate::stack::{self, DEFAULT_STACK_SIZE};
 use crate::task::Task;
@@ -311,34 +310,15 @@ where
             return Err(invalid("coroutine names may not contain NUL bytes".into()));
         }
     }
-    let packet = Arc::new(Packet::new());
-    let mut completion = CompletionGuard {
-        packet: Some(packet.clone()),
-    };
-    let entry = Box::new(move || {
-        let result = panic::catch_unwind(AssertUnwindSafe(f));
-        // Coroutine-locals die with the coroutine, in it, before its joiner hears of the end.
-        // (No coroutine is current when a shut-down runtime unwinds a dropped coroutine; its
-        // locals then go with the task.)
-        let task = context::current_task();
-        if !task.is_null() {
-            // SAFETY: this runs as the current coroutine, which owns its locals cell; the
-            // reference is not held across the drop.
-            let locals = unsafe { (*task).locals() }.take();
-            drop(locals);
-        }
-        if let Some(packet) = completion.packet.take() {
-            packet.complete(result);
-        }
-    });
+    let job = Arc::new(JobCell::new(f));
     let task = Task::new(
         shared.clone(),
         name.map(String::into_boxed_str),
         size,
-        entry,
+        job.clone(),
     );
     let handle = JoinHandle {
-        packet,
+        job,
         coroutine: Coroutine::from_task(task.clone()),
     };
     scheduler::schedule_new(task);

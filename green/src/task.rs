@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use corosensei::{Coroutine as Co, Yielder};
 
+use crate::join::Job;
 use crate::scheduler::Shared;
 use crate::stack::GreenStack;
 use crate::state::SchedState;
@@ -42,8 +43,17 @@ pub(crate) fn next_id() -> u64 {
     NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
-/// What a spawned coroutine runs: the user's closure wrapped with result delivery.
-pub(crate) type Entry = Box<dyn FnOnce() + Send>;
+/// What a spawned coroutine runs: the user's closure and its join packet. Dropping an entry
+/// whose closure never ran tells the joiner.
+pub(crate) struct Entry(Arc<dyn Job>);
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        // SAFETY: an entry is dropped by the task's owner: the worker or queue holder of an
+        // unstarted task, or the coroutine itself after `run` returned or unwound.
+        unsafe { self.0.abandon() };
+    }
+}
 
 /// What a task runs: its closure until the first run, then the coroutine made from it.
 enum Body {
@@ -119,7 +129,7 @@ impl Task {
         shared: Arc<Shared>,
         name: Option<Box<str>>,
         stack_size: usize,
-        entry: Entry,
+        job: Arc<dyn Job>,
     ) -> TaskRef {
         debug_assert!(stack_size <= crate::stack::MAX_STACK_SIZE);
         Arc::new(Task {
@@ -129,7 +139,7 @@ impl Task {
             name,
             stack_size: stack_size as u32,
             shared,
-            body: Owned::new(Body::Entry(entry)),
+            body: Owned::new(Body::Entry(Entry(job))),
             guard: Owned::new(0),
             yielder: Owned::new(ptr::null()),
             locals: Owned::new(None),
@@ -158,7 +168,8 @@ impl Task {
                 // SAFETY: this runs as the coroutine of `task`, which may touch its yielder
                 // cell; the yielder lives on this coroutine's stack as long as it exists.
                 unsafe { (*task).set_yielder(yielder) };
-                entry();
+                // SAFETY: this is the task's coroutine, on its one run.
+                unsafe { entry.0.run() };
             }));
         }
         match body {
