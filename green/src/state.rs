@@ -56,6 +56,11 @@ impl SchedState {
 
     /// Consumes the running task's pending token; true if there was one.
     pub(crate) fn take_token(&self) -> bool {
+        // Most parks find no token: skip the locked instruction then. A token that arrives
+        // just after this load is found by `commit_park`, which then resumes the coroutine.
+        if self.state.load(Ordering::Relaxed) & NOTIFIED == 0 {
+            return false;
+        }
         self.state
             .compare_exchange(
                 RUNNING | NOTIFIED,

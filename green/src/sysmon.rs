@@ -68,6 +68,12 @@ pub(crate) struct Monitor {
 impl Monitor {
     /// Called by a worker that just found work after being idle.
     pub(crate) fn worker_woke(&self) {
+        // Already set: the monitor has not consumed it, so its next decision to sleep sees it
+        // (only the monitor clears it). Skipping the store keeps busy workers from bouncing
+        // this line between cores on every steal.
+        if self.woken.load(Ordering::Relaxed) {
+            return;
+        }
         self.woken.store(true, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         if self.asleep.load(Ordering::SeqCst) {

@@ -167,6 +167,14 @@ impl Unparker {
         Unparker { inner }
     }
 
+    /// True if it names the caller.
+    pub fn is_current(&self) -> bool {
+        #[cfg(not(loom))]
+        return self.inner.is_current();
+        #[cfg(loom)]
+        false
+    }
+
     /// Wakes it (or leaves it a token).
     pub fn unpark(&self) {
         #[cfg(not(loom))]

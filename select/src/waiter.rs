@@ -40,13 +40,8 @@ impl Waiter {
     /// A waiter for the calling coroutine or thread.
     pub fn new() -> Arc<Waiter> {
         #[cfg(not(loom))]
-        if let Some(mut w) = POOL.with(|p| p.borrow_mut().pop()) {
-            if let Some(inner) = Arc::get_mut(&mut w) {
-                *inner.state.get_mut() = WAITING;
-                *inner.done.get_mut() = false;
-                inner.unparker = Unparker::current();
-                return w;
-            }
+        if let Some(w) = Self::reuse() {
+            return w;
         }
         Arc::new(Waiter {
             state: AtomicUsize::new(WAITING),
@@ -55,11 +50,38 @@ impl Waiter {
         })
     }
 
+    /// A pooled waiter, preferably one already naming the caller (then no handle is cloned).
+    #[cfg(not(loom))]
+    fn reuse() -> Option<Arc<Waiter>> {
+        let mut w = POOL.with(|p| {
+            let mut pool = p.borrow_mut();
+            let last = pool.len().checked_sub(1)?;
+            let i = pool
+                .iter()
+                .rposition(|w| w.unparker.is_current())
+                .unwrap_or(last);
+            Some(pool.swap_remove(i))
+        })?;
+        // Only stale queue entries could still hold it; once they are gone nobody can clone
+        // it again. The fence pairs with the release decrement of the last entry's drop, so
+        // whatever that holder did to the waiter happens before the reset below.
+        if Arc::strong_count(&w) != 1 {
+            return None;
+        }
+        std::sync::atomic::fence(Ordering::Acquire);
+        if !w.unparker.is_current() {
+            Arc::get_mut(&mut w)?.unparker = Unparker::current();
+        }
+        w.state.store(WAITING, Ordering::Relaxed);
+        w.done.store(false, Ordering::Relaxed);
+        Some(w)
+    }
+
     /// Gives a waiter back for reuse once its operation is over. It is kept only if nobody
     /// else holds it (no queue entry, no claimer); otherwise it is simply dropped.
-    pub fn recycle(mut this: Arc<Waiter>) {
+    pub fn recycle(this: Arc<Waiter>) {
         #[cfg(not(loom))]
-        if Arc::get_mut(&mut this).is_some() {
+        if Arc::strong_count(&this) == 1 {
             POOL.with(|p| {
                 let mut pool = p.borrow_mut();
                 if pool.len() < POOL_SIZE {
@@ -68,7 +90,7 @@ impl Waiter {
             });
         }
         #[cfg(loom)]
-        drop(&mut this);
+        drop(this);
     }
 
     /// Claims the waiter for its case `case`; true for exactly one claimer.
