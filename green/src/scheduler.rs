@@ -255,8 +255,20 @@ impl Shared {
     }
 
     /// Wakes a sleeping worker if there is one and nobody is already searching for work.
+    ///
+    /// The fence orders the caller's push before the reads of the idle counts, against the
+    /// fence a worker executes between announcing its sleep and re-checking the queues: one
+    /// of the two sees the other, so work pushed where only a sleeper would find it is never
+    /// stranded.
     fn notify_one(&self) {
         fence(Ordering::SeqCst);
+        self.notify_one_relaxed();
+    }
+
+    /// `notify_one` without the fence, for work pushed to the pushing worker's own queue: if
+    /// the wake-up is missed, that worker runs the task itself, so only parallelism is at
+    /// stake, never liveness (Go's `wakep` after `runqput` makes the same trade).
+    fn notify_one_relaxed(&self) {
         if self.idle.spinning.load(Ordering::SeqCst) != 0
             || self.idle.sleeping.load(Ordering::SeqCst) == 0
         {
@@ -486,7 +498,7 @@ impl Worker {
             }
         }
         self.local.push(task);
-        self.shared.notify_one();
+        self.shared.notify_one_relaxed();
     }
 
     fn push_runnext(&self, task: TaskRef) {
