@@ -90,7 +90,9 @@ fn shuffled(n: usize) -> Order {
             return;
         }
         for i in (1..order.len()).rev() {
-            let j = (next_random() % (i as u64 + 1)) as usize;
+            // Lemire's multiply-shift maps a 64-bit random number to `0..=i` without a
+            // division (bias below 2^-60 for the case counts a select has).
+            let j = ((next_random() as u128 * (i as u128 + 1)) >> 64) as usize;
             order.swap(i, j);
         }
     }

@@ -234,8 +234,18 @@ impl WaitQueue {
 
     /// Removes the entry of `waiter` for `case`.
     pub fn remove(&mut self, waiter: &Arc<Waiter>, case: usize) {
-        self.entries
-            .retain(|e| !(e.case == case && Waiter::same(&e.waiter, waiter)));
+        // A waiter has at most one entry per case here, most often the newest.
+        if let Some(i) = self
+            .entries
+            .iter()
+            .rposition(|e| e.case == case && Waiter::same(&e.waiter, waiter))
+        {
+            if i + 1 == self.entries.len() {
+                self.entries.pop_back();
+            } else {
+                self.entries.remove(i);
+            }
+        }
     }
 
     /// Claims every waiting entry (for a close), dropping stale ones.
