@@ -15,6 +15,23 @@
 //! Guards may be released on another thread than the one that took them (a coroutine migrates
 //! between workers while parked); these locks allow it, so their guards are `Send` where std's
 //! are not.
+//!
+//! ```
+//! use green::sync::{Mutex, WaitGroup};
+//! use std::sync::Arc;
+//!
+//! let total = Arc::new(Mutex::new(0));
+//! let wg = WaitGroup::new();
+//! for i in 1..=10 {
+//!     let (total, wg) = (total.clone(), wg.clone());
+//!     green::spawn(move || {
+//!         *total.lock().unwrap() += i; // parks this coroutine if contended
+//!         drop(wg);
+//!     });
+//! }
+//! wg.wait();
+//! assert_eq!(*total.lock().unwrap(), 55);
+//! ```
 
 mod barrier;
 mod condvar;
