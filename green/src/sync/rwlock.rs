@@ -188,7 +188,9 @@ impl RawRwLock {
 /// A reader-writer lock: any number of readers or one writer at a time, parking the coroutine
 /// (or blocking the thread) while it waits. The API is `std::sync::RwLock`'s, poisoning
 /// included (a panic while *writing* poisons it). Fair once contended: waiters are served in
-/// arrival order, consecutive readers together.
+/// arrival order, consecutive readers together. Because of that, a reader that takes a second
+/// read lock while a writer is queued waits behind the writer, which waits for the first read
+/// lock: do not take a lock you already hold (std's documentation warns the same).
 ///
 /// ```
 /// use green::sync::RwLock;

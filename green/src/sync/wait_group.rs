@@ -104,11 +104,22 @@ impl WaitGroup {
     /// wg.wait();
     /// ```
     pub fn add(&self, n: usize) {
-        let n = n as u64;
-        let prev = self.inner.count.fetch_add(n, Ordering::Relaxed);
-        if n > ADDS || (prev & ADDS) + n > ADDS {
-            self.inner.count.fetch_sub(n, Ordering::Relaxed);
-            panic!("WaitGroup::add: more than 2^32 - 1 outstanding adds");
+        let mut c = self.inner.count.load(Ordering::Relaxed);
+        loop {
+            let adds = (c & ADDS) as usize;
+            assert!(
+                n <= ADDS as usize - adds,
+                "WaitGroup::add: more than 2^32 - 1 outstanding adds"
+            );
+            match self.inner.count.compare_exchange_weak(
+                c,
+                c + n as u64,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(actual) => c = actual,
+            }
         }
     }
 
