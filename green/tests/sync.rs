@@ -129,6 +129,68 @@ fn many_coroutines_on_two_workers_contend_one_lock() {
     });
 }
 
+/// Two threads lock and unlock in a tight loop; a coroutine and a thread that need the lock
+/// 100 times each still get it (the starvation hand-off: after a millisecond of waiting the
+/// lock is handed to the waiter instead of being released to whoever grabs it first).
+#[test]
+fn a_waiter_is_not_starved_by_hot_lockers() {
+    within(|| {
+        let m = Arc::new(Mutex::new(0u64));
+        let stop = Arc::new(AtomicBool::new(false));
+        let hot: Vec<_> = (0..2)
+            .map(|_| {
+                let (m, stop) = (m.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        *m.lock().unwrap() += 1;
+                    }
+                })
+            })
+            .collect();
+        let m2 = m.clone();
+        let co = green::spawn(move || {
+            for _ in 0..100 {
+                *m2.lock().unwrap() += 1;
+            }
+        });
+        let m3 = m.clone();
+        let th = std::thread::spawn(move || {
+            for _ in 0..100 {
+                *m3.lock().unwrap() += 1;
+            }
+        });
+        co.join().unwrap();
+        th.join().unwrap();
+        stop.store(true, Ordering::Relaxed);
+        for h in hot {
+            h.join().unwrap();
+        }
+        assert!(*m.lock().unwrap() >= 200);
+    });
+}
+
+/// Guards are `Send`: a coroutine may migrate while holding one, and a guard may even be
+/// handed to another thread and released there; the lock stays correct.
+#[test]
+fn guards_may_be_released_on_another_thread() {
+    fn assert_send<T: Send>() {}
+    assert_send::<green::sync::MutexGuard<'static, Vec<u8>>>();
+    assert_send::<green::sync::RwLockReadGuard<'static, u8>>();
+    assert_send::<green::sync::RwLockWriteGuard<'static, u8>>();
+    assert_send::<green::sync::SemaphorePermit<'static>>();
+    within(|| {
+        static M: Mutex<u32> = Mutex::new(0);
+        let released = green::spawn(|| {
+            let mut g = M.lock().unwrap();
+            *g += 1;
+            std::thread::spawn(move || drop(g)).join().unwrap();
+            *M.lock().unwrap() += 1; // the other thread's unlock freed it
+            *M.lock().unwrap()
+        });
+        assert_eq!(released.join().unwrap(), 2);
+    });
+}
+
 #[test]
 fn try_lock_reports_would_block_and_poison() {
     within(|| {

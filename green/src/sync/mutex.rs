@@ -487,9 +487,10 @@ mod loom_tests {
     use loom::sync::Arc;
     use loom::thread;
 
-    /// Three parties contend: mutual exclusion holds and every lock is eventually granted
-    /// (loom fails a model that deadlocks, i.e. a lost wake-up), through both the normal
-    /// wake-and-compete path and the starvation hand-off (a waiter beaten once gets it handed).
+    /// Three parties contend, one of them twice: mutual exclusion holds and every lock is
+    /// eventually granted (loom fails a model that deadlocks, i.e. a lost wake-up), through
+    /// both the normal wake-and-compete path and the starvation hand-off (under loom a waiter
+    /// woken and beaten once is starving, so the second unlock after that hands over).
     #[test]
     fn sync_mutex_excludes_and_never_loses_a_wakeup() {
         let mut b = loom::model::Builder::new();
@@ -497,23 +498,21 @@ mod loom_tests {
         b.check(|| {
             let m = Arc::new(RawMutex::new());
             let inside = Arc::new(AtomicUsize::new(0));
+            let critical = |m: &RawMutex, inside: &AtomicUsize| {
+                m.lock();
+                assert_eq!(inside.fetch_add(1, Ordering::Relaxed), 0, "two holders");
+                inside.fetch_sub(1, Ordering::Relaxed);
+                // SAFETY: locked just above.
+                unsafe { m.unlock() };
+            };
             let hs: Vec<_> = (0..2)
                 .map(|_| {
                     let (m, inside) = (m.clone(), inside.clone());
-                    thread::spawn(move || {
-                        m.lock();
-                        assert_eq!(inside.fetch_add(1, Ordering::Relaxed), 0);
-                        inside.fetch_sub(1, Ordering::Relaxed);
-                        // SAFETY: locked just above.
-                        unsafe { m.unlock() };
-                    })
+                    thread::spawn(move || critical(&m, &inside))
                 })
                 .collect();
-            m.lock();
-            assert_eq!(inside.fetch_add(1, Ordering::Relaxed), 0);
-            inside.fetch_sub(1, Ordering::Relaxed);
-            // SAFETY: locked just above.
-            unsafe { m.unlock() };
+            critical(&m, &inside);
+            critical(&m, &inside);
             for h in hs {
                 h.join().unwrap();
             }
