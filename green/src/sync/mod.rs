@@ -7,7 +7,7 @@
 //! (and could deadlock a one-worker runtime); these never do.
 //!
 //! All of them follow one pattern: an atomic word decides the uncontended case in one atomic
-//! operation, and a wait queue of [`waiter::Waiter`] nodes, edited under a short lock that is
+//! operation, and a wait queue of `Waiter` nodes, edited under a short lock that is
 //! never held across a park, holds the blocked. Each file states its own race argument next to
 //! the code. Loom models of the protocols run with
 //! `RUSTFLAGS="--cfg loom" cargo test -p green --release --lib sync::`.
