@@ -14,6 +14,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::waiter::{
@@ -150,6 +151,34 @@ impl Semaphore {
         } else {
             None
         }
+    }
+
+    /// Like [`acquire`](Semaphore::acquire), for a shared semaphore: the permit owns an `Arc`
+    /// of it, so it can move into a spawned coroutine.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let sem = Arc::new(green::sync::Semaphore::new(1));
+    /// let permit = sem.clone().acquire_owned();
+    /// let h = green::spawn(move || drop(permit)); // released by the coroutine
+    /// h.join().unwrap();
+    /// assert_eq!(sem.available_permits(), 1);
+    /// ```
+    pub fn acquire_owned(self: Arc<Self>) -> OwnedSemaphorePermit {
+        self.acquire().forget();
+        OwnedSemaphorePermit { sem: self }
+    }
+
+    /// Like [`try_acquire`](Semaphore::try_acquire), returning an owned permit.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let sem = Arc::new(green::sync::Semaphore::new(0));
+    /// assert!(sem.try_acquire_owned().is_none());
+    /// ```
+    pub fn try_acquire_owned(self: Arc<Self>) -> Option<OwnedSemaphorePermit> {
+        self.try_acquire()?.forget();
+        Some(OwnedSemaphorePermit { sem: self })
     }
 
     /// Adds `n` permits (giving them to waiters first); the total is clamped to
@@ -298,6 +327,49 @@ impl Drop for SemaphorePermit<'_> {
 impl fmt::Debug for SemaphorePermit<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SemaphorePermit").finish_non_exhaustive()
+    }
+}
+
+/// A permit from a shared [`Semaphore`] that owns an `Arc` of it (see
+/// [`Semaphore::acquire_owned`]); dropping it returns the permit.
+///
+/// ```
+/// use std::sync::Arc;
+/// let sem = Arc::new(green::sync::Semaphore::new(1));
+/// let p = sem.clone().acquire_owned();
+/// assert_eq!(sem.available_permits(), 0);
+/// drop(p);
+/// assert_eq!(sem.available_permits(), 1);
+/// ```
+#[must_use = "dropping the permit releases it at once"]
+pub struct OwnedSemaphorePermit {
+    sem: Arc<Semaphore>,
+}
+
+impl OwnedSemaphorePermit {
+    /// The semaphore this permit belongs to.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let sem = Arc::new(green::sync::Semaphore::new(1));
+    /// let p = sem.clone().acquire_owned();
+    /// assert!(Arc::ptr_eq(p.semaphore(), &sem));
+    /// ```
+    pub fn semaphore(&self) -> &Arc<Semaphore> {
+        &self.sem
+    }
+}
+
+impl Drop for OwnedSemaphorePermit {
+    fn drop(&mut self) {
+        self.sem.release();
+    }
+}
+
+impl fmt::Debug for OwnedSemaphorePermit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedSemaphorePermit")
+            .finish_non_exhaustive()
     }
 }
 
