@@ -191,6 +191,56 @@ fn guards_may_be_released_on_another_thread() {
     });
 }
 
+/// Stray unparks of a coroutine blocked in `lock`, `acquire` or `wait` are spurious wake-ups:
+/// it goes back to waiting until what it waits for really happens.
+#[test]
+fn spurious_unparks_do_not_end_a_wait() {
+    within(|| {
+        let m = Arc::new(Mutex::new(0));
+        let sem = Arc::new(Semaphore::new(0));
+        let wg = WaitGroup::new();
+        let member = wg.clone();
+        let guard = m.lock().unwrap();
+        let (m2, s2) = (m.clone(), sem.clone());
+        let waiter = green::spawn(move || {
+            *m2.lock().unwrap() += 1;
+            drop(s2.acquire());
+            wg.wait();
+        });
+        let me = waiter.coroutine().clone();
+        for _ in 0..200 {
+            me.unpark();
+            green::yield_now();
+        }
+        assert!(
+            !waiter.is_finished(),
+            "returned from lock while it was held"
+        );
+        drop(guard);
+        for _ in 0..200 {
+            me.unpark();
+            green::yield_now();
+        }
+        assert!(
+            !waiter.is_finished(),
+            "returned from acquire with no permit"
+        );
+        sem.add_permits(1);
+        for _ in 0..200 {
+            me.unpark();
+            green::yield_now();
+        }
+        assert!(
+            !waiter.is_finished(),
+            "returned from wait with a member alive"
+        );
+        drop(member);
+        waiter.join().unwrap();
+        assert_eq!(*m.lock().unwrap(), 1);
+        assert_eq!(sem.available_permits(), 1);
+    });
+}
+
 #[test]
 fn try_lock_reports_would_block_and_poison() {
     within(|| {
