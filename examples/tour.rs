@@ -1,5 +1,5 @@
 //! A tour of greenchan: spawning and joining coroutines, sleeping, parking, panics, channels
-//! and select, an explicit runtime, and a hundred thousand coroutines at once.
+//! and select, sync, an explicit runtime, and a hundred thousand coroutines at once.
 //!
 //! Run it with `cargo run --release --example tour`.
 
@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use greenchan::{chan, go, select, Builder, Runtime};
+use greenchan::{chan, go, select, sync, Builder, Runtime};
 
 fn main() {
     // `run` turns the calling thread into the waiter of one coroutine on the global runtime
@@ -91,6 +91,21 @@ fn main() {
             recv(slow_rx) -> _ => println!("unexpected message"),
             default => println!("default runs when no channel is ready"),
         }
+
+        println!("\n== sync: a WaitGroup and a Mutex that park the coroutine, not the worker");
+        let words = Arc::new(sync::Mutex::new(Vec::new()));
+        let wg = sync::WaitGroup::new();
+        for w in ["wait", "group", "mutex"] {
+            let (wg, words) = (wg.clone(), words.clone());
+            go!(move || {
+                words.lock().unwrap().push(w);
+                drop(wg); // this member is done
+            });
+        }
+        wg.wait(); // until every clone is dropped
+        let mut words = words.lock().unwrap().clone();
+        words.sort();
+        println!("three coroutines pushed {words:?} under one lock");
 
         println!("\n== many coroutines");
         let n = 100_000;

@@ -39,6 +39,10 @@ pub use channels as chan;
 pub use channels::{RecvError, SendError};
 pub use select::{select, Select, SelectedOperation};
 
+/// Coroutine-aware `Mutex`, `RwLock`, `Condvar`, `WaitGroup`, `Semaphore`, `Barrier`,
+/// `OnceLock` and `Lazy`: they park the coroutine, never its worker thread.
+pub use green::sync;
+
 /// Starts a coroutine, as `go f()` does in Go.
 ///
 /// `go!(closure)` spawns on the current runtime (the spawner's, or the global one) and returns

@@ -43,6 +43,7 @@ mod runtime;
 mod scheduler;
 mod stack;
 mod state;
+pub mod sync;
 mod sysmon;
 mod task;
 mod timer;
