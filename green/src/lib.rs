@@ -39,6 +39,7 @@ mod context;
 mod coroutine;
 mod join;
 mod local;
+pub mod preempt;
 mod runtime;
 mod scheduler;
 mod stack;

@@ -15,10 +15,40 @@ use std::time::Instant;
 
 /// Locks, ignoring poisoning: channel critical sections run no user code that could panic
 /// half-way through an update.
-pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    match m.lock() {
+///
+/// The holder is not preempted asynchronously while it holds the lock (green's
+/// `preempt::NoPreempt`): a coroutine preempted inside a channel's critical section would
+/// keep the lock while pinned to its worker, and another coroutine on that worker taking
+/// the same lock would block the worker thread, hence the holder, for good.
+pub fn lock<T>(m: &Mutex<T>) -> Locked<'_, T> {
+    let no_preempt = green::preempt::disable();
+    let guard = match m.lock() {
         Ok(g) => g,
         Err(p) => p.into_inner(),
+    };
+    Locked {
+        guard,
+        _no_preempt: no_preempt,
+    }
+}
+
+/// A held lock (see [`lock`]); preemption comes back after the lock is released.
+pub struct Locked<'a, T> {
+    // Dropped first: the lock is released before preemption is enabled again.
+    guard: MutexGuard<'a, T>,
+    _no_preempt: green::preempt::NoPreempt,
+}
+
+impl<T> std::ops::Deref for Locked<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.guard
+    }
+}
+
+impl<T> std::ops::DerefMut for Locked<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.guard
     }
 }
 
