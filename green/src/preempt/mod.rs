@@ -134,6 +134,18 @@ pub(crate) fn set_depth(depth: u32) {
     DEPTH.with(|d| d.set(depth));
 }
 
+/// Adds one to this thread's depth (one call, one thread-local access).
+#[inline(never)]
+fn raise_depth() {
+    DEPTH.with(|d| d.set(d.get() + 1));
+}
+
+/// Takes one from this thread's depth.
+#[inline(never)]
+fn lower_depth() {
+    DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+}
+
 /// The slice state of the worker running on this thread (null elsewhere).
 #[cfg_attr(
     not(all(target_os = "linux", target_arch = "x86_64")),
@@ -210,7 +222,7 @@ impl NoPreempt {
     /// ```
     #[inline]
     pub fn new() -> NoPreempt {
-        set_depth(depth() + 1);
+        raise_depth();
         NoPreempt {
             _not_send: std::marker::PhantomData,
         }
@@ -226,7 +238,7 @@ impl Default for NoPreempt {
 impl Drop for NoPreempt {
     #[inline]
     fn drop(&mut self) {
-        set_depth(depth().saturating_sub(1));
+        lower_depth();
     }
 }
 
@@ -269,11 +281,9 @@ pub(crate) fn coroutine_finished() {
 
 /// Saves the running coroutine's depth before it switches out; the worker and the switch
 /// code then run at depth one. Pair with [`after_switch`].
-#[inline]
+#[inline(never)]
 pub(crate) fn before_switch() -> u32 {
-    let saved = depth();
-    set_depth(1);
-    saved
+    DEPTH.with(|d| d.replace(1))
 }
 
 /// Restores the coroutine's depth on whichever thread resumed it.
