@@ -20,7 +20,7 @@ use crate::scheduler::{self, lock, Config, Shared, Worker};
 use crate::stack::{self, DEFAULT_STACK_SIZE};
 use crate::task::Task;
 
-/// Default time slice after which `preempt_point` yields.
+/// Default time slice after which a running coroutine is preempted.
 pub const DEFAULT_TIME_SLICE: Duration = Duration::from_millis(10);
 
 /// Most workers a runtime accepts; more is surely a mistake.
@@ -78,7 +78,9 @@ impl RuntimeBuilder {
         self
     }
 
-    /// How long a coroutine runs before `preempt_point` makes it yield (10 ms by default).
+    /// How long a coroutine runs before it is preempted (10 ms by default): asynchronously
+    /// where supported (see [`async_preempt`](Self::async_preempt)), else at its next
+    /// `preempt_point` or runtime call.
     pub fn time_slice(mut self, slice: Duration) -> Self {
         self.time_slice = slice;
         self

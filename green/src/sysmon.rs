@@ -54,6 +54,10 @@ impl SliceState {
 
     /// Whether the monitor asked the running coroutine to yield (read by the signal handler).
     #[inline]
+    #[cfg_attr(
+        not(all(target_os = "linux", target_arch = "x86_64")),
+        allow(dead_code)
+    )]
     pub(crate) fn preempt_requested(&self) -> bool {
         self.preempt.load(Ordering::Relaxed)
     }
