@@ -165,7 +165,7 @@ pub(crate) fn install() -> bool {
             return;
         };
         XSAVE_SIZE.store(size, Ordering::Relaxed);
-        if !find_text_ranges() {
+        if shadow_stack_enabled() || !find_text_ranges() {
             return;
         }
         // SAFETY: querying, then installing, the SIGURG action with zeroed (valid: empty
@@ -190,6 +190,24 @@ pub(crate) fn install() -> bool {
         INSTALLED.store(true, Ordering::Release);
     });
     INSTALLED.load(Ordering::Acquire)
+}
+
+/// True if this thread runs with a CET user shadow stack (Linux 6.6+, opt-in): the
+/// trampoline's return would not match it, so asynchronous preemption stays off.
+fn shadow_stack_enabled() -> bool {
+    const ARCH_SHSTK_STATUS: libc::c_long = 0x5005;
+    const ARCH_SHSTK_SHSTK: u64 = 1;
+    let mut status: u64 = 0;
+    // SAFETY: arch_prctl(ARCH_SHSTK_STATUS) writes one u64 to the given address; kernels
+    // without shadow-stack support fail with EINVAL and write nothing.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_arch_prctl,
+            ARCH_SHSTK_STATUS,
+            &mut status as *mut u64,
+        )
+    };
+    rc == 0 && status & ARCH_SHSTK_SHSTK != 0
 }
 
 /// Records the executable segments of the loaded object that contains the trampoline (the
@@ -345,6 +363,14 @@ unsafe fn redirect(uc: *mut libc::ucontext_t) {
     let top = stack.guard_hi + stack.stack_size;
     let needed = RED_ZONE + STACK_NEEDED + XSAVE_SIZE.load(Ordering::Relaxed);
     if sp > top || sp < lowest + needed {
+        return;
+    }
+    // The handler must run on the alternate signal stack (every worker has one): on the
+    // coroutine's stack, the kernel's signal frame would lie just below the red zone, where
+    // the return address is about to go.
+    let marker = 0u8;
+    let here = &marker as *const u8 as usize;
+    if (lowest..=top).contains(&here) {
         return;
     }
     let new_sp = sp - RED_ZONE - 8;
