@@ -348,3 +348,52 @@ fn a_preempted_coroutine_at_shutdown_is_left_alone() {
         },
     );
 }
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+#[test]
+fn other_sigurgs_reach_the_previous_handler() {
+    use std::sync::atomic::AtomicUsize;
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    extern "C" fn previous(_: libc::c_int) {
+        CALLS.fetch_add(1, Ordering::SeqCst);
+    }
+    in_child("other_sigurgs_reach_the_previous_handler", &[], || {
+        // SAFETY: installing a plain handler (async-signal-safe: one atomic add) for SIGURG
+        // before the runtime installs its own, which must chain to it.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = previous as *const () as usize;
+            libc::sigemptyset(&mut action.sa_mask);
+            assert_eq!(
+                libc::sigaction(libc::SIGURG, &action, std::ptr::null_mut()),
+                0
+            );
+        }
+        let rt = one_worker(2);
+        // The worker installs the handler before it runs anything.
+        assert_eq!(rt.block_on(|| 1), 1);
+        let wait_for = |n: usize| {
+            let start = Instant::now();
+            while CALLS.load(Ordering::SeqCst) < n {
+                assert!(
+                    start.elapsed() < BOUND,
+                    "the previous handler was not called"
+                );
+                std::thread::yield_now();
+            }
+        };
+        // A SIGURG from outside (kill: SI_USER), e.g. a socket's out-of-band data.
+        // SAFETY: signalling our own process; the handler is installed.
+        unsafe { libc::kill(libc::getpid(), libc::SIGURG) };
+        wait_for(1);
+        // A thread-directed one to a thread that is not a worker.
+        // SAFETY: signalling this (live) thread.
+        unsafe { libc::pthread_kill(libc::pthread_self(), libc::SIGURG) };
+        wait_for(2);
+        // And the runtime still preempts.
+        let before = green::preempt::async_preemptions();
+        assert!(preemptions_while_spinning(&rt, green::Builder::new(), false) > 0);
+        assert!(green::preempt::async_preemptions() > before);
+        rt.shutdown();
+    });
+}
