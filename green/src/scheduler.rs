@@ -23,7 +23,7 @@
 //! condition variable. Preemption hooks in at `run_task`, which publishes each resumption to
 //! the monitor thread (`sysmon.rs`). A coroutine preempted asynchronously (`preempt/`) is
 //! pinned to its worker until its next cooperative switch: it waits in the worker's `pinned`
-//! queue, which nobody steals from, behind as many tasks as its local queue held.
+//! queue, which nobody steals from, behind the tasks its local and the global queue held.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
