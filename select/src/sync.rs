@@ -96,7 +96,8 @@ impl Unparker {
         {
             // Models never use timeouts.
             let _ = deadline;
-            let mut token = lock(&self.inner.0);
+            // A plain guard: the condition variable needs one (models have no preemption).
+            let mut token = self.inner.0.lock().unwrap();
             while !*token {
                 token = self.inner.1.wait(token).unwrap();
             }
