@@ -49,6 +49,10 @@ fn mpmc(cap: Option<usize>, producers: usize, consumers: usize, per: usize) {
             for v in &rx {
                 mine.push(v);
             }
+            // A std lock held by a coroutine: keep it from being preempted asynchronously
+            // meanwhile (see green::preempt), or a coroutine pinned with the lock held could
+            // block its worker's other coroutines for good.
+            let _no_preempt = green::preempt::disable();
             let mut seen = seen.lock().unwrap();
             for v in mine {
                 assert!(!seen[v], "value {v} received twice");
@@ -139,6 +143,7 @@ fn racing_selects_lose_and_duplicate_nothing() {
                     default(Duration::from_millis(5)) => continue,
                 };
                 let v = v.expect("no channel closes during the race");
+                let _no_preempt = green::preempt::disable(); // std lock: see above
                 assert!(seen.lock().unwrap().insert(v), "value {v} received twice");
                 received.fetch_add(1, Ordering::SeqCst);
             }

@@ -41,20 +41,26 @@ pub(crate) fn set_worker(worker: *const Worker) {
 
 /// Clears the current coroutine for a scope (while a dropped coroutine unwinds on this thread),
 /// so that code running there blocks the thread instead of suspending an unrelated coroutine.
+/// The no-preempt depth is saved too and held at one meanwhile: the unwinding coroutine's
+/// guards may lower it, which must not leak into the code around.
 pub(crate) struct NoCurrentTask {
     saved: *const Task,
+    depth: u32,
 }
 
 impl NoCurrentTask {
     pub(crate) fn enter() -> NoCurrentTask {
         let saved = current_task();
+        let depth = crate::preempt::depth();
+        crate::preempt::set_depth(depth.max(1));
         set_current_task(ptr::null());
-        NoCurrentTask { saved }
+        NoCurrentTask { saved, depth }
     }
 }
 
 impl Drop for NoCurrentTask {
     fn drop(&mut self) {
         set_current_task(self.saved);
+        crate::preempt::set_depth(self.depth);
     }
 }

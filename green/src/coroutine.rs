@@ -15,6 +15,7 @@ use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 use crate::context;
+use crate::preempt;
 use crate::scheduler;
 use crate::task::{self, Suspend, Task, TaskRef};
 
@@ -221,9 +222,12 @@ pub fn in_coroutine() -> bool {
     !context::current_task().is_null()
 }
 
-/// Suspends the running coroutine, handing `why` to its worker.
+/// Suspends the running coroutine, handing `why` to its worker. The coroutine's no-preempt
+/// depth (`preempt`) is kept across the switch: the worker runs at depth one, and the
+/// coroutine gets its own back on whichever thread resumes it.
 #[inline(never)]
 fn suspend(task: *const Task, why: Suspend) {
+    let depth = preempt::before_switch();
     // SAFETY: `task` is the running coroutine (checked by every caller); the yielder pointer
     // was stored by the coroutine's entry function and lives on its stack, which is alive
     // because we are running on it. We copy the pointer out before switching so no reference
@@ -232,6 +236,18 @@ fn suspend(task: *const Task, why: Suspend) {
         let yielder = (*task).yielder();
         (*yielder).suspend(why);
     }
+    preempt::after_switch(depth);
+}
+
+/// The asynchronous preemption itself, called from the trampoline on the coroutine's stack.
+#[cfg_attr(
+    not(all(target_os = "linux", target_arch = "x86_64")),
+    allow(dead_code)
+)]
+pub(crate) fn suspend_preempted() {
+    let task = context::current_task();
+    debug_assert!(!task.is_null(), "only a running coroutine is preempted");
+    suspend(task, Suspend::Preempted);
 }
 
 /// Blocks until [`Coroutine::unpark`] is called on the current coroutine (or thread), or
@@ -362,7 +378,9 @@ pub fn sleep(dur: Duration) {
 
 /// Yields if the running coroutine has used up its time slice (the runtime's `time_slice`,
 /// 10 ms by default). Long computations call it so other coroutines on the same worker run.
-/// Free to call often; does nothing on a plain thread.
+/// Free to call often; does nothing on a plain thread. Where coroutines are preempted
+/// asynchronously (see [`preempt`](crate::preempt)) it is not needed for fairness, but it is
+/// still the cheaper and always-safe way to yield.
 ///
 /// ```
 /// let h = green::spawn(|| {

@@ -103,6 +103,8 @@ pub(crate) trait Job: Send + Sync {
 pub(crate) struct JobCell<F, T> {
     f: UnsafeCell<Option<F>>,
     packet: Packet<T>,
+    /// Whether the coroutine may be preempted asynchronously (`Builder::async_preempt`).
+    async_preempt: bool,
 }
 
 // SAFETY: `f` is touched only by the task's owner (`run` by its coroutine, `abandon` by whoever
@@ -111,10 +113,11 @@ pub(crate) struct JobCell<F, T> {
 unsafe impl<F: Send, T: Send> Sync for JobCell<F, T> {}
 
 impl<F, T> JobCell<F, T> {
-    pub(crate) fn new(f: F) -> JobCell<F, T> {
+    pub(crate) fn new(f: F, async_preempt: bool) -> JobCell<F, T> {
         JobCell {
             f: UnsafeCell::new(Some(f)),
             packet: Packet::new(),
+            async_preempt,
         }
     }
 }
@@ -140,6 +143,7 @@ where
         let Some(f) = (unsafe { &mut *self.f.get() }).take() else {
             return;
         };
+        crate::preempt::coroutine_started(self.async_preempt);
         let unfinished = Unfinished(&self.packet);
         let result = panic::catch_unwind(AssertUnwindSafe(f));
         // Coroutine-locals die with the coroutine, in it, before its joiner hears of the end.
@@ -154,6 +158,7 @@ where
         }
         std::mem::forget(unfinished);
         self.packet.complete(result);
+        crate::preempt::coroutine_finished();
     }
 
     unsafe fn abandon(&self) {

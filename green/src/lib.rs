@@ -30,6 +30,15 @@
 //! storage ([`coroutine_local!`]) is the portable replacement for thread-locals: one value per
 //! coroutine, and per thread outside coroutines.
 //!
+//! ## Preemption
+//!
+//! A coroutine that runs longer than its runtime's time slice (10 ms by default) is asked to
+//! yield by a monitor thread. On Linux x86-64 it is preempted asynchronously, by a signal, even
+//! in a loop that calls nothing (as goroutines are since Go 1.14); on other targets it yields
+//! at its next [`preempt_point`] or runtime call only. The [`preempt`] module explains what
+//! asynchronous preemption implies (notably for `std::sync::Mutex` and thread-locals) and how
+//! to opt out: per runtime, per coroutine, per section, or with `GREENCHAN_ASYNCPREEMPT=0`.
+//!
 //! ## Parked forever
 //!
 //! A coroutine parked with nobody left to wake it is never resumed: like a blocked goroutine in
@@ -39,6 +48,7 @@ mod context;
 mod coroutine;
 mod join;
 mod local;
+pub mod preempt;
 mod runtime;
 mod scheduler;
 mod stack;

@@ -19,7 +19,7 @@ use crate::scheduler::{self, lock, Config, Shared, Worker};
 use crate::stack::{self, DEFAULT_STACK_SIZE};
 use crate::task::Task;
 
-/// Default time slice after which `preempt_point` yields.
+/// Default time slice after which a running coroutine is preempted.
 pub const DEFAULT_TIME_SLICE: Duration = Duration::from_millis(10);
 
 /// Most workers a runtime accepts; more is surely a mistake.
@@ -48,6 +48,7 @@ pub struct RuntimeBuilder {
     stack_size: usize,
     time_slice: Duration,
     thread_name: String,
+    async_preempt: bool,
 }
 
 impl Default for RuntimeBuilder {
@@ -57,6 +58,7 @@ impl Default for RuntimeBuilder {
             stack_size: DEFAULT_STACK_SIZE,
             time_slice: DEFAULT_TIME_SLICE,
             thread_name: "greenchan-worker".into(),
+            async_preempt: true,
         }
     }
 }
@@ -75,9 +77,31 @@ impl RuntimeBuilder {
         self
     }
 
-    /// How long a coroutine runs before `preempt_point` makes it yield (10 ms by default).
+    /// How long a coroutine runs before it is preempted (10 ms by default): asynchronously
+    /// where supported (see [`async_preempt`](Self::async_preempt)), else at its next
+    /// `preempt_point` or runtime call.
     pub fn time_slice(mut self, slice: Duration) -> Self {
         self.time_slice = slice;
+        self
+    }
+
+    /// Whether a coroutine that overruns its time slice is preempted asynchronously, by a
+    /// signal, even in a loop with no preemption point (default: on, where
+    /// [`preempt::is_supported`](crate::preempt::is_supported); the environment variable
+    /// `GREENCHAN_ASYNCPREEMPT=0` turns it off for every runtime). Off, only cooperative
+    /// preemption remains: coroutines yield at `preempt_point` and runtime calls. See
+    /// [`preempt`](crate::preempt) for what asynchronous preemption implies.
+    ///
+    /// ```
+    /// let rt = green::Runtime::builder()
+    ///     .workers(1)
+    ///     .async_preempt(false)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(rt.block_on(|| 6 * 7), 42);
+    /// ```
+    pub fn async_preempt(mut self, on: bool) -> Self {
+        self.async_preempt = on;
         self
     }
 
@@ -109,6 +133,7 @@ impl RuntimeBuilder {
             stack_size,
             time_slice: self.time_slice,
             thread_name: self.thread_name,
+            async_preempt: self.async_preempt && crate::preempt::enabled_by_env(),
         };
         let (shared, locals) = Shared::new(config);
         let mut threads = Vec::with_capacity(workers);
@@ -200,7 +225,7 @@ impl Runtime {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        spawn_on(&self.shared, None, None, f)
+        spawn_on(&self.shared, SpawnOptions::default(), f)
     }
 
     /// Runs `f` as a coroutine on this runtime and waits for its value, parking the caller if
@@ -286,16 +311,34 @@ fn target_runtime() -> Arc<Shared> {
     scheduler::current_shared().unwrap_or_else(|| global().shared.clone())
 }
 
-fn spawn_on<F, T>(
-    shared: &Arc<Shared>,
+/// What a `Builder` says about one coroutine.
+#[derive(Debug, Clone)]
+struct SpawnOptions {
     name: Option<String>,
     stack_size: Option<usize>,
-    f: F,
-) -> io::Result<JoinHandle<T>>
+    async_preempt: bool,
+}
+
+impl Default for SpawnOptions {
+    fn default() -> Self {
+        SpawnOptions {
+            name: None,
+            stack_size: None,
+            async_preempt: true,
+        }
+    }
+}
+
+fn spawn_on<F, T>(shared: &Arc<Shared>, options: SpawnOptions, f: F) -> io::Result<JoinHandle<T>>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
+    let SpawnOptions {
+        name,
+        stack_size,
+        async_preempt,
+    } = options;
     if shared.is_shutdown() {
         return Err(io::Error::other(
             "cannot spawn: the greenchan runtime has shut down",
@@ -310,7 +353,7 @@ where
             return Err(invalid("coroutine names may not contain NUL bytes".into()));
         }
     }
-    let job = Arc::new(JobCell::new(f));
+    let job = Arc::new(JobCell::new(f, async_preempt));
     let task = Task::new(
         shared.clone(),
         name.map(String::into_boxed_str),
@@ -381,8 +424,7 @@ where
 /// ```
 #[derive(Debug, Default, Clone)]
 pub struct Builder {
-    name: Option<String>,
-    stack_size: Option<usize>,
+    options: SpawnOptions,
 }
 
 impl Builder {
@@ -393,14 +435,31 @@ impl Builder {
 
     /// Names the coroutine (shown by [`Coroutine::name`] and in stack-overflow reports).
     pub fn name(mut self, name: String) -> Builder {
-        self.name = Some(name);
+        self.options.name = Some(name);
         self
     }
 
     /// Stack size in bytes, rounded up to whole pages; between
     /// [`MIN_STACK_SIZE`](crate::MIN_STACK_SIZE) and [`MAX_STACK_SIZE`](crate::MAX_STACK_SIZE).
     pub fn stack_size(mut self, size: usize) -> Builder {
-        self.stack_size = Some(size);
+        self.options.stack_size = Some(size);
+        self
+    }
+
+    /// Whether this coroutine may be preempted asynchronously, by a signal (default: yes,
+    /// where the runtime does so). `false` suits a coroutine that holds std locks or borrows
+    /// thread-locals across long computations; it still yields at preemption points once its
+    /// time slice is up. See [`preempt`](crate::preempt).
+    ///
+    /// ```
+    /// let h = green::Builder::new()
+    ///     .async_preempt(false)
+    ///     .spawn(|| (1..=10u32).product::<u32>())
+    ///     .unwrap();
+    /// assert_eq!(h.join().unwrap(), 3_628_800);
+    /// ```
+    pub fn async_preempt(mut self, on: bool) -> Builder {
+        self.options.async_preempt = on;
         self
     }
 
@@ -410,7 +469,7 @@ impl Builder {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        spawn_on(&target_runtime(), self.name, self.stack_size, f)
+        spawn_on(&target_runtime(), self.options, f)
     }
 
     /// Spawns on the given runtime.
@@ -419,6 +478,6 @@ impl Builder {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        spawn_on(&runtime.shared, self.name, self.stack_size, f)
+        spawn_on(&runtime.shared, self.options, f)
     }
 }

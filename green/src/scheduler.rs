@@ -21,9 +21,12 @@
 //! The sleep of an idle worker is the one place a netpoller will hook in (Go's `netpoll` in
 //! `findrunnable`): one sleeper polls the OS with the same timeout instead of waiting on its
 //! condition variable. Preemption hooks in at `run_task`, which publishes each resumption to
-//! the monitor thread (`sysmon.rs`).
+//! the monitor thread (`sysmon.rs`). A coroutine preempted asynchronously (`preempt/`) is
+//! pinned to its worker until its next cooperative switch: it waits in the worker's `pinned`
+//! queue, which nobody steals from, behind the tasks its local and the global queue held.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -33,6 +36,7 @@ use crossbeam_deque::{Injector, Steal, Stealer, Worker as LocalQueue};
 use crossbeam_utils::CachePadded;
 
 use crate::context;
+use crate::preempt::{self, NoPreempt};
 use crate::stack::{self, RunningStack, StackPool};
 use crate::sysmon::{Monitor, SliceState};
 use crate::task::{Suspend, Task, TaskRef};
@@ -66,6 +70,8 @@ pub(crate) struct Config {
     pub(crate) stack_size: usize,
     pub(crate) time_slice: Duration,
     pub(crate) thread_name: String,
+    /// Whether the monitor may signal workers to preempt coroutines asynchronously.
+    pub(crate) async_preempt: bool,
 }
 
 /// What a worker's sleep waits on: a flag and a condition variable.
@@ -315,6 +321,9 @@ impl Shared {
 /// coroutine woke it (it will most likely consume what the waker produced), else into the local
 /// queue. From anywhere else it goes to the runtime's global queue.
 pub(crate) fn schedule(task: TaskRef) {
+    // Coroutine code calls this; the worker's queues must not be half-updated if it is
+    // preempted (the same goes for the other entry points below).
+    let _no_preempt = NoPreempt::new();
     let worker = context::worker();
     if !worker.is_null() {
         // SAFETY: a non-null worker pointer is published by `Worker::run` on this thread and
@@ -336,6 +345,7 @@ pub(crate) fn schedule(task: TaskRef) {
 /// Queues a newly spawned task: on the spawning worker's local queue when the spawner runs on
 /// a worker of the same runtime, else on the global queue.
 pub(crate) fn schedule_new(task: TaskRef) {
+    let _no_preempt = NoPreempt::new();
     let worker = context::worker();
     if !worker.is_null() {
         // SAFETY: see `schedule`.
@@ -351,6 +361,7 @@ pub(crate) fn schedule_new(task: TaskRef) {
 
 /// Arms a timer that ends the running coroutine's timed wait `gen` at `deadline`.
 pub(crate) fn add_timer(task: TaskRef, deadline: Instant, gen: u32) {
+    let _no_preempt = NoPreempt::new();
     let worker = context::worker();
     assert!(!worker.is_null(), "a coroutine always runs on a worker");
     // SAFETY: see `schedule`.
@@ -399,6 +410,11 @@ pub(crate) struct Worker {
     rng: Cell<u32>,
     /// Count of coroutine resumptions, published to the monitor.
     switches: Cell<u64>,
+    /// Asynchronously preempted tasks, pinned to this worker (never stolen) until they
+    /// resume; see `pin`.
+    pinned: RefCell<VecDeque<TaskRef>>,
+    /// Other tasks to run before the first pinned one gets its turn.
+    pinned_wait: Cell<usize>,
 }
 
 impl Worker {
@@ -413,12 +429,18 @@ impl Worker {
             spinning: Cell::new(false),
             rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
             switches: Cell::new(0),
+            pinned: RefCell::new(VecDeque::new()),
+            pinned_wait: Cell::new(0),
         }
     }
 
     /// The worker loop; returns when the runtime shuts down.
     pub(crate) fn run(self) {
         stack::install_overflow_handler();
+        let registration = preempt::WorkerRegistration::new(
+            &self.shared.remotes[self.index].slice,
+            self.shared.config.async_preempt,
+        );
         context::set_worker(&self);
         while !self.shared.is_shutdown() {
             self.tick.set(self.tick.get().wrapping_add(1));
@@ -440,6 +462,10 @@ impl Worker {
         while let Some(task) = self.local.pop() {
             task.discard();
         }
+        for task in self.pinned.take() {
+            task.discard_preempted();
+        }
+        drop(registration);
     }
 
     fn next_random(&self) -> u32 {
@@ -453,6 +479,61 @@ impl Worker {
     }
 
     fn next_local(&self) -> Option<TaskRef> {
+        if self.pinned.borrow().is_empty() {
+            return self.next_queued();
+        }
+        self.next_or_pinned()
+    }
+
+    /// Queues an asynchronously preempted task where only this worker finds it, behind the
+    /// tasks already queued here and in the global queue (as a yield goes to the back of the
+    /// queue; Go puts a preempted goroutine on its global queue).
+    fn pin(&self, task: TaskRef) {
+        let mut pinned = self.pinned.borrow_mut();
+        if pinned.is_empty() {
+            self.pinned_wait.set(self.queued_here());
+        }
+        pinned.push_back(task);
+    }
+
+    /// Tasks this worker would run before one queued now: its own and the global queue's.
+    fn queued_here(&self) -> usize {
+        let runnext = usize::from(self.runnext_has_task());
+        self.local.len() + runnext + self.shared.injector.len()
+    }
+
+    fn runnext_has_task(&self) -> bool {
+        let task = self.runnext.take();
+        let has = task.is_some();
+        self.runnext.set(task);
+        has
+    }
+
+    /// `next_local` with pinned tasks waiting: the first one runs once the tasks queued before
+    /// it have had their turn, or as soon as nothing else is runnable here. Timers are fired
+    /// first (a busy worker checks them only every few ticks, and each tick of a preempted
+    /// coroutine is a time slice long); the coroutines they wake were due while it ran, so
+    /// they go before it.
+    fn next_or_pinned(&self) -> Option<TaskRef> {
+        let before = self.local.len();
+        self.fire_timers(self.index, Instant::now());
+        let woken = self.local.len().saturating_sub(before);
+        self.pinned_wait.set(self.pinned_wait.get() + woken);
+        if self.pinned_wait.get() > 0 {
+            let next = self.next_queued().or_else(|| self.steal_global());
+            if let Some(task) = next {
+                self.pinned_wait.set(self.pinned_wait.get() - 1);
+                return Some(task);
+            }
+        }
+        let task = self.pinned.borrow_mut().pop_front();
+        if !self.pinned.borrow().is_empty() {
+            self.pinned_wait.set(self.queued_here());
+        }
+        task
+    }
+
+    fn next_queued(&self) -> Option<TaskRef> {
         let tick = self.tick.get();
         if tick % TIMER_CHECK_INTERVAL == 0 {
             self.fire_timers_if_any(self.index);
@@ -688,6 +769,11 @@ impl Worker {
                 CoroutineResult::Yield(Suspend::Yield) => {
                     task.requeue();
                     self.push_local(task);
+                    return;
+                }
+                CoroutineResult::Yield(Suspend::Preempted) => {
+                    task.requeue();
+                    self.pin(task);
                     return;
                 }
                 CoroutineResult::Yield(Suspend::Park) => {

@@ -7,14 +7,15 @@
 //! next preemption point (`preempt_point`, and every runtime call that checks it) sees with a
 //! single load. Sampling instead of timestamping keeps the switch path free of clock reads.
 //!
-//! This is where asynchronous preemption plugs in: besides setting the flag, the monitor will
-//! signal the worker thread so a loop with no preemption point yields too (DESIGN §3).
+//! Where the runtime preempts asynchronously (`preempt/`), the monitor also signals the
+//! worker thread, so a loop with no preemption point yields too (DESIGN §3): the handler
+//! reads the same flag, and leaves it set for the next preemption point when it cannot act.
 //!
 //! An idle runtime must use no CPU, so after a run of samples in which nothing ran, the monitor
 //! sleeps until a worker wakes up and tells it (`worker_woke`, on the wake path only, never on
 //! the switch path).
 
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -29,6 +30,11 @@ pub(crate) struct SliceState {
     switches: AtomicU64,
     running: AtomicBool,
     preempt: AtomicBool,
+    /// The worker's thread, for the preemption signal; 0 when it may not be signalled.
+    thread: AtomicUsize,
+    /// Set by the monitor while it signals `thread`; the worker waits for it to clear before
+    /// its thread may exit (so the monitor never signals a thread that is gone).
+    signalling: AtomicBool,
 }
 
 impl SliceState {
@@ -44,6 +50,43 @@ impl SliceState {
     pub(crate) fn end(&self) {
         self.running.store(false, Ordering::Relaxed);
         self.preempt.store(false, Ordering::Relaxed);
+    }
+
+    /// Whether the monitor asked the running coroutine to yield (read by the signal handler).
+    #[inline]
+    #[cfg_attr(
+        not(all(target_os = "linux", target_arch = "x86_64")),
+        allow(dead_code)
+    )]
+    pub(crate) fn preempt_requested(&self) -> bool {
+        self.preempt.load(Ordering::Relaxed)
+    }
+
+    /// Makes this worker's thread signallable by the monitor.
+    pub(crate) fn publish_thread(&self, thread: usize) {
+        self.thread.store(thread, Ordering::SeqCst);
+    }
+
+    /// Withdraws the thread before it exits, waiting out a signal being sent to it.
+    pub(crate) fn withdraw_thread(&self) {
+        self.thread.store(0, Ordering::SeqCst);
+        while self.signalling.load(Ordering::SeqCst) {
+            std::hint::spin_loop();
+        }
+    }
+
+    /// Sends the preemption signal to the worker's thread, if it is published.
+    fn signal(&self) {
+        // Dekker-style with `withdraw_thread`: either we see the thread withdrawn, or it sees
+        // `signalling` and waits until the signal is sent.
+        self.signalling.store(true, Ordering::SeqCst);
+        let thread = self.thread.load(Ordering::SeqCst);
+        if thread != 0 {
+            // SAFETY: a published thread has not passed `withdraw_thread`, which it must
+            // before exiting, and cannot until `signalling` is clear again.
+            unsafe { crate::preempt::signal_thread(thread) };
+        }
+        self.signalling.store(false, Ordering::SeqCst);
     }
 
     /// Consumes a pending request to yield.
@@ -139,6 +182,7 @@ pub(crate) fn run(shared: Arc<Shared>) {
                 active = true;
                 if now.duration_since(seen[i].1) >= slice {
                     state.preempt.store(true, Ordering::Relaxed);
+                    state.signal();
                     seen[i].1 = now;
                 }
             }

@@ -28,6 +28,9 @@ pub(crate) enum Suspend {
     Yield,
     /// Waiting for `unpark`; the worker commits the park.
     Park,
+    /// Preempted asynchronously (`preempt/`): runnable, but pinned to its worker until it
+    /// next switches out cooperatively.
+    Preempted,
 }
 
 pub(crate) type Context = Co<(), Suspend, (), GreenStack>;
@@ -334,5 +337,17 @@ impl Drop for Task {
         if let Body::Coroutine(context) = unsafe { self.body.get() }.take() {
             release(self, context);
         }
+    }
+}
+
+impl Task {
+    /// Drops a task that was preempted asynchronously and will never resume because its
+    /// runtime shut down. It cannot be unwound (it stopped at an arbitrary instruction, where
+    /// there may be no unwind information), so its coroutine and stack are leaked, as a parked
+    /// one is; an unstarted closure cannot be in this state.
+    pub(crate) fn discard_preempted(self: TaskRef) {
+        // SAFETY: a queued task belongs to whoever holds its queue entry.
+        let body = unsafe { self.body.get() }.take();
+        std::mem::forget(body);
     }
 }

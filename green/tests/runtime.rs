@@ -141,6 +141,8 @@ fn sleeps_end_after_their_duration_and_in_order() {
                     let start = Instant::now();
                     green::sleep(Duration::from_millis(ms));
                     assert!(start.elapsed() >= Duration::from_millis(ms));
+                    // A std lock in a coroutine: not to be preempted while held.
+                    let _no_preempt = green::preempt::disable();
                     order.lock().unwrap().push(ms);
                 })
             })
@@ -192,7 +194,10 @@ fn yield_now_interleaves_coroutines_on_one_worker() {
                     green::yield_now();
                 }
                 for _ in 0..3 {
+                    // A std lock in a coroutine: not to be preempted while held.
+                    let no_preempt = green::preempt::disable();
                     log.lock().unwrap().push(tag);
+                    drop(no_preempt);
                     green::yield_now();
                 }
             }

@@ -63,9 +63,10 @@ mod spin {
             }
         }
 
-        /// Takes the lock.
+        /// Takes the lock. The holder is not preempted asynchronously until it releases it.
         #[inline]
         pub fn lock(&self) -> SpinLockGuard<'_, T> {
+            let no_preempt = green::preempt::disable();
             if self
                 .locked
                 .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
@@ -73,7 +74,10 @@ mod spin {
             {
                 self.lock_contended();
             }
-            SpinLockGuard { lock: self }
+            SpinLockGuard {
+                lock: self,
+                _no_preempt: no_preempt,
+            }
         }
 
         #[cold]
@@ -95,9 +99,21 @@ mod spin {
     }
 
     /// Access to the locked value; unlocks when dropped.
-    #[derive(Debug)]
+    ///
+    /// While it lives, the holder is not preempted asynchronously (green's `NoPreempt`): a
+    /// coroutine preempted inside a channel's critical section would keep the lock while
+    /// pinned to its worker, and another coroutine on that worker spinning for the same lock
+    /// would keep the worker, hence the holder, from ever running again.
     pub struct SpinLockGuard<'a, T> {
         lock: &'a SpinLock<T>,
+        // Dropped after `Drop::drop` released the lock: preemption comes back last.
+        _no_preempt: green::preempt::NoPreempt,
+    }
+
+    impl<T> std::fmt::Debug for SpinLockGuard<'_, T> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("SpinLockGuard")
+        }
     }
 
     impl<T> Deref for SpinLockGuard<'_, T> {
@@ -145,6 +161,9 @@ mod spin {
         }
     }
 }
+
+/// A held channel lock (see [`lock`]).
+pub type Locked<'a, T> = MutexGuard<'a, T>;
 
 /// Whoever is waiting: a coroutine or a thread (green's handle covers both). In a loom build
 /// each waiter gets its own flag and condition variable instead, because loom's thread
@@ -198,7 +217,8 @@ impl Unparker {
         {
             // Models never use timeouts.
             let _ = deadline;
-            let mut token = lock(&self.inner.0);
+            // A plain guard: the condition variable needs one (models have no preemption).
+            let mut token = self.inner.0.lock().unwrap();
             while !*token {
                 token = self.inner.1.wait(token).unwrap();
             }

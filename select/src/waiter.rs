@@ -54,7 +54,11 @@ impl Waiter {
     #[cfg(not(loom))]
     fn reuse() -> Option<Arc<Waiter>> {
         let mut w = POOL.with(|p| {
-            let mut pool = p.borrow_mut();
+            let Ok(mut pool) = p.try_borrow_mut() else {
+                // Busy: a coroutine preempted asynchronously inside this very access is
+                // pinned to this thread with the pool borrowed. Do without the pool.
+                return None;
+            };
             let last = pool.len().checked_sub(1)?;
             let i = pool
                 .iter()
@@ -83,7 +87,10 @@ impl Waiter {
         #[cfg(not(loom))]
         if Arc::strong_count(&this) == 1 {
             POOL.with(|p| {
-                let mut pool = p.borrow_mut();
+                // Busy only if a coroutine was preempted inside a pool access: skip the pool.
+                let Ok(mut pool) = p.try_borrow_mut() else {
+                    return;
+                };
                 if pool.len() < POOL_SIZE {
                     pool.push(this);
                 }

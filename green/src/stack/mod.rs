@@ -36,7 +36,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use corosensei::stack::{Stack, StackPointer};
 
 #[allow(unused_imports)] // `ensure_alt_stack` is for threads the runtime did not make.
-pub(crate) use overflow::{ensure_alt_stack, install_overflow_handler, set_running, RunningStack};
+pub(crate) use overflow::{
+    ensure_alt_stack, install_overflow_handler, running, set_running, RunningStack,
+};
 use shelf::{GuardPolicy, Shelf, Slot};
 
 /// Smallest accepted coroutine stack size in bytes (16 KiB).

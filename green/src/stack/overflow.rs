@@ -58,6 +58,18 @@ pub(crate) fn set_running(r: Option<RunningStack>) {
     RUNNING.set(r);
 }
 
+/// The coroutine stack published on this thread; async-signal-safe (a thread-local load).
+/// Read by the preemption signal handler, which first makes sure the worker is not in the
+/// middle of publishing it.
+#[inline]
+#[cfg_attr(
+    not(all(target_os = "linux", target_arch = "x86_64")),
+    allow(dead_code)
+)]
+pub(crate) fn running() -> Option<RunningStack> {
+    RUNNING.get()
+}
+
 /// Installs the SIGSEGV and SIGBUS handler (once per process) and makes sure this thread has
 /// an alternate signal stack (once per thread). Call it on every thread that runs coroutines
 /// before it runs any; later calls cost an atomic load and a thread-local read.

@@ -40,8 +40,39 @@ pub(crate) type WaitQueue = QueueLock<VecDeque<Arc<Waiter>>>;
 
 /// Locks a wait queue. Nothing panics while one is held, but a poisoned queue lock (a panic in
 /// the allocator, say) must not wedge every later caller, so poisoning is ignored.
-pub(crate) fn lock_queue(q: &WaitQueue) -> MutexGuardOf<'_> {
-    q.lock().unwrap_or_else(PoisonError::into_inner)
+///
+/// The holder is not preempted asynchronously while it holds the queue lock: a coroutine
+/// preempted here would stay pinned to its worker with the lock held, and another coroutine on
+/// that worker taking the same lock would block the worker thread, hence the holder, for good.
+pub(crate) fn lock_queue(q: &WaitQueue) -> QueueGuard<'_> {
+    #[cfg(not(loom))]
+    let no_preempt = crate::preempt::disable();
+    QueueGuard {
+        guard: q.lock().unwrap_or_else(PoisonError::into_inner),
+        #[cfg(not(loom))]
+        _no_preempt: no_preempt,
+    }
+}
+
+/// A held wait-queue lock; preemption comes back after the lock is released.
+pub(crate) struct QueueGuard<'a> {
+    // Dropped first: the lock is released before preemption is enabled again.
+    guard: MutexGuardOf<'a>,
+    #[cfg(not(loom))]
+    _no_preempt: crate::preempt::NoPreempt,
+}
+
+impl std::ops::Deref for QueueGuard<'_> {
+    type Target = VecDeque<Arc<Waiter>>;
+    fn deref(&self) -> &Self::Target {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for QueueGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.guard
+    }
 }
 
 #[cfg(not(loom))]

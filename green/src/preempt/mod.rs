@@ -1,0 +1,333 @@
+//! Preemption: what makes a coroutine that never blocks give its worker back.
+//!
+//! Two mechanisms, as in Go since 1.14. *Cooperative*: the monitor thread (`sysmon.rs`) sets
+//! a per-worker flag when a coroutine has run longer than its time slice, and every
+//! preemption point ([`preempt_point`](crate::preempt_point), runtime calls) yields when it
+//! sees it. *Asynchronous* (Linux on x86-64 only, `x86_64_linux.rs`): the monitor also sends
+//! `SIGURG` to the worker thread, and the signal handler, when the interrupted code is at a
+//! safe place, rewrites the interrupted context so that the thread, on return from the
+//! signal, calls an assembly trampoline that saves every register, yields the coroutine like
+//! `yield_now`, restores every register and jumps back. A loop with no call at all is then
+//! preempted too. Elsewhere only the cooperative mechanism exists ([`is_supported`] is
+//! false); everything else in this module works the same on every target.
+//!
+//! # Safety argument
+//!
+//! Injecting a call at an arbitrary instruction is sound when (1) the injected code leaves
+//! the interrupted state exactly as it found it, (2) the injected code does not run anything
+//! the interrupted code could be in the middle of, and (3) whatever the interrupted code
+//! assumed about its thread still holds when it resumes. Point by point:
+//!
+//! 1. **State.** The handler does nothing but redirect (it never runs the scheduler: Go's
+//!    rule). It stores the interrupted RIP 128 bytes *below* the stack pointer, past the
+//!    System V red zone that leaf code may use without moving RSP, and makes the thread return
+//!    into the trampoline as if that RIP had been pushed by a call. The trampoline pushes
+//!    RFLAGS and all 15 other general registers, saves the full extended state (x87, SSE,
+//!    AVX, AVX-512, ... whatever XCR0 enables) with `XSAVE` into a 64-byte aligned area of
+//!    the size CPUID leaf 0xD reports, calls the yield with a clean ABI state (direction flag
+//!    clear, default MXCSR and x87 control word), then `XRSTOR`s, pops everything and
+//!    returns with `ret 128`, which lands on the interrupted RIP with RSP exactly as it was.
+//!    Nothing the interrupted code could observe changes. The save area lives on the
+//!    coroutine's own stack, so it travels with the coroutine; no per-thread buffer is
+//!    involved.
+//! 2. **Reentrancy.** The handler redirects only when all of these hold, else it leaves the
+//!    flag set for the next cooperative preemption point:
+//!    - this thread is a worker whose monitor asked for preemption (the flag is set), and a
+//!      coroutine is current on it;
+//!    - the thread's *no-preempt depth* is zero. The runtime keeps it at least one whenever
+//!      a worker is not running coroutine code (the scheduler, the switch itself, the
+//!      unwinding of a dropped coroutine) and raises it around its own critical sections
+//!      that coroutine code enters: scheduling a woken task, arming a timer, spawning, and
+//!      every channel and `select` lock (see [`NoPreempt`]);
+//!    - the interrupted PC lies in the executable text of the object that contains the
+//!      runtime (the main program, normally), found once with `dl_iterate_phdr`: never in
+//!      libc, the system allocator, the dynamic loader or the vDSO, whose internal state
+//!      (malloc arenas, stdio locks, loader locks) another coroutine on the same thread
+//!      could otherwise re-enter; and never in the trampoline itself;
+//!    - the stack pointer lies within the running coroutine's stack with room for the red
+//!      zone, the save area and the yield call (`STACK_NEEDED` plus the XSAVE size), so the
+//!      injected frame can neither overflow it nor land on some other stack (such as a
+//!      signal stack or the scheduler's).
+//!
+//!    The handler touches only `const`-initialised thread-locals of plain data, atomics and
+//!    the interrupted context: it is async-signal-safe.
+//! 3. **Thread.** Code interrupted at an arbitrary instruction may hold a reference into
+//!    thread-local storage or a value computed from the thread's identity. An asynchronously
+//!    preempted coroutine is therefore *pinned* to its worker until its next cooperative
+//!    switch: it goes to a per-worker queue that is never stolen from (`Worker::pin`), so it
+//!    resumes on the thread it was interrupted on.
+//!
+//! # What remains the user's concern
+//!
+//! Pinning keeps a preempted coroutine's thread, not its exclusivity: other coroutines run on
+//! that worker meanwhile. Code that must not be interleaved with other coroutines *on the
+//! same thread* may need an opt-out:
+//!
+//! - A `std::sync::Mutex` (or `parking_lot`, or a spin lock) held by a preempted coroutine
+//!   stays held while it waits to resume on its pinned worker. Another coroutine on that
+//!   worker that locks it blocks the worker thread, so the holder never gets to run: the
+//!   worker deadlocks. (Cooperative switches have the same hazard if one holds a std lock
+//!   across a blocking call, which the crate docs already forbid; asynchronous preemption
+//!   extends it to every instruction.) Either use greenchan's coroutine-aware `sync`
+//!   locks, which park instead of blocking the thread, or hold a [`NoPreempt`] guard
+//!   ([`disable`]) for as long as the std lock is held.
+//! - Thread-local state that is borrowed mutably across many instructions (a `RefCell` in a
+//!   `thread_local!`, std's stdout lock during a long `print!`, a statically linked
+//!   `#[global_allocator]` with per-thread caches, which unlike the system allocator lives
+//!   in the main program's text) can be entered by another coroutine on the same thread
+//!   while the first is preempted. Wrap such sections in [`disable`], or turn asynchronous
+//!   preemption off for the coroutine or the runtime.
+//! - A signal interrupts a blocking system call made directly by coroutine code. The handler
+//!   is installed with `SA_RESTART`, so most restart transparently, but a few (`nanosleep`,
+//!   `epoll_wait`, `poll`, ...) return `EINTR` regardless, as they do under Go.
+//!
+//! Opt-outs: per runtime with
+//! [`RuntimeBuilder::async_preempt(false)`](crate::RuntimeBuilder::async_preempt), per
+//! process with the environment variable `GREENCHAN_ASYNCPREEMPT=0` (Go's
+//! `GODEBUG=asyncpreemptoff=1`), per coroutine with
+//! [`Builder::async_preempt(false)`](crate::Builder::async_preempt), and per section with
+//! [`disable`]. Cooperative preemption stays on in every case.
+//!
+//! A coroutine that is still preempted (pinned, not yet resumed) when its runtime shuts down
+//! is left suspended, as a parked one is: it cannot be unwound from an arbitrary
+//! instruction, so its stack is leaked rather than reused.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod x86_64_linux;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+use x86_64_linux as imp;
+
+#[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+mod unsupported;
+#[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+use unsupported as imp;
+
+pub(crate) use imp::signal_thread;
+
+use crate::sysmon::SliceState;
+
+thread_local! {
+    // The no-preempt depth of the code running on this thread; see the module doc. Plain
+    // data, `const` initialiser, no destructor: the signal handler reads it with one load.
+    static DEPTH: Cell<u32> = const { Cell::new(0) };
+    // The slice state of the worker this thread is, or null; read by the signal handler.
+    static SLICE: Cell<*const SliceState> = const { Cell::new(std::ptr::null()) };
+}
+
+/// Asynchronous preemptions performed in this process, for [`async_preemptions`].
+static PREEMPTIONS: AtomicU64 = AtomicU64::new(0);
+
+/// This thread's no-preempt depth. Never inlined: a coroutine that reads it after a switch
+/// may be on another thread, so the thread-local's address must be computed afresh.
+#[inline(never)]
+pub(crate) fn depth() -> u32 {
+    DEPTH.with(Cell::get)
+}
+
+/// Sets this thread's no-preempt depth; never inlined for the same reason as [`depth`].
+#[inline(never)]
+pub(crate) fn set_depth(depth: u32) {
+    DEPTH.with(|d| d.set(depth));
+}
+
+/// Adds one to this thread's depth (one call, one thread-local access).
+#[inline(never)]
+fn raise_depth() {
+    DEPTH.with(|d| d.set(d.get() + 1));
+}
+
+/// Takes one from this thread's depth.
+#[inline(never)]
+fn lower_depth() {
+    DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+}
+
+/// The slice state of the worker running on this thread (null elsewhere).
+#[cfg_attr(
+    not(all(target_os = "linux", target_arch = "x86_64")),
+    allow(dead_code)
+)]
+fn worker_slice() -> *const SliceState {
+    SLICE.with(Cell::get)
+}
+
+/// True if this build can preempt coroutines asynchronously (Linux on x86-64 with `XSAVE`).
+/// Elsewhere only cooperative preemption works: a coroutine yields at its next
+/// [`preempt_point`](crate::preempt_point) or runtime call after its time slice.
+///
+/// ```
+/// let supported = green::preempt::is_supported();
+/// assert_eq!(
+///     supported,
+///     cfg!(all(target_os = "linux", target_arch = "x86_64")) && supported
+/// );
+/// ```
+pub fn is_supported() -> bool {
+    imp::is_supported()
+}
+
+/// True unless the environment variable `GREENCHAN_ASYNCPREEMPT` is `0` (or `off`, `false`),
+/// read once per process.
+pub(crate) fn enabled_by_env() -> bool {
+    static ENABLED: OnceLock<bool> = OnceLock::new();
+    *ENABLED.get_or_init(|| match std::env::var("GREENCHAN_ASYNCPREEMPT") {
+        Ok(v) => !matches!(v.trim(), "0" | "off" | "false"),
+        Err(_) => true,
+    })
+}
+
+/// How many times, in this process so far, a coroutine was preempted asynchronously (by the
+/// signal, not at a preemption point). A diagnostic, and what tests observe preemption by.
+///
+/// ```
+/// let before = green::preempt::async_preemptions();
+/// assert!(green::preempt::async_preemptions() >= before);
+/// ```
+pub fn async_preemptions() -> u64 {
+    PREEMPTIONS.load(Ordering::Relaxed)
+}
+
+/// While alive, the coroutine (or thread) that created it is not preempted asynchronously;
+/// cooperative preemption points still yield. Guards nest, are cheap (two thread-local
+/// accesses), and may be held across blocking calls: the depth they set belongs to the
+/// coroutine and travels with it. Not `Send`: drop it where it was made.
+///
+/// Use it around code that must not be interleaved with other coroutines on the same thread
+/// (a `std::sync::Mutex` held, a thread-local borrowed); see the module doc.
+///
+/// ```
+/// let total = green::spawn(|| {
+///     let _guard = green::preempt::disable();
+///     (0..1000u64).sum::<u64>() // not interrupted by a signal
+/// })
+/// .join()
+/// .unwrap();
+/// assert_eq!(total, 499_500);
+/// ```
+#[must_use = "preemption is disabled only while the guard is alive"]
+pub struct NoPreempt {
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl NoPreempt {
+    /// Disables asynchronous preemption until the guard is dropped; same as [`disable`].
+    ///
+    /// ```
+    /// let guard = green::preempt::NoPreempt::new();
+    /// drop(guard);
+    /// ```
+    #[inline]
+    pub fn new() -> NoPreempt {
+        raise_depth();
+        NoPreempt {
+            _not_send: std::marker::PhantomData,
+        }
+    }
+}
+
+impl Default for NoPreempt {
+    fn default() -> Self {
+        NoPreempt::new()
+    }
+}
+
+impl Drop for NoPreempt {
+    #[inline]
+    fn drop(&mut self) {
+        lower_depth();
+    }
+}
+
+impl std::fmt::Debug for NoPreempt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NoPreempt").finish()
+    }
+}
+
+/// Disables asynchronous preemption of the caller until the returned guard is dropped.
+///
+/// ```
+/// let v = green::spawn(|| {
+///     let _no_preempt = green::preempt::disable();
+///     let m = std::sync::Mutex::new(5); // a std lock: keep the holder from being preempted
+///     let v = *m.lock().unwrap();
+///     v
+/// })
+/// .join()
+/// .unwrap();
+/// assert_eq!(v, 5);
+/// ```
+#[inline]
+pub fn disable() -> NoPreempt {
+    NoPreempt::new()
+}
+
+/// The first thing a coroutine runs: its depth is `0`, or `1` if it opted out of asynchronous
+/// preemption (the depth then never drops to zero while it runs).
+#[inline]
+pub(crate) fn coroutine_started(async_preempt: bool) {
+    set_depth(u32::from(!async_preempt));
+}
+
+/// The last thing a coroutine runs before it returns to its worker.
+#[inline]
+pub(crate) fn coroutine_finished() {
+    set_depth(1);
+}
+
+/// Saves the running coroutine's depth before it switches out; the worker and the switch
+/// code then run at depth one. Pair with [`after_switch`].
+#[inline(never)]
+pub(crate) fn before_switch() -> u32 {
+    DEPTH.with(|d| d.replace(1))
+}
+
+/// Restores the coroutine's depth on whichever thread resumed it.
+#[inline]
+pub(crate) fn after_switch(saved: u32) {
+    set_depth(saved);
+}
+
+/// Registers this thread as a worker: it runs at depth one outside coroutines, and, where
+/// asynchronous preemption is supported and `async_preempt` is set, the signal handler is
+/// installed and the monitor may signal this thread through `slice`. Unregisters on drop.
+pub(crate) struct WorkerRegistration {
+    slice: *const SliceState,
+}
+
+impl WorkerRegistration {
+    pub(crate) fn new(slice: &SliceState, async_preempt: bool) -> WorkerRegistration {
+        set_depth(1);
+        SLICE.with(|s| s.set(slice));
+        if async_preempt && imp::install() {
+            slice.publish_thread(imp::current_thread());
+        }
+        WorkerRegistration { slice }
+    }
+}
+
+impl Drop for WorkerRegistration {
+    fn drop(&mut self) {
+        // SAFETY: the slice state lives in the runtime's shared state, which the worker keeps
+        // alive (it holds an `Arc` to it) for longer than this registration.
+        unsafe { &*self.slice }.withdraw_thread();
+        SLICE.with(|s| s.set(std::ptr::null()));
+    }
+}
+
+/// Called by the trampoline (through `imp`), in ordinary code on the coroutine's stack: the
+/// actual preemption, a yield that pins the coroutine to this worker.
+#[cfg_attr(
+    not(all(target_os = "linux", target_arch = "x86_64")),
+    allow(dead_code)
+)]
+fn yield_preempted() {
+    PREEMPTIONS.fetch_add(1, Ordering::Relaxed);
+    crate::coroutine::suspend_preempted();
+    // The handler raised the depth to one before redirecting; the interrupted code ran at 0.
+    set_depth(0);
+}

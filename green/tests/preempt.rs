@@ -1,0 +1,399 @@
+//! Asynchronous preemption (DESIGN §3): a loop with no preemption point is preempted by the
+//! monitor's signal, the interrupted registers survive, and the opt-outs hold. Each test runs
+//! its scenario in a child process of its own (this binary re-run with one test selected), so
+//! the process-wide preemption counter and the signals belong to that scenario alone, and a
+//! scenario that hangs is killed by its own bound instead of stalling the suite.
+//!
+//! Preemption is observed through `green::preempt::async_preemptions()`, never through timing.
+
+use std::hint::black_box;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use green::Runtime;
+
+const CHILD: &str = "GREEN_PREEMPT_CHILD";
+/// How long a scenario may take before it is declared hung (generous: CI is a loaded 2-core
+/// machine).
+const BOUND: Duration = Duration::from_secs(30);
+
+/// Runs `body` in a child process (re-running test `name` of this binary), or runs it here if
+/// this is that child.
+fn in_child(name: &str, envs: &[(&str, &str)], body: fn()) {
+    if std::env::var(CHILD).as_deref() == Ok(name) {
+        body();
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = Command::new(exe);
+    cmd.args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, name)
+        .env_remove("GREENCHAN_ASYNCPREEMPT");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "child {name} failed: {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Waits for `rx` within `BOUND`; on timeout the child exits at once (a spinning coroutine
+/// would keep the runtime's shutdown from ever finishing).
+fn expect_within<T>(rx: &mpsc::Receiver<T>, what: &str) -> T {
+    match rx.recv_timeout(BOUND) {
+        Ok(v) => v,
+        Err(_) => {
+            eprintln!("timed out after {BOUND:?} waiting for: {what}");
+            std::process::exit(3);
+        }
+    }
+}
+
+fn one_worker(slice_ms: u64) -> Runtime {
+    Runtime::builder()
+        .workers(1)
+        .time_slice(Duration::from_millis(slice_ms))
+        .build()
+        .unwrap()
+}
+
+/// Whether this target preempts asynchronously; it must on Linux x86-64. Elsewhere the
+/// scenarios that need it are skipped and the rest check that nothing is preempted.
+fn supported() -> bool {
+    let supported = green::preempt::is_supported();
+    if cfg!(all(target_os = "linux", target_arch = "x86_64")) {
+        assert!(supported, "x86-64 Linux without XSAVE?");
+    }
+    supported
+}
+
+/// Spins with no call that could yield until `flag` is set.
+fn spin_until(flag: &AtomicBool) {
+    while !black_box(flag.load(Ordering::Relaxed)) {}
+}
+
+#[test]
+fn a_loop_without_calls_is_preempted() {
+    in_child("a_loop_without_calls_is_preempted", &[], || {
+        if !supported() {
+            return;
+        }
+        let rt = one_worker(2);
+        let flag = Arc::new(AtomicBool::new(false));
+        let (done, finished) = mpsc::channel();
+        let spin_flag = flag.clone();
+        let spin_done = done.clone();
+        let before = green::preempt::async_preemptions();
+        // One worker: the setter only runs if the spinner is preempted.
+        rt.spawn(move || {
+            spin_until(&spin_flag);
+            spin_done.send("spinner").unwrap();
+        })
+        .unwrap();
+        rt.spawn(move || {
+            flag.store(true, Ordering::Relaxed);
+            done.send("setter").unwrap();
+        })
+        .unwrap();
+        let mut seen = [expect_within(&finished, "the setter to run"), ""];
+        seen[1] = expect_within(&finished, "the spinner to see the flag");
+        seen.sort();
+        assert_eq!(seen, ["setter", "spinner"]);
+        assert!(green::preempt::async_preemptions() > before);
+        rt.shutdown();
+    });
+}
+
+/// One round of integer work in several registers.
+#[inline(always)]
+fn int_round(s: &mut [u64; 6], iterations: u32) {
+    for _ in 0..iterations {
+        s[0] ^= s[0] << 13;
+        s[0] ^= s[0] >> 7;
+        s[0] ^= s[0] << 17;
+        s[1] = s[1].wrapping_mul(6364136223846793005).wrapping_add(s[0]);
+        s[2] = s[2].rotate_left(5) ^ s[1];
+        s[3] = s[3].wrapping_add(s[2] >> 3);
+        s[4] = s[4].wrapping_sub(s[3]).wrapping_mul(3);
+        s[5] ^= s[4].wrapping_add(s[0]);
+    }
+}
+
+/// One round of floating-point work: scalar f64 and eight lanes the compiler keeps in vector
+/// registers, plus explicit SSE2 on x86-64. Exactly reproducible: same operations, same order.
+#[inline(always)]
+fn float_round(x: &mut f64, lanes: &mut [f64; 8], iterations: u32) {
+    for _ in 0..iterations {
+        *x = *x * 0.999_999_9 + 1.25;
+        for (i, lane) in lanes.iter_mut().enumerate() {
+            *lane = *lane * 0.999_999 + (i as f64 + 0.5);
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::*;
+        // SAFETY: SSE2 is part of the x86-64 baseline.
+        unsafe {
+            let mut a = _mm_loadu_pd(lanes.as_ptr());
+            let mut b = _mm_loadu_pd(lanes.as_ptr().add(2));
+            let k = _mm_set1_pd(0.999_97);
+            for _ in 0..iterations / 4 {
+                a = _mm_add_pd(_mm_mul_pd(a, k), b);
+                b = _mm_sub_pd(_mm_mul_pd(b, k), _mm_set1_pd(0.125));
+            }
+            _mm_storeu_pd(lanes.as_mut_ptr(), a);
+            _mm_storeu_pd(lanes.as_mut_ptr().add(2), b);
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Work {
+    ints: [u64; 6],
+    x: f64,
+    lanes: [f64; 8],
+}
+
+impl Work {
+    fn new(seed: u64) -> Work {
+        Work {
+            ints: [seed | 1, seed ^ 0xABCD, 7, 11, 13, seed.rotate_left(17)],
+            x: seed as f64,
+            lanes: [0.5; 8],
+        }
+    }
+
+    fn round(&mut self) {
+        int_round(&mut self.ints, 1 << 14);
+        float_round(&mut self.x, &mut self.lanes, 1 << 12);
+    }
+}
+
+#[test]
+fn registers_and_vector_state_survive_preemption() {
+    in_child("registers_and_vector_state_survive_preemption", &[], || {
+        if !supported() {
+            return;
+        }
+        const COROUTINES: u64 = 3;
+        const WANTED: u64 = 30;
+        let rt = one_worker(1);
+        let before = green::preempt::async_preemptions();
+        let (tx, rx) = mpsc::channel();
+        for seed in 1..=COROUTINES {
+            let tx = tx.clone();
+            rt.spawn(move || {
+                let start = Instant::now();
+                let mut work = Work::new(seed * 0x9E37_79B9);
+                let mut rounds = 0u32;
+                // Work until enough preemptions happened in this process (counted across all
+                // three coroutines), at least 20 rounds, at most a few seconds.
+                while rounds < 20
+                    || (green::preempt::async_preemptions() - before < WANTED
+                        && start.elapsed() < Duration::from_secs(8))
+                {
+                    work.round();
+                    rounds += 1;
+                }
+                tx.send((seed, rounds, work)).unwrap();
+            })
+            .unwrap();
+        }
+        drop(tx);
+        let mut results = Vec::new();
+        for _ in 0..COROUTINES {
+            results.push(expect_within(&rx, "the arithmetic coroutines"));
+        }
+        let preemptions = green::preempt::async_preemptions() - before;
+        assert!(
+            preemptions >= WANTED,
+            "only {preemptions} asynchronous preemptions"
+        );
+        // The same work on this plain thread, never preempted, must agree bit for bit.
+        for (seed, rounds, got) in results {
+            let mut want = Work::new(seed * 0x9E37_79B9);
+            for _ in 0..rounds {
+                want.round();
+            }
+            assert_eq!(got.ints, want.ints, "integer state of coroutine {seed}");
+            assert_eq!(got.x.to_bits(), want.x.to_bits(), "f64 of coroutine {seed}");
+            let bits = |l: [f64; 8]| l.map(f64::to_bits);
+            assert_eq!(
+                bits(got.lanes),
+                bits(want.lanes),
+                "lanes of coroutine {seed}"
+            );
+        }
+        rt.shutdown();
+    });
+}
+
+/// Spins for `dur` on one worker, alone, and returns how many asynchronous preemptions the
+/// process saw meanwhile.
+fn preemptions_while_spinning(rt: &Runtime, builder: green::Builder, guard: bool) -> u64 {
+    let dur = Duration::from_millis(200);
+    let before = green::preempt::async_preemptions();
+    let (tx, rx) = mpsc::channel();
+    builder
+        .spawn_on(rt, move || {
+            let _guard = guard.then(green::preempt::disable);
+            let start = Instant::now();
+            let mut x = 0u64;
+            while start.elapsed() < dur {
+                for i in 0..10_000u64 {
+                    x = black_box(x.wrapping_mul(31).wrapping_add(i));
+                }
+            }
+            tx.send(x).unwrap();
+        })
+        .unwrap();
+    expect_within(&rx, "the spinner");
+    green::preempt::async_preemptions() - before
+}
+
+#[test]
+fn opt_outs_disable_async_preemption() {
+    in_child("opt_outs_disable_async_preemption", &[], || {
+        // The control: a spinner on a runtime with asynchronous preemption is preempted.
+        let rt = one_worker(2);
+        let control = preemptions_while_spinning(&rt, green::Builder::new(), false);
+        assert_eq!(control > 0, supported());
+        // Per coroutine, with the builder or with a guard.
+        let off = green::Builder::new().async_preempt(false);
+        assert_eq!(preemptions_while_spinning(&rt, off, false), 0);
+        assert_eq!(
+            preemptions_while_spinning(&rt, green::Builder::new(), true),
+            0
+        );
+        rt.shutdown();
+        // Per runtime.
+        let rt = Runtime::builder()
+            .workers(1)
+            .time_slice(Duration::from_millis(2))
+            .async_preempt(false)
+            .build()
+            .unwrap();
+        assert_eq!(
+            preemptions_while_spinning(&rt, green::Builder::new(), false),
+            0
+        );
+        rt.shutdown();
+    });
+}
+
+#[test]
+fn the_environment_variable_disables_async_preemption() {
+    in_child(
+        "the_environment_variable_disables_async_preemption",
+        &[("GREENCHAN_ASYNCPREEMPT", "0")],
+        || {
+            let rt = one_worker(2);
+            assert_eq!(
+                preemptions_while_spinning(&rt, green::Builder::new(), false),
+                0
+            );
+            // Cooperative preemption still works: a spinner that calls preempt_point lets
+            // the setter run on the single worker.
+            let flag = Arc::new(AtomicBool::new(false));
+            let (tx, rx) = mpsc::channel();
+            let spin_flag = flag.clone();
+            rt.spawn(move || {
+                while !spin_flag.load(Ordering::Relaxed) {
+                    green::preempt_point();
+                }
+                tx.send(()).unwrap();
+            })
+            .unwrap();
+            rt.spawn(move || flag.store(true, Ordering::Relaxed))
+                .unwrap();
+            expect_within(&rx, "the cooperative spinner");
+            rt.shutdown();
+        },
+    );
+}
+
+#[test]
+fn a_preempted_coroutine_at_shutdown_is_left_alone() {
+    in_child(
+        "a_preempted_coroutine_at_shutdown_is_left_alone",
+        &[],
+        || {
+            if !supported() {
+                return;
+            }
+            // Two spinners on one worker: one of them is pinned (preempted) at any moment after
+            // the first slice. Shutdown must neither hang on it nor unwind it.
+            let rt = one_worker(1);
+            let stop = Arc::new(AtomicBool::new(false));
+            let before = green::preempt::async_preemptions();
+            for _ in 0..2 {
+                let stop = stop.clone();
+                rt.spawn(move || spin_until(&stop)).unwrap();
+            }
+            let start = Instant::now();
+            while green::preempt::async_preemptions() - before < 4 {
+                assert!(start.elapsed() < BOUND, "no preemption");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            // The spinner running now sees the flag and ends; the pinned one is dropped.
+            stop.store(true, Ordering::Relaxed);
+            rt.shutdown();
+        },
+    );
+}
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+#[test]
+fn other_sigurgs_reach_the_previous_handler() {
+    use std::sync::atomic::AtomicUsize;
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    extern "C" fn previous(_: libc::c_int) {
+        CALLS.fetch_add(1, Ordering::SeqCst);
+    }
+    in_child("other_sigurgs_reach_the_previous_handler", &[], || {
+        // SAFETY: installing a plain handler (async-signal-safe: one atomic add) for SIGURG
+        // before the runtime installs its own, which must chain to it.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = previous as *const () as usize;
+            libc::sigemptyset(&mut action.sa_mask);
+            assert_eq!(
+                libc::sigaction(libc::SIGURG, &action, std::ptr::null_mut()),
+                0
+            );
+        }
+        let rt = one_worker(2);
+        // The worker installs the handler before it runs anything.
+        assert_eq!(rt.block_on(|| 1), 1);
+        let wait_for = |n: usize| {
+            let start = Instant::now();
+            while CALLS.load(Ordering::SeqCst) < n {
+                assert!(
+                    start.elapsed() < BOUND,
+                    "the previous handler was not called"
+                );
+                std::thread::yield_now();
+            }
+        };
+        // A SIGURG from outside (kill: SI_USER), e.g. a socket's out-of-band data.
+        // SAFETY: signalling our own process; the handler is installed.
+        unsafe { libc::kill(libc::getpid(), libc::SIGURG) };
+        wait_for(1);
+        // A thread-directed one to a thread that is not a worker.
+        // SAFETY: signalling this (live) thread.
+        unsafe { libc::pthread_kill(libc::pthread_self(), libc::SIGURG) };
+        wait_for(2);
+        // And the runtime still preempts.
+        let before = green::preempt::async_preemptions();
+        assert!(preemptions_while_spinning(&rt, green::Builder::new(), false) > 0);
+        assert!(green::preempt::async_preemptions() > before);
+        rt.shutdown();
+    });
+}
