@@ -37,6 +37,9 @@ pub use green::{
 /// errors.
 pub use channels as chan;
 pub use channels::{RecvError, SendError};
+/// Networking: `TcpListener`, `TcpStream`, `UdpSocket` and Unix sockets with std's API,
+/// parking the coroutine (not the worker) while a socket is not ready.
+pub use netpoll as net;
 pub use select::{select, Select, SelectedOperation};
 
 /// Starts a coroutine, as `go f()` does in Go.

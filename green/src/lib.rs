@@ -37,6 +37,7 @@
 
 mod context;
 mod coroutine;
+pub mod driver;
 mod join;
 mod local;
 mod runtime;
