@@ -24,7 +24,10 @@ fn child() {
         rlim_max: 0,
     };
     // SAFETY: getrlimit fills the struct we pass.
-    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
+    assert_eq!(
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
+        0
+    );
     let open = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
     limit.rlim_cur = (open + 32).min(limit.rlim_max);
     // SAFETY: setrlimit with a valid struct; it lowers this process's soft limit only.
