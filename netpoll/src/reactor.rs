@@ -13,7 +13,7 @@
 
 use std::io;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -35,6 +35,11 @@ const INDEX_MASK: usize = (1 << INDEX_BITS) - 1;
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
+
+/// How many coroutines are parked on a socket right now, across the process. A non-blocking
+/// poll (a busy worker's periodic check) is skipped when it is zero, as Go skips `netpoll`
+/// when `netpollAnyWaiters` is false; a blocking poll (an idle worker) always happens.
+static WAITERS: AtomicUsize = AtomicUsize::new(0);
 
 /// A coroutine waiting for one direction of a socket.
 struct Waiter {
@@ -99,6 +104,7 @@ impl ScheduledIo {
     /// false on timeout.
     pub(crate) fn wait(&self, interest: u64, deadline: Option<Instant>) -> bool {
         let me = green::current();
+        WAITERS.fetch_add(1, Ordering::Relaxed);
         let ready = loop {
             if self.snapshot() & interest != 0 {
                 break true;
@@ -128,6 +134,7 @@ impl ScheduledIo {
         // Woken by readiness, the poller removed us; by a timeout or spuriously, we leave.
         let mut waiters = lock(&self.waiters);
         waiters.retain(|w| !w.coroutine.same(&me));
+        WAITERS.fetch_sub(1, Ordering::Relaxed);
         ready
     }
 }
@@ -223,6 +230,9 @@ struct Driver(&'static Reactor);
 
 impl green::driver::IdleDriver for Driver {
     fn poll(&self, timeout: Option<Duration>) {
+        if timeout == Some(Duration::ZERO) && WAITERS.load(Ordering::Relaxed) == 0 {
+            return;
+        }
         self.0.poll(timeout);
     }
 

@@ -134,8 +134,9 @@ impl<S: AsRawFd> Socket<S> {
         dir: Dir,
         op: impl FnMut(&S) -> io::Result<R>,
     ) -> io::Result<R> {
+        // Without a timeout the loop never times out; map that case anyway rather than panic.
         self.io_within(dir, None, op)
-            .map_err(|e| e.expect("no timeout without a deadline"))
+            .map_err(|e| e.unwrap_or_else(|| io::ErrorKind::TimedOut.into()))
     }
 
     /// The retry loop; `Err(None)` means `timeout` ran out.
