@@ -486,23 +486,28 @@ fn one_worker_sees_io_while_busy() {
         })
         .unwrap();
     let flag = done.clone();
+    let started = Arc::new(AtomicBool::new(false));
+    let spinning = started.clone();
     let spinner = rt
         .spawn(move || {
+            // The reader ran first (one worker, FIFO) and is parked in `read` by now.
+            spinning.store(true, Ordering::SeqCst);
             let deadline = Instant::now() + Duration::from_secs(30);
-            let mut spins = 0u64;
             while !flag.load(Ordering::SeqCst) {
                 assert!(Instant::now() < deadline, "the reader was never woken");
+                // Never idle: the worker always has this coroutine to run again.
                 green::yield_now();
-                spins += 1;
             }
-            spins
         })
         .unwrap();
-    // Let both coroutines start: the reader parks, the spinner spins.
-    std::thread::sleep(Duration::from_millis(20));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !started.load(Ordering::SeqCst) {
+        assert!(Instant::now() < deadline, "the spinner never started");
+        std::thread::yield_now();
+    }
     (&c).write_all(b"hello").unwrap();
     assert_eq!(&reader.join().unwrap(), b"hello");
-    assert!(spinner.join().unwrap() > 0);
+    spinner.join().unwrap();
 }
 
 /// On one idle worker, the worker itself sleeps in the poller and wakes for the data.
