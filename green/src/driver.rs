@@ -22,16 +22,22 @@ use std::time::Duration;
 /// after `wake` (even a `wake` that came before the `poll` began), and may return early.
 ///
 /// ```
+/// use green::driver::IdleDriver;
 /// use std::time::Duration;
 ///
-/// struct Nothing;
-/// impl green::driver::IdleDriver for Nothing {
-///     fn poll(&self, _timeout: Option<Duration>) {}
+/// /// A driver with no I/O: its poll just waits out the timeout (capped, so a `wake` that it
+/// /// ignores costs at most a millisecond).
+/// struct NoIo;
+/// impl IdleDriver for NoIo {
+///     fn poll(&self, timeout: Option<Duration>) {
+///         let cap = Duration::from_millis(1);
+///         std::thread::sleep(timeout.map_or(cap, |t| t.min(cap)));
+///     }
 ///     fn wake(&self) {}
 /// }
-/// // A real driver is installed once per process, e.g. by greenchan's netpoller:
-/// // green::driver::install(&NOTHING);
-/// let _ = Nothing;
+/// let driver = NoIo;
+/// driver.poll(Some(Duration::ZERO)); // returns at once
+/// driver.wake();
 /// ```
 pub trait IdleDriver: Send + Sync {
     /// Waits for I/O readiness for at most `timeout` and wakes the coroutines it concerns.
