@@ -51,7 +51,10 @@
 //! makes ready are unparked on the polling worker, which runs them at once: no cross-thread
 //! wake-up per event. Busy workers also poll without blocking when their local queue runs dry
 //! and every few dozen scheduling ticks, so I/O is not starved when no worker is ever idle.
-//! An idle runtime with sockets therefore sleeps in the kernel and uses no CPU.
+//! An idle runtime with sockets therefore sleeps in the kernel and uses no CPU. Several
+//! runtimes share the one poller: an event for another runtime's coroutine queues it on
+//! that runtime (a cross-thread wake-up), and when a polling worker's runtime shuts down an
+//! idle worker of another runtime takes the poll over.
 //!
 //! On a plain thread, an operation that would block waits in `poll(2)` on the descriptor
 //! instead, honouring the socket's timeout: no runtime is involved.

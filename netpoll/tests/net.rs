@@ -532,3 +532,31 @@ fn one_idle_worker_polls() {
     rt.block_on(|| green::sleep(Duration::from_millis(20)));
     assert!(start.elapsed() >= Duration::from_millis(20));
 }
+
+/// Runtimes share the one poller. When the runtime whose worker holds the poll shuts down,
+/// another runtime's idle worker takes the poll over, so its parked readers still wake.
+#[test]
+fn poll_survives_the_shutdown_of_another_runtime() {
+    for _ in 0..10 {
+        let a = runtime(1);
+        let b = runtime(1);
+        let (ca, sa) = pair();
+        let (cb, sb) = pair();
+        // Both runtimes get a parked reader, then both fall idle; either may hold the poll.
+        let ra = a.spawn(move || (&sa).read(&mut [0; 1])).unwrap();
+        let rb = b
+            .spawn(move || {
+                let mut buf = [0; 2];
+                (&sb).read_exact(&mut buf).map(|_| buf)
+            })
+            .unwrap();
+        (&cb).write_all(b"1").unwrap();
+        // Not needed for correctness: gives both workers time to fall idle and poll.
+        std::thread::sleep(Duration::from_millis(5));
+        a.shutdown();
+        drop(ra);
+        (&cb).write_all(b"2").unwrap();
+        assert_eq!(&rb.join().unwrap().unwrap(), b"12");
+        drop((ca, cb));
+    }
+}
