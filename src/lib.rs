@@ -37,6 +37,33 @@ pub use green::{
 /// errors.
 pub use channels as chan;
 pub use channels::{RecvError, SendError};
+/// Networking: `TcpListener`, `TcpStream`, `UdpSocket` and Unix sockets with std's API,
+/// parking the coroutine (not the worker) while a socket is not ready.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use greenchan::{go, net::{TcpListener, TcpStream}};
+///
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let addr = listener.local_addr()?;
+/// let server = go!(move || {
+///     let (mut conn, _) = listener.accept().unwrap();
+///     let mut buf = [0; 5];
+///     conn.read_exact(&mut buf).unwrap();
+///     conn.write_all(&buf).unwrap();
+/// });
+/// let got = greenchan::run(move || {
+///     let mut c = TcpStream::connect(addr).unwrap();
+///     c.write_all(b"hello").unwrap();
+///     let mut buf = [0; 5];
+///     c.read_exact(&mut buf).unwrap();
+///     buf
+/// });
+/// assert_eq!(&got, b"hello");
+/// server.join().unwrap();
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub use netpoll as net;
 pub use select::{select, Select, SelectedOperation};
 
 /// Coroutine-aware `Mutex`, `RwLock`, `Condvar`, `WaitGroup`, `Semaphore`, `Barrier`,

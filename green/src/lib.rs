@@ -46,6 +46,7 @@
 
 mod context;
 mod coroutine;
+pub mod driver;
 mod join;
 mod local;
 pub mod preempt;

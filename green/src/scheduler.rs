@@ -18,12 +18,16 @@
 //! - A worker with nothing to do sleeps on its own condition variable until it is notified or
 //!   the earliest timer of the runtime is due: an idle runtime uses no CPU.
 //!
-//! The sleep of an idle worker is the one place a netpoller will hook in (Go's `netpoll` in
-//! `findrunnable`): one sleeper polls the OS with the same timeout instead of waiting on its
-//! condition variable. Preemption hooks in at `run_task`, which publishes each resumption to
-//! the monitor thread (`sysmon.rs`). A coroutine preempted asynchronously (`preempt/`) is
-//! pinned to its worker until its next cooperative switch: it waits in the worker's `pinned`
-//! queue, which nobody steals from, behind the tasks its local and the global queue held.
+//! The sleep of an idle worker is where an I/O driver (the netpoller, see `driver.rs`) hooks
+//! in, as Go's `netpoll` does in `findrunnable`: one sleeper at a time polls the OS with the
+//! same timeout instead of waiting on its condition variable, and notifying it breaks the
+//! poll. A worker also polls without blocking when its local queue runs dry and every
+//! `NETPOLL_CHECK_INTERVAL` ticks, so I/O is seen while every worker is busy.
+//!
+//! Preemption hooks in at `run_task`, which publishes each resumption to the monitor thread
+//! (`sysmon.rs`). A coroutine preempted asynchronously (`preempt/`) is pinned to its worker
+//! until its next cooperative switch: it waits in the worker's `pinned` queue, which nobody
+//! steals from, behind the tasks its local and the global queue held.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -36,6 +40,7 @@ use crossbeam_deque::{Injector, Steal, Stealer, Worker as LocalQueue};
 use crossbeam_utils::CachePadded;
 
 use crate::context;
+use crate::driver::{self, IdleDriver};
 use crate::preempt::{self, NoPreempt};
 use crate::stack::{self, RunningStack, StackPool};
 use crate::sysmon::{Monitor, SliceState};
@@ -50,6 +55,9 @@ const RUNNEXT_STREAK: u32 = 16;
 const GLOBAL_CHECK_INTERVAL: u32 = 61;
 /// Every this many ticks a busy worker checks its timers.
 const TIMER_CHECK_INTERVAL: u32 = 16;
+/// Every this many ticks a busy worker polls the I/O driver without blocking (if one is
+/// installed and nobody else polls it).
+const NETPOLL_CHECK_INTERVAL: u32 = 61;
 /// Least time between two releases of idle stacks' memory.
 const TRIM_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a searching worker keeps looking before it goes to sleep. Spinning this long
@@ -74,17 +82,37 @@ pub(crate) struct Config {
     pub(crate) async_preempt: bool,
 }
 
-/// What a worker's sleep waits on: a flag and a condition variable.
+/// What a worker's sleep waits on: a flag and a condition variable, or the I/O driver.
 #[derive(Default)]
 struct Sleeper {
     notified: Mutex<bool>,
     condvar: Condvar,
+    /// Set while this worker sleeps inside the I/O driver's poll instead of on `condvar`.
+    polling: AtomicBool,
 }
 
 impl Sleeper {
     fn notify(&self) {
         *lock(&self.notified) = true;
         self.condvar.notify_one();
+        // Ordered after the flag by the mutex: a poller that set `polling` before checking
+        // the flag either saw the flag or is seen here (see `poll_driver`).
+        if self.polling.load(Ordering::SeqCst) {
+            if let Some(driver) = driver::installed() {
+                driver.wake();
+            }
+        }
+    }
+
+    /// Like `sleep`, but waits in the I/O driver: until notified, an I/O event or `deadline`.
+    fn poll_driver(&self, driver: &dyn IdleDriver, deadline: Option<Instant>) {
+        self.polling.store(true, Ordering::SeqCst);
+        let notified = *lock(&self.notified);
+        if !notified {
+            driver.poll(deadline.map(|d| d.saturating_duration_since(Instant::now())));
+        }
+        self.polling.store(false, Ordering::SeqCst);
+        *lock(&self.notified) = false;
     }
 
     /// Sleeps until notified or `deadline`; consumes the notification.
@@ -128,6 +156,23 @@ struct Remote {
     next_timer: AtomicU64,
     /// What the monitor samples to find a coroutine that overran its time slice.
     slice: SliceState,
+}
+
+/// Workers, of any runtime, asleep on their condition variable while another thread holds the
+/// I/O driver's poll. When a polling worker exits (its runtime shuts down) it wakes one of
+/// them to take the poll over, or I/O waiters of the other runtimes would never be woken.
+static POLL_STANDBY: Mutex<Vec<(std::sync::Weak<Shared>, usize)>> = Mutex::new(Vec::new());
+
+/// Wakes one worker of a live runtime that is waiting for the poll.
+fn hand_off_poll() {
+    let mut standby = lock(&POLL_STANDBY);
+    while let Some((shared, index)) = standby.pop() {
+        if let Some(shared) = shared.upgrade().filter(|s| !s.is_shutdown()) {
+            drop(standby);
+            shared.remotes[index].sleeper.notify();
+            return;
+        }
+    }
 }
 
 /// Who is searching and who is asleep.
@@ -453,6 +498,9 @@ impl Worker {
             }
         }
         context::set_worker(std::ptr::null());
+        if driver::installed().is_some() {
+            hand_off_poll();
+        }
         if self.spinning.get() {
             self.shared.idle.spinning.fetch_sub(1, Ordering::SeqCst);
         }
@@ -543,6 +591,10 @@ impl Worker {
                 return Some(task);
             }
         }
+        if tick % NETPOLL_CHECK_INTERVAL == 0 {
+            // I/O made ready coroutines land in the local queue.
+            driver::poll_now();
+        }
         if let Some(task) = self.runnext.take() {
             let streak = self.runnext_streak.get();
             // With nothing else queued here there is nobody to be fair to: two coroutines
@@ -555,7 +607,10 @@ impl Worker {
             self.push_local(task);
         }
         self.runnext_streak.set(0);
-        self.local.pop()
+        self.local.pop().or_else(|| {
+            driver::poll_now();
+            self.local.pop()
+        })
     }
 
     fn steal_global(&self) -> Option<TaskRef> {
@@ -717,9 +772,22 @@ impl Worker {
             || shared.has_visible_work()
             || shared.any_timer_due(Instant::now());
         if !must_stay_awake {
-            shared.remotes[self.index]
-                .sleeper
-                .sleep(shared.earliest_timer());
+            let sleeper = &shared.remotes[self.index].sleeper;
+            // On standby before trying for the poll, so a poller exiting at the same moment
+            // either leaves the poll free for us or finds us on standby.
+            let standby = driver::installed().is_some();
+            if standby {
+                lock(&POLL_STANDBY).push((Arc::downgrade(shared), self.index));
+            }
+            let poll = driver::begin_poll();
+            if let Some(driver) = poll {
+                self.leave_poll_standby(standby);
+                sleeper.poll_driver(driver, shared.earliest_timer());
+                driver::end_poll();
+            } else {
+                sleeper.sleep(shared.earliest_timer());
+                self.leave_poll_standby(standby);
+            }
         }
         shared.monitor.worker_woke();
         let mut sleepers = lock(&shared.idle.sleepers);
@@ -732,6 +800,13 @@ impl Worker {
             self.spinning.set(true);
             drop(sleepers);
             shared.remotes[self.index].sleeper.clear();
+        }
+    }
+
+    fn leave_poll_standby(&self, standby: bool) {
+        if standby {
+            let me = Arc::as_ptr(&self.shared);
+            lock(&POLL_STANDBY).retain(|(s, i)| !(*i == self.index && s.as_ptr() == me));
         }
     }
 

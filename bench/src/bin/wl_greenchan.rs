@@ -4,8 +4,8 @@
 //!
 //! The worker count is set the way a user sets it, through `GREENCHAN_WORKERS` (greenchan's
 //! `GOMAXPROCS`) before the global runtime starts; the body runs inside `greenchan::run`.
-//! The echo and http servers need `greenchan::net` (the netpoller); they are behind the
-//! `greenchan-net` feature until it lands, and report "unsupported" without it.
+//! The echo and http servers run on `greenchan::net` (the netpoller), behind the default
+//! `greenchan-net` feature; without it they report "unsupported".
 //!
 //! Usage and output: see `greenchan_bench` (`wl_greenchan <workload> --workers N --size S`).
 
@@ -227,8 +227,8 @@ fn starve(spin_ms: u64) {
     sleeper.join().unwrap().report(spin_ms);
 }
 
-/// The servers. NETPOLL: once `greenchan::net` exists, build with `--features greenchan-net`
-/// (or make it a default feature in bench/Cargo.toml) and these run for real.
+/// The servers, on `greenchan::net`: one coroutine per connection, plain blocking reads and
+/// writes.
 #[cfg(feature = "greenchan-net")]
 mod net {
     use std::io::{Read, Write};
@@ -288,10 +288,10 @@ mod net {
     }
 }
 
-/// NETPOLL: the stand-ins until `greenchan::net` lands (see the `greenchan-net` feature).
+/// The stand-ins when built without the `greenchan-net` feature.
 #[cfg(not(feature = "greenchan-net"))]
 mod net {
-    const REASON: &str = "not yet: netpoll not implemented (greenchan::net)";
+    const REASON: &str = "built without the greenchan-net feature";
 
     pub fn echo() {
         greenchan_bench::unsupported(REASON);

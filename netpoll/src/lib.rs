@@ -1,0 +1,80 @@
+//! # netpoll: sockets that park the coroutine, not the thread
+//!
+//! `TcpListener`, `TcpStream`, `UdpSocket`, `UnixListener`, `UnixStream` and `UnixDatagram`
+//! with the API of `std::net` and `std::os::unix::net`. Inside a coroutine a call that would
+//! block parks the coroutine until its socket is ready, and its worker runs other coroutines
+//! meanwhile; on a plain OS thread the same call blocks the thread, exactly like a std socket.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use netpoll::{TcpListener, TcpStream};
+//!
+//! let listener = TcpListener::bind("127.0.0.1:0")?;
+//! let addr = listener.local_addr()?;
+//! // An echo server in a coroutine, serving each connection in a coroutine of its own.
+//! green::spawn(move || {
+//!     for conn in listener.incoming() {
+//!         let mut conn = conn.unwrap();
+//!         green::spawn(move || {
+//!             let mut buf = [0; 1024];
+//!             while let Ok(n @ 1..) = conn.read(&mut buf) {
+//!                 conn.write_all(&buf[..n]).unwrap();
+//!             }
+//!         });
+//!     }
+//! });
+//! let mut client = TcpStream::connect(addr)?; // a plain thread: blocks
+//! client.write_all(b"echo")?;
+//! let mut buf = [0; 4];
+//! client.read_exact(&mut buf)?;
+//! assert_eq!(&buf, b"echo");
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! ## How it works
+//!
+//! Every socket is non-blocking underneath and registered, once, with the process's single
+//! mio `Poll`, edge-triggered for both directions (`reactor.rs`). An operation tries its
+//! syscall; if the kernel says `WouldBlock`, the coroutine records itself as a waiter on the
+//! socket's readiness and parks (`sys.rs`). Each socket keeps a readiness word with a sequence
+//! number, as tokio's `ScheduledIo`: an event sets bits and bumps the sequence, a failed
+//! syscall clears bits only if the sequence has not moved since it read the word, so an event
+//! landing between the failed syscall and the park is never lost. A socket may have any
+//! number of waiters (typically one reader and one writer); readiness wakes all waiters of its
+//! direction, and those that lose the race park again.
+//!
+//! Who polls is Go's answer rather than a dedicated poller thread: the reactor installs itself
+//! as green's [`IdleDriver`](green::driver::IdleDriver), so a worker with nothing to run, instead
+//! of sleeping on its condition variable, blocks in `epoll_wait` with a timeout equal to its
+//! runtime's next timer (only one thread polls at a time; other idle workers sleep as before).
+//! New work for that worker breaks the poll through a `mio::Waker`. The coroutines an event
+//! makes ready are unparked on the polling worker, which runs them at once: no cross-thread
+//! wake-up per event. Busy workers also poll without blocking when their local queue runs dry
+//! and every few dozen scheduling ticks, so I/O is not starved when no worker is ever idle.
+//! An idle runtime with sockets therefore sleeps in the kernel and uses no CPU. Several
+//! runtimes share the one poller: an event for another runtime's coroutine queues it on
+//! that runtime (a cross-thread wake-up), and when a polling worker's runtime shuts down an
+//! idle worker of another runtime takes the poll over.
+//!
+//! On a plain thread, an operation that would block waits in `poll(2)` on the descriptor
+//! instead, honouring the socket's timeout: no runtime is involved.
+//!
+//! ## Differences from std
+//!
+//! - `try_clone` returns a handle sharing the same descriptor instead of a `dup`; the mode
+//!   (`set_nonblocking`) and timeouts are shared by clones, as they are in std, and the
+//!   descriptor closes when the last handle is dropped.
+//! - Timeouts and non-blocking mode are kept by this crate, not in the kernel; timed-out reads
+//!   and writes fail with `WouldBlock` (`EAGAIN`), as std's do on Linux, and `connect_timeout`
+//!   with `TimedOut`.
+//! - Name resolution (`ToSocketAddrs` with a host name) is std's and blocks the worker.
+
+mod reactor;
+mod sys;
+mod tcp;
+mod udp;
+mod unix;
+
+pub use tcp::{Incoming, TcpListener, TcpStream};
+pub use udp::UdpSocket;
+pub use unix::{UnixDatagram, UnixIncoming, UnixListener, UnixStream};
