@@ -1,13 +1,15 @@
 //! A tour of greenchan: spawning and joining coroutines, sleeping, parking, panics, channels
-//! and select, sync, an explicit runtime, and a hundred thousand coroutines at once.
+//! and select, sync, sockets, a hundred thousand coroutines at once, an explicit runtime and
+//! preemption of a loop that never yields.
 //!
 //! Run it with `cargo run --release --example tour`.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use greenchan::{chan, go, select, sync, Builder, Runtime};
+use greenchan::{chan, go, net, select, sync, Builder, Runtime};
 
 fn main() {
     // `run` turns the calling thread into the waiter of one coroutine on the global runtime
@@ -107,6 +109,35 @@ fn main() {
         words.sort();
         println!("three coroutines pushed {words:?} under one lock");
 
+        println!("\n== net: sockets that park the coroutine until they are ready");
+        let listener = net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = go!(move || {
+            for _ in 0..3 {
+                let (mut conn, _) = listener.accept().unwrap();
+                go!(move || {
+                    let mut buf = [0u8; 64];
+                    let n = conn.read(&mut buf).unwrap();
+                    conn.write_all(&buf[..n]).unwrap(); // echo
+                });
+            }
+        });
+        let clients: Vec<_> = ["one", "two", "three"]
+            .into_iter()
+            .map(|word| {
+                go!(move || {
+                    let mut conn = net::TcpStream::connect(addr).unwrap();
+                    conn.write_all(word.as_bytes()).unwrap();
+                    let mut back = vec![0u8; word.len()];
+                    conn.read_exact(&mut back).unwrap();
+                    String::from_utf8(back).unwrap()
+                })
+            })
+            .collect();
+        let echoed: Vec<String> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+        server.join().unwrap();
+        println!("three client coroutines got their words echoed: {echoed:?}");
+
         println!("\n== many coroutines");
         let n = 100_000;
         let done = Arc::new(AtomicUsize::new(0));
@@ -138,6 +169,37 @@ fn main() {
         a.join().unwrap() + b.join().unwrap()
     });
     println!("two coroutines on one worker computed {v}");
+
+    println!("\n== preemption: a loop with no calls cannot starve the worker");
+    let stop = Arc::new(AtomicBool::new(false));
+    let spinner = {
+        let stop = stop.clone();
+        rt.spawn(move || {
+            let mut turns = 0u64;
+            // No runtime call, no preempt_point(): only the timer signal can interrupt this.
+            while !stop.load(Ordering::Relaxed) {
+                turns = std::hint::black_box(turns + 1);
+            }
+            turns
+        })
+        .unwrap()
+    };
+    let before = greenchan::preempt::async_preemptions();
+    let waited = rt.block_on(|| {
+        let start = Instant::now();
+        greenchan::sleep(Duration::from_millis(20)); // needs the one worker the spinner holds
+        start.elapsed()
+    });
+    stop.store(true, Ordering::Relaxed);
+    spinner.join().unwrap();
+    if greenchan::preempt::is_supported() {
+        println!(
+            "a 20 ms sleep beside the spinner took {waited:?}; the spinner was preempted {} times",
+            greenchan::preempt::async_preemptions() - before
+        );
+    } else {
+        println!("a 20 ms sleep beside the spinner took {waited:?} (cooperative preemption only on this target)");
+    }
     rt.shutdown();
     match rt.spawn(|| ()) {
         Ok(_) => println!("unexpected: spawned on a stopped runtime"),
