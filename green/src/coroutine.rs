@@ -151,6 +151,17 @@ impl Coroutine {
         }
     }
 
+    /// The address of the coroutine's task, 0 for a thread: equal to [`running_key`] while
+    /// that coroutine runs. Plumbing for the channel layer's waiter cache.
+    #[doc(hidden)]
+    #[inline]
+    pub fn key(&self) -> usize {
+        match &self.inner {
+            Inner::Task(task) => Arc::as_ptr(task) as usize,
+            Inner::Thread { .. } => 0,
+        }
+    }
+
     /// True if both handles name the same coroutine or thread.
     pub fn same(&self, other: &Coroutine) -> bool {
         self.id() == other.id()
@@ -248,6 +259,14 @@ pub(crate) fn suspend_preempted() {
     let task = context::current_task();
     debug_assert!(!task.is_null(), "only a running coroutine is preempted");
     suspend(task, Suspend::Preempted);
+}
+
+/// The key ([`Coroutine::key`]) of the running coroutine, 0 outside coroutines: one
+/// thread-local read. Plumbing for the channel layer's waiter cache.
+#[doc(hidden)]
+#[inline]
+pub fn running_key() -> usize {
+    context::current_task() as usize
 }
 
 /// Blocks until [`Coroutine::unpark`] is called on the current coroutine (or thread), or

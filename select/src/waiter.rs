@@ -53,6 +53,8 @@ impl Waiter {
     /// A pooled waiter, preferably one already naming the caller (then no handle is cloned).
     #[cfg(not(loom))]
     fn reuse() -> Option<Arc<Waiter>> {
+        // Coroutines only: a thread's waiter always gets a fresh handle (key 0 never matches).
+        let me = green::running_key();
         let mut w = POOL.with(|p| {
             let Ok(mut pool) = p.try_borrow_mut() else {
                 // Busy: a coroutine preempted asynchronously inside this very access is
@@ -62,7 +64,7 @@ impl Waiter {
             let last = pool.len().checked_sub(1)?;
             let i = pool
                 .iter()
-                .rposition(|w| w.unparker.is_current())
+                .rposition(|w| me != 0 && w.unparker.key() == me)
                 .unwrap_or(last);
             Some(pool.swap_remove(i))
         })?;
@@ -73,7 +75,7 @@ impl Waiter {
             return None;
         }
         std::sync::atomic::fence(Ordering::Acquire);
-        if !w.unparker.is_current() {
+        if me == 0 || w.unparker.key() != me {
             Arc::get_mut(&mut w)?.unparker = Unparker::current();
         }
         w.state.store(WAITING, Ordering::Relaxed);
