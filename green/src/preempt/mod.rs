@@ -38,7 +38,11 @@
 //!      a worker is not running coroutine code (the scheduler, the switch itself, the
 //!      unwinding of a dropped coroutine) and raises it around its own critical sections
 //!      that coroutine code enters: scheduling a woken task, arming a timer, spawning, and
-//!      every channel and `select` lock (see [`NoPreempt`]);
+//!      the wait-queue locks of `sync` (see [`NoPreempt`]). The channels' spin locks are the
+//!      exception, kept off this counter for speed: a holder may be preempted inside its
+//!      few-dozen-instruction critical section, and a coroutine that then spins for that lock
+//!      past its backoff yields the coroutine, so a holder pinned to the same worker resumes
+//!      and releases it (`select::sync`);
 //!    - the interrupted PC lies in the executable text of the object that contains the
 //!      runtime (the main program, normally), found once with `dl_iterate_phdr`: never in
 //!      libc, the system allocator, the dynamic loader or the vDSO, whose internal state
