@@ -307,8 +307,14 @@ pub fn global() -> &'static Runtime {
 }
 
 /// The runtime new coroutines go to: the spawner's own, else the global one.
-fn target_runtime() -> Arc<Shared> {
-    scheduler::current_shared().unwrap_or_else(|| global().shared.clone())
+/// Runs `f` with the runtime a spawn goes to: the calling worker's, else the global one.
+/// Lends the reference instead of cloning it: every clone and drop of the `Arc` touches one
+/// counter that all workers share.
+fn with_target_runtime<R>(f: impl FnOnce(&Arc<Shared>) -> R) -> R {
+    scheduler::with_current_shared(|shared| match shared {
+        Some(shared) => f(shared),
+        None => f(&global().shared),
+    })
 }
 
 /// What a `Builder` says about one coroutine.
@@ -469,7 +475,7 @@ impl Builder {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        spawn_on(&target_runtime(), self.options, f)
+        with_target_runtime(|shared| spawn_on(shared, self.options, f))
     }
 
     /// Spawns on the given runtime.

@@ -421,14 +421,14 @@ pub(crate) fn add_timer(task: TaskRef, deadline: Instant, gen: u32) {
     remote.next_timer.store(next, Ordering::Release);
 }
 
-/// The runtime of the worker this thread is, if any.
-pub(crate) fn current_shared() -> Option<Arc<Shared>> {
+/// Runs `f` with the runtime of the worker this thread is, if any, without cloning it.
+pub(crate) fn with_current_shared<R>(f: impl FnOnce(Option<&Arc<Shared>>) -> R) -> R {
     let worker = context::worker();
     if worker.is_null() {
-        return None;
+        return f(None);
     }
-    // SAFETY: see `schedule`.
-    Some(unsafe { &*worker }.shared.clone())
+    // SAFETY: see `schedule`; the worker outlives every call made on its thread.
+    f(Some(&unsafe { &*worker }.shared))
 }
 
 /// Called from `preempt_point`: true if the monitor found that the running coroutine has used

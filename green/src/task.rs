@@ -41,9 +41,32 @@ pub(crate) type TaskRef = Arc<Task>;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
+/// Ids a thread takes from `NEXT_ID` at a time.
+const ID_BLOCK: u64 = 1024;
+
+thread_local! {
+    /// This thread's block of ids: the next one and the end (exclusive).
+    static IDS: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+}
+
 /// Allocates a coroutine id; thread handles draw from the same sequence so ids never collide.
+/// Each thread takes blocks of ids, so workers spawning at once do not contend on one
+/// counter; ids are unique, not ordered by spawn time.
 pub(crate) fn next_id() -> u64 {
-    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+    // The read-modify-write of the block must not be interleaved with another coroutine's on
+    // this thread, as an asynchronous preemption could otherwise do.
+    let _no_preempt = crate::preempt::disable();
+    IDS.with(|ids| {
+        let (next, end) = ids.get();
+        if next < end {
+            ids.set((next + 1, end));
+            next
+        } else {
+            let base = NEXT_ID.fetch_add(ID_BLOCK, Ordering::Relaxed);
+            ids.set((base + 1, base + ID_BLOCK));
+            base
+        }
+    })
 }
 
 /// What a spawned coroutine runs: the user's closure and its join packet. Dropping an entry
