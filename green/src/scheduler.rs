@@ -712,6 +712,14 @@ impl Worker {
             if let Some(task) = self.steal_global() {
                 return self.found(task);
             }
+            if rounds % 8 == 1 {
+                // I/O that became ready while we spin (Go's findrunnable polls here too); the
+                // coroutines it wakes land in this worker's queue.
+                driver::poll_now();
+                if let Some(task) = self.local.pop() {
+                    return self.found(task);
+                }
+            }
             let start = self.next_random() as usize % n;
             for i in 0..n {
                 let victim = (start + i) % n;
