@@ -360,12 +360,7 @@ where
         }
     }
     let job = Arc::new(JobCell::new(f, async_preempt));
-    let task = Task::new(
-        shared.clone(),
-        name.map(String::into_boxed_str),
-        size,
-        job.clone(),
-    );
+    let task = Task::new_or_reused(shared, name.map(String::into_boxed_str), size, job.clone());
     let handle = JoinHandle {
         job,
         coroutine: Coroutine::from_task(task.clone()),

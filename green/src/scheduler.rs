@@ -49,6 +49,8 @@ use crate::timer::TimerHeap;
 
 /// Past this many tasks a local queue sends half of them to the global queue.
 const LOCAL_QUEUE_CAPACITY: usize = 256;
+/// Finished tasks a worker keeps for reuse.
+const TASK_POOL_SIZE: usize = 256;
 /// Consecutive `runnext` runs before the local queue gets a turn.
 const RUNNEXT_STREAK: u32 = 16;
 /// Every this many ticks a worker looks at the global queue before its own (Go uses 61).
@@ -421,6 +423,22 @@ pub(crate) fn add_timer(task: TaskRef, deadline: Instant, gen: u32) {
     remote.next_timer.store(next, Ordering::Release);
 }
 
+/// A finished task of `shared`'s kept by this thread's worker, ready to be reset for a new
+/// coroutine (see `Worker::keep_for_reuse`).
+pub(crate) fn take_reusable_task(shared: &Arc<Shared>) -> Option<TaskRef> {
+    let worker = context::worker();
+    if worker.is_null() {
+        return None;
+    }
+    // SAFETY: see `schedule`.
+    let worker = unsafe { &*worker };
+    if !Arc::ptr_eq(&worker.shared, shared) {
+        return None;
+    }
+    // Busy only if a coroutine was preempted inside this very access.
+    worker.task_pool.try_borrow_mut().ok()?.pop()
+}
+
 /// Runs `f` with the runtime of the worker this thread is, if any, without cloning it.
 pub(crate) fn with_current_shared<R>(f: impl FnOnce(Option<&Arc<Shared>>) -> R) -> R {
     let worker = context::worker();
@@ -455,6 +473,8 @@ pub(crate) struct Worker {
     rng: Cell<u32>,
     /// Count of coroutine resumptions, published to the monitor.
     switches: Cell<u64>,
+    /// Finished tasks kept for reuse by spawns on this worker (`keep_for_reuse`).
+    task_pool: RefCell<Vec<TaskRef>>,
     /// Asynchronously preempted tasks, pinned to this worker (never stolen) until they
     /// resume; see `pin`.
     pinned: RefCell<VecDeque<TaskRef>>,
@@ -474,6 +494,7 @@ impl Worker {
             spinning: Cell::new(false),
             rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
             switches: Cell::new(0),
+            task_pool: RefCell::new(Vec::new()),
             pinned: RefCell::new(VecDeque::new()),
             pinned_wait: Cell::new(0),
         }
@@ -514,6 +535,22 @@ impl Worker {
             task.discard_preempted();
         }
         drop(registration);
+    }
+
+    /// Keeps a finished task nobody else references (a detached coroutine's) for the next
+    /// spawn on this worker, which then allocates nothing for it: Go reuses goroutine
+    /// structures the same way, and glibc serves a million live small allocations slowly.
+    fn keep_for_reuse(&self, task: TaskRef) {
+        // `1`: no handle, queue or timer holds it, and only holders can clone it.
+        if Arc::strong_count(&task) != 1 {
+            return;
+        }
+        // Busy only if a coroutine was preempted inside `take_reusable_task`.
+        if let Ok(mut pool) = self.task_pool.try_borrow_mut() {
+            if pool.len() < TASK_POOL_SIZE {
+                pool.push(task);
+            }
+        }
     }
 
     fn next_random(&self) -> u32 {
@@ -873,6 +910,7 @@ impl Worker {
                     if let Some(co) = unsafe { task.take_context() } {
                         self.shared.stacks.put(co.into_stack());
                     }
+                    self.keep_for_reuse(task);
                     return;
                 }
             }

@@ -172,6 +172,33 @@ impl Task {
         })
     }
 
+    /// A task for a new coroutine: a finished one of the same runtime reset in place when
+    /// the spawning worker kept one, else a new allocation.
+    pub(crate) fn new_or_reused(
+        shared: &Arc<Shared>,
+        name: Option<Box<str>>,
+        stack_size: usize,
+        job: Arc<dyn Job>,
+    ) -> TaskRef {
+        if let Some(mut task) = crate::scheduler::take_reusable_task(shared) {
+            if let Some(t) = Arc::get_mut(&mut task) {
+                debug_assert!(stack_size <= crate::stack::MAX_STACK_SIZE);
+                debug_assert!(matches!(t.body.0.get_mut(), Body::Gone));
+                t.state = SchedState::new_queued();
+                *t.wait_gen.get_mut() = 0;
+                t.id = next_id();
+                t.name = name;
+                t.stack_size = stack_size as u32;
+                *t.body.0.get_mut() = Body::Entry(Entry(job));
+                *t.guard.0.get_mut() = 0;
+                *t.yielder.0.get_mut() = ptr::null();
+                *t.locals.0.get_mut() = None;
+                return task;
+            }
+        }
+        Task::new(shared.clone(), name, stack_size, job)
+    }
+
     /// The coroutine, created with a pooled stack on the first call. `Err` if no stack could
     /// be had; the closure is then dropped, which tells the joiner.
     ///

@@ -488,3 +488,52 @@ fn coroutine_locals_follow_their_coroutine_and_die_with_it() {
         rt.shutdown();
     });
 }
+
+/// A finished detached coroutine's task is reset and reused by a later spawn on its worker;
+/// the new coroutine must start with its own id, its own name and fresh coroutine-locals.
+#[test]
+fn reused_tasks_start_fresh() {
+    use std::cell::Cell;
+    green::coroutine_local! {
+        static MARK: Cell<u32> = Cell::new(0);
+    }
+    let rt = green::Runtime::builder().workers(1).build().unwrap();
+    let seen = rt.block_on(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        for i in 0..1000u32 {
+            let tx = tx.clone();
+            // Detached: once it has finished, its task may serve a later spawn.
+            drop(
+                green::Builder::new()
+                    .name(format!("c{i}"))
+                    .spawn(move || {
+                        let fresh = MARK.with(|m| m.get()) == 0;
+                        MARK.with(|m| m.set(i + 1));
+                        let me = green::current();
+                        let seen = (i, fresh, me.name().map(str::to_owned), me.id(), me.key());
+                        drop(me);
+                        tx.send(seen).unwrap();
+                    })
+                    .unwrap(),
+            );
+            green::yield_now(); // let it run and finish before the next spawn
+        }
+        drop(tx);
+        rx.iter().collect::<Vec<_>>()
+    });
+    assert_eq!(seen.len(), 1000);
+    let mut ids = std::collections::HashSet::new();
+    let mut keys = std::collections::HashSet::new();
+    for (i, fresh, name, id, key) in &seen {
+        assert!(fresh, "coroutine {i} saw another coroutine's local");
+        assert_eq!(name.as_deref(), Some(format!("c{i}").as_str()));
+        assert!(ids.insert(*id), "id {id:?} given twice");
+        keys.insert(*key);
+    }
+    assert!(
+        keys.len() < seen.len(),
+        "no task was reused: {} distinct tasks for {} coroutines",
+        keys.len(),
+        seen.len()
+    );
+}
