@@ -13,7 +13,7 @@
 //! Stacks are pooled by size (page-rounded usable size: only equal sizes are reused). The
 //! hot path is a per-thread cache of up to [`CACHE_STACKS`] stacks, no lock and no system
 //! call; it exchanges batches of [`BATCH`] with the process-wide shelf (`shelf.rs`), which
-//! keeps up to 1024 idle stacks (64 MiB of usable size) with their memory and releases the
+//! keeps up to 16,384 idle stacks (1 GiB of usable size) with their memory and releases the
 //! memory of any beyond that (`MADV_DONTNEED`: the mapping and guard stay, the pages go).
 //! [`StackPool::trim`] releases the memory of every stack on the shelf.
 //!

@@ -33,10 +33,18 @@ pub(super) const REGION_BYTES: usize = 64 << 20;
 const DEDICATED_REGION_SLOT: usize = REGION_BYTES / 4;
 
 /// At most this many idle stacks keep their memory in the shelf...
-pub(super) const RETAIN_STACKS: usize = 1024;
+///
+/// Generous on purpose. Releasing a stack's memory is an `madvise` whose TLB shootdown
+/// interrupts every other core running the process, and reusing it faults its pages back in:
+/// with the old budget (1,024 stacks, 64 MiB) skynet spent a quarter of its time in
+/// `madvise` on two workers. Memory kept through a burst is still given back once the
+/// runtime goes idle (the last worker to fall idle trims every idle stack, at most once a
+/// second), and Go's stack pools keep theirs until its background scavenger runs.
+pub(super) const RETAIN_STACKS: usize = 16384;
 /// ...and at most this many bytes of them, counted by usable size (an upper bound of what they
-/// touched). Stacks shelved beyond either bound have their memory released first.
-pub(super) const RETAIN_BYTES: usize = 64 << 20;
+/// touched; a default 64 KiB stack that ran shallow code touched one or two pages). Stacks
+/// shelved beyond either bound have their memory released first.
+pub(super) const RETAIN_BYTES: usize = 1 << 30;
 
 /// One page in every stack's slot, below the stack.
 fn guard_len() -> usize {
