@@ -69,6 +69,106 @@
 //!   with `TimedOut`.
 //! - Name resolution (`ToSocketAddrs` with a host name) is std's and blocks the worker.
 
+/// The trait impls every socket type shares, all through its `inner: Arc<Socket<$std>>`:
+/// adopting a std socket (made non-blocking underneath and registered with the poller) and
+/// lending its descriptor.
+macro_rules! socket_impls {
+    ($ty:ident, $std:ty) => {
+        impl TryFrom<$std> for $ty {
+            type Error = std::io::Error;
+
+            /// Adopts a std socket: it is made non-blocking underneath and registered.
+            fn try_from(s: $std) -> std::io::Result<$ty> {
+                Ok($ty {
+                    inner: std::sync::Arc::new($crate::sys::Socket::new(s, |s| {
+                        s.set_nonblocking(true)
+                    })?),
+                })
+            }
+        }
+
+        impl std::os::fd::AsRawFd for $ty {
+            fn as_raw_fd(&self) -> std::os::fd::RawFd {
+                self.inner.fd()
+            }
+        }
+
+        impl std::os::fd::AsFd for $ty {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                std::os::fd::AsFd::as_fd(self.inner.get())
+            }
+        }
+    };
+}
+
+/// `Read` and `Write` for a stream type and for `&` it, as std's streams have: the data calls
+/// go through the shared retry loop (`Socket::io`); `flush` has nothing to do.
+macro_rules! stream_io_impls {
+    ($ty:ident) => {
+        impl std::io::Read for &$ty {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.inner.io($crate::sys::Dir::Read, |mut s| {
+                    std::io::Read::read(&mut s, buf)
+                })
+            }
+
+            fn read_vectored(
+                &mut self,
+                bufs: &mut [std::io::IoSliceMut<'_>],
+            ) -> std::io::Result<usize> {
+                self.inner.io($crate::sys::Dir::Read, |mut s| {
+                    std::io::Read::read_vectored(&mut s, bufs)
+                })
+            }
+        }
+
+        impl std::io::Write for &$ty {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.inner.io($crate::sys::Dir::Write, |mut s| {
+                    std::io::Write::write(&mut s, buf)
+                })
+            }
+
+            fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+                self.inner.io($crate::sys::Dir::Write, |mut s| {
+                    std::io::Write::write_vectored(&mut s, bufs)
+                })
+            }
+
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+
+        impl std::io::Read for $ty {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                std::io::Read::read(&mut &*self, buf)
+            }
+
+            fn read_vectored(
+                &mut self,
+                bufs: &mut [std::io::IoSliceMut<'_>],
+            ) -> std::io::Result<usize> {
+                std::io::Read::read_vectored(&mut &*self, bufs)
+            }
+        }
+
+        impl std::io::Write for $ty {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                std::io::Write::write(&mut &*self, buf)
+            }
+
+            fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+                std::io::Write::write_vectored(&mut &*self, bufs)
+            }
+
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+    };
+}
+
 mod reactor;
 mod sys;
 mod tcp;

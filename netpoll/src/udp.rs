@@ -4,7 +4,6 @@
 use std::fmt;
 use std::io;
 use std::net::{self, SocketAddr, ToSocketAddrs};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -300,28 +299,7 @@ impl UdpSocket {
     }
 }
 
-impl TryFrom<net::UdpSocket> for UdpSocket {
-    type Error = io::Error;
-
-    /// Adopts a std socket (made non-blocking underneath and registered).
-    fn try_from(s: net::UdpSocket) -> io::Result<UdpSocket> {
-        Ok(UdpSocket {
-            inner: Arc::new(Socket::new(s, |s| s.set_nonblocking(true))?),
-        })
-    }
-}
-
-impl AsRawFd for UdpSocket {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.fd()
-    }
-}
-
-impl AsFd for UdpSocket {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.inner.get().as_fd()
-    }
-}
+socket_impls!(UdpSocket, net::UdpSocket);
 
 impl fmt::Debug for UdpSocket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -6,9 +6,8 @@
 //! (sleeping, not blocking its worker); a thread makes std's blocking `connect` call.
 
 use std::fmt;
-use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::io;
 use std::net::Shutdown;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::{self, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
@@ -150,28 +149,7 @@ impl UnixListener {
     }
 }
 
-impl TryFrom<net::UnixListener> for UnixListener {
-    type Error = io::Error;
-
-    /// Adopts a std listener (made non-blocking underneath and registered).
-    fn try_from(l: net::UnixListener) -> io::Result<UnixListener> {
-        Ok(UnixListener {
-            inner: Arc::new(Socket::new(l, |l| l.set_nonblocking(true))?),
-        })
-    }
-}
-
-impl AsRawFd for UnixListener {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.fd()
-    }
-}
-
-impl AsFd for UnixListener {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.inner.get().as_fd()
-    }
-}
+socket_impls!(UnixListener, net::UnixListener);
 
 impl fmt::Debug for UnixListener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -397,76 +375,8 @@ impl UnixStream {
     }
 }
 
-impl TryFrom<net::UnixStream> for UnixStream {
-    type Error = io::Error;
-
-    /// Adopts a std stream (made non-blocking underneath and registered).
-    fn try_from(s: net::UnixStream) -> io::Result<UnixStream> {
-        Ok(UnixStream {
-            inner: Arc::new(Socket::new(s, |s| s.set_nonblocking(true))?),
-        })
-    }
-}
-
-impl Read for &UnixStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.io(Dir::Read, |mut s| s.read(buf))
-    }
-
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        self.inner.io(Dir::Read, |mut s| s.read_vectored(bufs))
-    }
-}
-
-impl Write for &UnixStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.inner.io(Dir::Write, |mut s| s.write(buf))
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.inner.io(Dir::Write, |mut s| s.write_vectored(bufs))
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Read for UnixStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        (&*self).read_vectored(bufs)
-    }
-}
-
-impl Write for UnixStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        (&*self).write_vectored(bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl AsRawFd for UnixStream {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.fd()
-    }
-}
-
-impl AsFd for UnixStream {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.inner.get().as_fd()
-    }
-}
+socket_impls!(UnixStream, net::UnixStream);
+stream_io_impls!(UnixStream);
 
 impl fmt::Debug for UnixStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -724,28 +634,7 @@ impl UnixDatagram {
     }
 }
 
-impl TryFrom<net::UnixDatagram> for UnixDatagram {
-    type Error = io::Error;
-
-    /// Adopts a std socket (made non-blocking underneath and registered).
-    fn try_from(s: net::UnixDatagram) -> io::Result<UnixDatagram> {
-        Ok(UnixDatagram {
-            inner: Arc::new(Socket::new(s, |s| s.set_nonblocking(true))?),
-        })
-    }
-}
-
-impl AsRawFd for UnixDatagram {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.fd()
-    }
-}
-
-impl AsFd for UnixDatagram {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.inner.get().as_fd()
-    }
-}
+socket_impls!(UnixDatagram, net::UnixDatagram);
 
 impl fmt::Debug for UnixDatagram {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
