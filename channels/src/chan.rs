@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 
-use select::sync::{lock, Arc, AtomicBool, AtomicUsize, Locked, Mutex, Ordering};
+use select::sync::{lock, Arc, AtomicBool, AtomicUsize, Mutex, MutexGuard, Ordering};
 use select::{Entry, WaitQueue, Waiter};
 
 pub(crate) struct State<T> {
@@ -78,7 +78,7 @@ impl<T> Chan<T> {
         }
     }
 
-    pub(crate) fn lock(&self) -> Locked<'_, State<T>> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State<T>> {
         lock(&self.state)
     }
 

@@ -371,94 +371,78 @@ pub(crate) fn schedule(task: TaskRef) {
     // Coroutine code calls this; the worker's queues must not be half-updated if it is
     // preempted (the same goes for the other entry points below).
     let _no_preempt = NoPreempt::new();
-    let worker = context::worker();
-    if !worker.is_null() {
-        // SAFETY: a non-null worker pointer is published by `Worker::run` on this thread and
-        // stays valid until that function returns, which is after any code it runs.
-        let worker = unsafe { &*worker };
-        if Arc::ptr_eq(&worker.shared, &task.shared) {
-            if context::current_task().is_null() {
-                worker.push_local(task);
-            } else {
-                worker.push_runnext(task);
-            }
-            return;
+    queue_here_or_inject(task, |worker, task| {
+        if context::current_task().is_null() {
+            worker.push_local(task);
+        } else {
+            worker.push_runnext(task);
         }
-    }
-    let shared = task.shared.clone();
-    shared.inject(task);
+    });
 }
 
 /// Queues a newly spawned task: on the spawning worker's local queue when the spawner runs on
 /// a worker of the same runtime, else on the global queue.
 pub(crate) fn schedule_new(task: TaskRef) {
     let _no_preempt = NoPreempt::new();
+    queue_here_or_inject(task, |worker, task| worker.push_local(task));
+}
+
+/// Runs `f` with the worker this thread is, if it is one. The reference must not escape `f`.
+fn with_worker<R>(f: impl FnOnce(Option<&Worker>) -> R) -> R {
     let worker = context::worker();
-    if !worker.is_null() {
-        // SAFETY: see `schedule`.
-        let worker = unsafe { &*worker };
-        if Arc::ptr_eq(&worker.shared, &task.shared) {
-            worker.push_local(task);
-            return;
+    // SAFETY: a non-null worker pointer is published by `Worker::run` on this thread and stays
+    // valid until that function returns, which is after any code it runs; the reference lives
+    // only as long as `f`.
+    f(unsafe { worker.as_ref() })
+}
+
+/// Gives `task` to `push` with this thread's worker when that is a worker of the task's
+/// runtime; otherwise queues it on the runtime's global queue.
+fn queue_here_or_inject(task: TaskRef, push: impl FnOnce(&Worker, TaskRef)) {
+    with_worker(|worker| match worker {
+        Some(worker) if Arc::ptr_eq(&worker.shared, &task.shared) => push(worker, task),
+        _ => {
+            let shared = task.shared.clone();
+            shared.inject(task);
         }
-    }
-    let shared = task.shared.clone();
-    shared.inject(task);
+    });
 }
 
 /// Arms a timer that ends the running coroutine's timed wait `gen` at `deadline`.
 pub(crate) fn add_timer(task: TaskRef, deadline: Instant, gen: u32) {
     let _no_preempt = NoPreempt::new();
-    let worker = context::worker();
-    assert!(!worker.is_null(), "a coroutine always runs on a worker");
-    // SAFETY: see `schedule`.
-    let worker = unsafe { &*worker };
-    let shared = &worker.shared;
-    let remote = &shared.remotes[worker.index];
-    let mut timers = lock(&remote.timers);
-    timers.push(deadline, task, gen);
-    let next = timers
-        .next_deadline()
-        .map_or(u64::MAX, |d| shared.nanos_since_epoch(d));
-    remote.next_timer.store(next, Ordering::Release);
+    with_worker(|worker| {
+        let worker = worker.expect("a coroutine always runs on a worker");
+        let shared = &worker.shared;
+        let remote = &shared.remotes[worker.index];
+        let mut timers = lock(&remote.timers);
+        timers.push(deadline, task, gen);
+        let next = timers
+            .next_deadline()
+            .map_or(u64::MAX, |d| shared.nanos_since_epoch(d));
+        remote.next_timer.store(next, Ordering::Release);
+    });
 }
 
 /// A finished task of `shared`'s kept by this thread's worker, ready to be reset for a new
 /// coroutine (see `Worker::keep_for_reuse`).
 pub(crate) fn take_reusable_task(shared: &Arc<Shared>) -> Option<TaskRef> {
-    let worker = context::worker();
-    if worker.is_null() {
-        return None;
-    }
-    // SAFETY: see `schedule`.
-    let worker = unsafe { &*worker };
-    if !Arc::ptr_eq(&worker.shared, shared) {
-        return None;
-    }
-    // Busy only if a coroutine was preempted inside this very access.
-    worker.task_pool.try_borrow_mut().ok()?.pop()
+    with_worker(|worker| {
+        let worker = worker.filter(|w| Arc::ptr_eq(&w.shared, shared))?;
+        // Busy only if a coroutine was preempted inside this very access.
+        worker.task_pool.try_borrow_mut().ok()?.pop()
+    })
 }
 
 /// Runs `f` with the runtime of the worker this thread is, if any, without cloning it.
 pub(crate) fn with_current_shared<R>(f: impl FnOnce(Option<&Arc<Shared>>) -> R) -> R {
-    let worker = context::worker();
-    if worker.is_null() {
-        return f(None);
-    }
-    // SAFETY: see `schedule`; the worker outlives every call made on its thread.
-    f(Some(&unsafe { &*worker }.shared))
+    with_worker(|worker| f(worker.map(|w| &w.shared)))
 }
 
 /// Called from `preempt_point`: true if the monitor found that the running coroutine has used
 /// up its time slice (the request is consumed).
 pub(crate) fn slice_expired() -> bool {
-    let worker = context::worker();
-    if worker.is_null() {
-        return false;
-    }
-    // SAFETY: see `schedule`.
-    let worker = unsafe { &*worker };
-    worker.shared.remotes[worker.index].slice.take_preempt()
+    with_worker(|worker| worker.is_some_and(|w| w.shared.remotes[w.index].slice.take_preempt()))
 }
 
 /// One worker thread's private state; lives on that thread's stack for as long as it runs.

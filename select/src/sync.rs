@@ -195,9 +195,6 @@ mod spin {
     }
 }
 
-/// A held channel lock (see [`lock`]).
-pub type Locked<'a, T> = MutexGuard<'a, T>;
-
 /// Whoever is waiting: a coroutine or a thread (green's handle covers both). In a loom build
 /// each waiter gets its own flag and condition variable instead, because loom's thread
 /// unpark may wake a thread that is blocked on a mutex, which real threads never see.
@@ -226,14 +223,6 @@ impl Unparker {
         return self.inner.key();
         #[cfg(loom)]
         0
-    }
-
-    /// True if it names the caller.
-    pub fn is_current(&self) -> bool {
-        #[cfg(not(loom))]
-        return self.inner.is_current();
-        #[cfg(loom)]
-        false
     }
 
     /// Wakes it (or leaves it a token).
