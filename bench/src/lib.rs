@@ -18,7 +18,7 @@
 //! written out in each binary, idiomatically for its runtime, so a reader can compare them.
 
 use std::hint::black_box;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 /// The workload names every binary accepts (DESIGN §4).
@@ -237,6 +237,42 @@ pub fn http_answer(inbuf: &mut Vec<u8>, out: &mut Vec<u8>) -> usize {
     }
     inbuf.drain(..start);
     answered
+}
+
+/// Serves one echo connection until the peer closes it or an error ends it: every byte read
+/// is written back. The blocking-style servers (greenchan, may, threads) share it.
+pub fn echo_loop(mut s: impl Read + Write) {
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(k) => {
+                if s.write_all(&buf[..k]).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Serves one keep-alive HTTP connection until the peer closes it or an error ends it,
+/// answering each complete request with [`HTTP_RESPONSE`] (see [`http_answer`]).
+pub fn http_loop(mut s: impl Read + Write) {
+    let (mut inbuf, mut out, mut buf) = (Vec::new(), Vec::new(), [0u8; 4096]);
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(k) => {
+                inbuf.extend_from_slice(&buf[..k]);
+                if http_answer(&mut inbuf, &mut out) > 0 {
+                    if s.write_all(&out).is_err() {
+                        return;
+                    }
+                    out.clear();
+                }
+            }
+        }
+    }
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {

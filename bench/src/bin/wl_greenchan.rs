@@ -231,44 +231,19 @@ fn starve(spin_ms: u64) {
 /// writes.
 #[cfg(feature = "greenchan-net")]
 mod net {
-    use std::io::{Read, Write};
 
     use greenchan::go;
     use greenchan::net::{TcpListener, TcpStream};
-    use greenchan_bench::{http_answer, listening};
+    use greenchan_bench::{echo_loop, http_loop, listening};
 
-    fn echo_conn(mut s: TcpStream) {
+    fn echo_conn(s: TcpStream) {
         let _ = s.set_nodelay(true);
-        let mut buf = [0u8; 4096];
-        loop {
-            match s.read(&mut buf) {
-                Ok(0) | Err(_) => return,
-                Ok(k) => {
-                    if s.write_all(&buf[..k]).is_err() {
-                        return;
-                    }
-                }
-            }
-        }
+        echo_loop(s);
     }
 
-    fn http_conn(mut s: TcpStream) {
+    fn http_conn(s: TcpStream) {
         let _ = s.set_nodelay(true);
-        let (mut inbuf, mut out, mut buf) = (Vec::new(), Vec::new(), [0u8; 4096]);
-        loop {
-            match s.read(&mut buf) {
-                Ok(0) | Err(_) => return,
-                Ok(k) => {
-                    inbuf.extend_from_slice(&buf[..k]);
-                    if http_answer(&mut inbuf, &mut out) > 0 {
-                        if s.write_all(&out).is_err() {
-                            return;
-                        }
-                        out.clear();
-                    }
-                }
-            }
-        }
+        http_loop(s);
     }
 
     fn serve(conn: fn(TcpStream)) {

@@ -9,7 +9,6 @@
 //!
 //! Usage and output: see `greenchan_bench` (`wl_may <workload> --workers N --size S`).
 
-use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -241,38 +240,14 @@ fn starve(spin_ms: u64) {
     sleeper.join().unwrap().report(spin_ms);
 }
 
-fn echo_conn(mut s: TcpStream) {
+fn echo_conn(s: TcpStream) {
     let _ = s.set_nodelay(true);
-    let mut buf = [0u8; 4096];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(k) => {
-                if s.write_all(&buf[..k]).is_err() {
-                    return;
-                }
-            }
-        }
-    }
+    echo_loop(s);
 }
 
-fn http_conn(mut s: TcpStream) {
+fn http_conn(s: TcpStream) {
     let _ = s.set_nodelay(true);
-    let (mut inbuf, mut out, mut buf) = (Vec::new(), Vec::new(), [0u8; 4096]);
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(k) => {
-                inbuf.extend_from_slice(&buf[..k]);
-                if http_answer(&mut inbuf, &mut out) > 0 {
-                    if s.write_all(&out).is_err() {
-                        return;
-                    }
-                    out.clear();
-                }
-            }
-        }
-    }
+    http_loop(s);
 }
 
 fn serve(conn: fn(TcpStream)) {

@@ -5,7 +5,6 @@
 //! Usage and output: see `greenchan_bench` (`wl_threads <workload> --workers N --size S`).
 
 use std::collections::VecDeque;
-use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -251,19 +250,9 @@ fn starve(spin_ms: u64) {
     sleeper.join().unwrap().report(spin_ms);
 }
 
-fn echo_conn(mut s: TcpStream) {
+fn echo_conn(s: TcpStream) {
     let _ = s.set_nodelay(true);
-    let mut buf = [0u8; 4096];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(k) => {
-                if s.write_all(&buf[..k]).is_err() {
-                    return;
-                }
-            }
-        }
-    }
+    echo_loop(s);
 }
 
 fn echo() {
@@ -271,23 +260,9 @@ fn echo() {
     serve(echo_conn);
 }
 
-fn http_conn(mut s: TcpStream) {
+fn http_conn(s: TcpStream) {
     let _ = s.set_nodelay(true);
-    let (mut inbuf, mut out, mut buf) = (Vec::new(), Vec::new(), [0u8; 4096]);
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) | Err(_) => return,
-            Ok(k) => {
-                inbuf.extend_from_slice(&buf[..k]);
-                if http_answer(&mut inbuf, &mut out) > 0 {
-                    if s.write_all(&out).is_err() {
-                        return;
-                    }
-                    out.clear();
-                }
-            }
-        }
-    }
+    http_loop(s);
 }
 
 fn http() {
