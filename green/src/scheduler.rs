@@ -671,22 +671,6 @@ impl Worker {
         if remote.next_timer.load(Ordering::Acquire) > self.shared.nanos_since_epoch(now) {
             return;
         }
-        self.fire_due_timers(index, now);
-    }
-
-    /// Like `fire_timers`, reading the clock only if worker `index` has a timer at all.
-    fn fire_timers_if_any(&self, index: usize) {
-        if self.shared.remotes[index]
-            .next_timer
-            .load(Ordering::Acquire)
-            != u64::MAX
-        {
-            self.fire_timers(index, Instant::now());
-        }
-    }
-
-    fn fire_due_timers(&self, index: usize, now: Instant) {
-        let remote = &self.shared.remotes[index];
         let mut due = Vec::new();
         {
             let Ok(mut timers) = remote.timers.try_lock() else {
@@ -706,6 +690,17 @@ impl Worker {
                     self.push_local(task);
                 }
             }
+        }
+    }
+
+    /// Like `fire_timers`, reading the clock only if worker `index` has a timer at all.
+    fn fire_timers_if_any(&self, index: usize) {
+        if self.shared.remotes[index]
+            .next_timer
+            .load(Ordering::Acquire)
+            != u64::MAX
+        {
+            self.fire_timers(index, Instant::now());
         }
     }
 

@@ -248,8 +248,7 @@ impl Unparker {
         {
             // Models never use timeouts.
             let _ = deadline;
-            // A plain guard: the condition variable needs one (models have no preemption).
-            let mut token = self.inner.0.lock().unwrap();
+            let mut token = lock(&self.inner.0);
             while !*token {
                 token = self.inner.1.wait(token).unwrap();
             }
