@@ -363,11 +363,7 @@ impl<T: ?Sized> Mutex<T> {
             poison: self.poison.guard(),
             _marker: PhantomData,
         };
-        if self.poison.get() {
-            Err(PoisonError::new(guard))
-        } else {
-            Ok(guard)
-        }
+        self.poison.map_result(guard)
     }
 
     /// True if a holder panicked while holding the lock.
@@ -406,11 +402,7 @@ impl<T: ?Sized> Mutex<T> {
     /// ```
     pub fn get_mut(&mut self) -> LockResult<&mut T> {
         let data = self.data.get_mut();
-        if self.poison.get() {
-            Err(PoisonError::new(data))
-        } else {
-            Ok(data)
-        }
+        self.poison.map_result(data)
     }
 }
 

@@ -5,6 +5,7 @@
 //! so it answers for the coroutine too.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{LockResult, PoisonError};
 use std::thread;
 
 /// The poisoned flag of a `Mutex` or `RwLock`.
@@ -22,6 +23,15 @@ impl Flag {
 
     pub(crate) fn get(&self) -> bool {
         self.0.load(Ordering::Relaxed)
+    }
+
+    /// `Ok(value)`, or `Err` carrying it if the lock is poisoned: what every access hands out.
+    pub(crate) fn map_result<G>(&self, value: G) -> LockResult<G> {
+        if self.get() {
+            Err(PoisonError::new(value))
+        } else {
+            Ok(value)
+        }
     }
 
     pub(crate) fn clear(&self) {

@@ -314,11 +314,7 @@ impl<T: ?Sized> RwLock<T> {
 
     fn read_guard(&self) -> LockResult<RwLockReadGuard<'_, T>> {
         let g = RwLockReadGuard { lock: self };
-        if self.poison.get() {
-            Err(PoisonError::new(g))
-        } else {
-            Ok(g)
-        }
+        self.poison.map_result(g)
     }
 
     /// Locks for writing, parking until no reader or writer holds it and earlier waiters
@@ -355,11 +351,7 @@ impl<T: ?Sized> RwLock<T> {
             lock: self,
             poison: self.poison.guard(),
         };
-        if self.poison.get() {
-            Err(PoisonError::new(g))
-        } else {
-            Ok(g)
-        }
+        self.poison.map_result(g)
     }
 
     /// True if a writer panicked while holding the lock.
@@ -391,11 +383,7 @@ impl<T: ?Sized> RwLock<T> {
     /// ```
     pub fn get_mut(&mut self) -> LockResult<&mut T> {
         let data = self.data.get_mut();
-        if self.poison.get() {
-            Err(PoisonError::new(data))
-        } else {
-            Ok(data)
-        }
+        self.poison.map_result(data)
     }
 }
 
