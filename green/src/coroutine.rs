@@ -132,25 +132,6 @@ impl Coroutine {
         }
     }
 
-    /// True if this handle names the caller: the running coroutine, or, outside coroutines,
-    /// the calling thread. Cheaper than comparing with [`current`], which clones a handle.
-    ///
-    /// ```
-    /// let me = green::current();
-    /// assert!(me.is_current());
-    /// let h = green::spawn(move || me.is_current());
-    /// assert!(!h.join().unwrap());
-    /// ```
-    pub fn is_current(&self) -> bool {
-        let running = context::current_task();
-        match &self.inner {
-            Inner::Task(task) => std::ptr::eq(Arc::as_ptr(task), running),
-            Inner::Thread { thread, .. } => {
-                running.is_null() && thread.id() == thread::current().id()
-            }
-        }
-    }
-
     /// The address of the coroutine's task, 0 for a thread: equal to [`running_key`] while
     /// that coroutine runs. Plumbing for the channel layer's waiter cache.
     #[doc(hidden)]
