@@ -151,14 +151,32 @@ unsafe impl Send for Task {}
 unsafe impl Sync for Task {}
 
 impl Task {
-    pub(crate) fn new(
-        shared: Arc<Shared>,
+    /// A task for a new coroutine: a finished one of the same runtime, reset in place, when
+    /// the spawning worker kept one, else a new allocation.
+    pub(crate) fn new_or_reused(
+        shared: &Arc<Shared>,
         name: Option<Box<str>>,
         stack_size: usize,
         job: Arc<dyn Job>,
     ) -> TaskRef {
         debug_assert!(stack_size <= crate::stack::MAX_STACK_SIZE);
-        Arc::new(Task {
+        if let Some(mut task) = crate::scheduler::take_reusable_task(shared) {
+            if let Some(t) = Arc::get_mut(&mut task) {
+                debug_assert!(matches!(t.body.0.get_mut(), Body::Gone));
+                *t = Task::fresh(shared.clone(), name, stack_size, job);
+                return task;
+            }
+        }
+        Arc::new(Task::fresh(shared.clone(), name, stack_size, job))
+    }
+
+    fn fresh(
+        shared: Arc<Shared>,
+        name: Option<Box<str>>,
+        stack_size: usize,
+        job: Arc<dyn Job>,
+    ) -> Task {
+        Task {
             state: SchedState::new_queued(),
             wait_gen: AtomicU32::new(0),
             id: next_id(),
@@ -169,34 +187,7 @@ impl Task {
             guard: Owned::new(0),
             yielder: Owned::new(ptr::null()),
             locals: Owned::new(None),
-        })
-    }
-
-    /// A task for a new coroutine: a finished one of the same runtime reset in place when
-    /// the spawning worker kept one, else a new allocation.
-    pub(crate) fn new_or_reused(
-        shared: &Arc<Shared>,
-        name: Option<Box<str>>,
-        stack_size: usize,
-        job: Arc<dyn Job>,
-    ) -> TaskRef {
-        if let Some(mut task) = crate::scheduler::take_reusable_task(shared) {
-            if let Some(t) = Arc::get_mut(&mut task) {
-                debug_assert!(stack_size <= crate::stack::MAX_STACK_SIZE);
-                debug_assert!(matches!(t.body.0.get_mut(), Body::Gone));
-                t.state = SchedState::new_queued();
-                *t.wait_gen.get_mut() = 0;
-                t.id = next_id();
-                t.name = name;
-                t.stack_size = stack_size as u32;
-                *t.body.0.get_mut() = Body::Entry(Entry(job));
-                *t.guard.0.get_mut() = 0;
-                *t.yielder.0.get_mut() = ptr::null();
-                *t.locals.0.get_mut() = None;
-                return task;
-            }
         }
-        Task::new(shared.clone(), name, stack_size, job)
     }
 
     /// The coroutine, created with a pooled stack on the first call. `Err` if no stack could
