@@ -2,20 +2,23 @@
 //! from the task so that loom can model-check it (`RUSTFLAGS="--cfg loom" cargo test -p green
 //! --release --lib state`).
 //!
-//! The low two bits say where the task is: `RUNNING` on a worker, `QUEUED` in exactly one run
-//! queue, `PARKED` nowhere, `DONE`. `NOTIFIED` is the wake-up token of `std::thread::park`. A
-//! park is committed by the worker after the coroutine has switched out (`RUNNING -> PARKED`),
-//! so an `unpark` that arrives while the coroutine is still on its way out only sets the token
-//! and the worker resumes it at once: a wake-up is never lost, and exactly one party (the one
-//! whose compare-exchange moves `PARKED -> QUEUED`) schedules a parked task.
+//! The low two bits say where the task is: `ACTIVE` (in exactly one run queue, or running on a
+//! worker), `PARKED` (nowhere) or `DONE`. `NOTIFIED` is the wake-up token of
+//! `std::thread::park`. Queued and running are one state on purpose: an unpark treats them alike
+//! (it leaves a token), and the queues themselves order what the worker that dequeues a task
+//! sees, so moving a task between a queue and a worker (a yield, a dequeue) needs no atomic
+//! instruction at all. A park is committed by the worker after the coroutine has switched out
+//! (`ACTIVE -> PARKED`), so an `unpark` that arrives while the coroutine is still on its way
+//! out only sets the token and the worker resumes it at once: a wake-up is never lost, and
+//! exactly one party (the one whose compare-exchange moves `PARKED -> ACTIVE`) schedules a
+//! parked task.
 
 #[cfg(loom)]
 use loom::sync::atomic::{AtomicU8, Ordering};
 #[cfg(not(loom))]
 use std::sync::atomic::{AtomicU8, Ordering};
 
-const RUNNING: u8 = 0;
-const QUEUED: u8 = 1;
+const ACTIVE: u8 = 0;
 const PARKED: u8 = 2;
 const DONE: u8 = 3;
 const SCHED_MASK: u8 = 3;
@@ -26,27 +29,28 @@ pub(crate) struct SchedState {
 }
 
 impl SchedState {
-    /// A new task starts queued.
+    /// A new task starts active: it is queued as soon as it exists.
     pub(crate) fn new_queued() -> SchedState {
         SchedState {
-            state: AtomicU8::new(QUEUED),
+            state: AtomicU8::new(ACTIVE),
         }
     }
 
-    /// `QUEUED -> RUNNING`, keeping a pending token. Called by the worker that dequeued it.
+    /// A worker dequeued the task and runs it. No state change: the queue it came from made
+    /// the enqueuer's writes visible, and a pending token stays for the next park.
+    #[inline]
     pub(crate) fn start_running(&self) {
-        let prev = self.state.fetch_and(NOTIFIED, Ordering::Acquire);
         debug_assert_eq!(
-            prev & SCHED_MASK,
-            QUEUED,
-            "task started from a non-queued state"
+            self.state.load(Ordering::Relaxed) & SCHED_MASK,
+            ACTIVE,
+            "task started from a non-active state"
         );
     }
 
-    /// `RUNNING -> QUEUED` after a yield, keeping a pending token.
+    /// The task yielded and goes back to a queue, keeping a pending token: no state change.
+    #[inline]
     pub(crate) fn requeue(&self) {
-        let prev = self.state.fetch_or(QUEUED, Ordering::Release);
-        debug_assert_eq!(prev & SCHED_MASK, RUNNING);
+        debug_assert_eq!(self.state.load(Ordering::Relaxed) & SCHED_MASK, ACTIVE);
     }
 
     /// The task ended; later unparks do nothing.
@@ -63,8 +67,8 @@ impl SchedState {
         }
         self.state
             .compare_exchange(
-                RUNNING | NOTIFIED,
-                RUNNING,
+                ACTIVE | NOTIFIED,
+                ACTIVE,
                 Ordering::Acquire,
                 Ordering::Relaxed,
             )
@@ -76,12 +80,12 @@ impl SchedState {
     pub(crate) fn commit_park(&self) -> bool {
         match self
             .state
-            .compare_exchange(RUNNING, PARKED, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(ACTIVE, PARKED, Ordering::AcqRel, Ordering::Acquire)
         {
             Ok(_) => true,
             Err(s) => {
-                debug_assert_eq!(s, RUNNING | NOTIFIED);
-                self.state.store(RUNNING, Ordering::Relaxed);
+                debug_assert_eq!(s, ACTIVE | NOTIFIED);
+                self.state.store(ACTIVE, Ordering::Relaxed);
                 false
             }
         }
@@ -102,7 +106,7 @@ impl SchedState {
             let (next, wakes) = if s & NOTIFIED != 0 {
                 (s, false)
             } else if s == PARKED {
-                (QUEUED, true)
+                (ACTIVE, true)
             } else {
                 (s | NOTIFIED, false)
             };

@@ -5,8 +5,9 @@
 //! park is committed by the worker after the coroutine has switched out, so no wake-up is lost
 //! and a parked task is never resumed twice.
 //!
-//! Ownership follows the state: every `QUEUED` task is owned by one queue entry, and a `PARKED`
-//! task owns one reference to itself, which the unparker that moves it to `QUEUED` takes over.
+//! Ownership follows the state: every `ACTIVE` task is owned by one queue entry or by the worker
+//! running it, and a `PARKED` task owns one reference to itself, which the unparker that moves
+//! it back to `ACTIVE` takes over.
 //! A coroutine that parks and is never woken is therefore leaked, as a blocked goroutine is in Go.
 
 use std::cell::UnsafeCell;
@@ -282,12 +283,12 @@ impl Task {
         unsafe { self.locals.get() }
     }
 
-    /// `QUEUED -> RUNNING`; see `SchedState`.
+    /// A worker dequeued the task; see `SchedState`.
     pub(crate) fn start_running(&self) {
         self.state.start_running();
     }
 
-    /// `RUNNING -> QUEUED` after a yield.
+    /// The task goes back to a queue after a yield; see `SchedState`.
     pub(crate) fn requeue(&self) {
         self.state.requeue();
     }
