@@ -4,8 +4,9 @@
 
 use std::cell::UnsafeCell;
 
-use select::sync::Arc;
-use select::{Case, CaseOutcome, Entry, RecvError, SelectRecv, SelectSend, SendError, Waiter};
+use select::{
+    Case, CaseOutcome, Entry, OwnedWaiter, RecvError, SelectRecv, SelectSend, SendError, Waiter,
+};
 
 use crate::chan::{Chan, Received, Sent};
 use crate::handles::{Receiver, Sender};
@@ -26,7 +27,7 @@ pub struct SendCase<'a, T> {
 
 fn finish(woken: Option<Entry>) {
     if let Some(e) = woken {
-        e.waiter.finish();
+        e.finish();
     }
 }
 
@@ -49,7 +50,7 @@ impl<T> Case for RecvCase<'_, T> {
         }
     }
 
-    fn register(&self, waiter: &Arc<Waiter>, case: usize) -> bool {
+    fn register(&self, waiter: &OwnedWaiter, case: usize) -> bool {
         let Some(chan) = self.chan else {
             return false;
         };
@@ -57,15 +58,12 @@ impl<T> Case for RecvCase<'_, T> {
         if Chan::recv_ready(&st, waiter) {
             return true;
         }
-        st.recvq.push(Entry {
-            waiter: waiter.clone(),
-            case,
-            slot: self.slot.get() as *mut (),
-        });
+        st.recvq
+            .push(waiter.entry(case, self.slot.get() as *mut ()));
         false
     }
 
-    fn unregister(&self, waiter: &Arc<Waiter>, case: usize) {
+    fn unregister(&self, waiter: &Waiter, case: usize) {
         if let Some(chan) = self.chan {
             chan.lock().recvq.remove(waiter, case);
         }
@@ -112,20 +110,17 @@ impl<T> Case for SendCase<'_, T> {
         }
     }
 
-    fn register(&self, waiter: &Arc<Waiter>, case: usize) -> bool {
+    fn register(&self, waiter: &OwnedWaiter, case: usize) -> bool {
         let mut st = self.chan.lock();
         if self.chan.send_ready(&st, waiter) {
             return true;
         }
-        st.sendq.push(Entry {
-            waiter: waiter.clone(),
-            case,
-            slot: self.value.get() as *mut (),
-        });
+        st.sendq
+            .push(waiter.entry(case, self.value.get() as *mut ()));
         false
     }
 
-    fn unregister(&self, waiter: &Arc<Waiter>, case: usize) {
+    fn unregister(&self, waiter: &Waiter, case: usize) {
         self.chan.lock().sendq.remove(waiter, case);
     }
 

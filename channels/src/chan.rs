@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 
-use select::sync::{lock, Arc, AtomicBool, AtomicUsize, Mutex, MutexGuard, Ordering};
+use select::sync::{lock, AtomicBool, AtomicUsize, Mutex, MutexGuard, Ordering};
 use select::{Entry, WaitQueue, Waiter};
 
 pub(crate) struct State<T> {
@@ -88,7 +88,7 @@ impl<T> Chan<T> {
 
     /// Receives if possible now. `me` excludes the caller's own parked entries (a select with
     /// the same channel in a send arm must not meet itself).
-    pub(crate) fn recv_locked(st: &mut State<T>, me: Option<&Arc<Waiter>>) -> Received<T> {
+    pub(crate) fn recv_locked(st: &mut State<T>, me: Option<&Waiter>) -> Received<T> {
         if let Some(v) = st.buf.pop_front() {
             // A slot freed up: move a parked sender's value into the buffer.
             let woken = st.sendq.claim(me).inspect(|e| {
@@ -111,12 +111,7 @@ impl<T> Chan<T> {
     }
 
     /// Sends if possible now; see `recv_locked` for `me`.
-    pub(crate) fn send_locked(
-        &self,
-        st: &mut State<T>,
-        value: T,
-        me: Option<&Arc<Waiter>>,
-    ) -> Sent<T> {
+    pub(crate) fn send_locked(&self, st: &mut State<T>, value: T, me: Option<&Waiter>) -> Sent<T> {
         if st.closed {
             return Sent::Closed(value);
         }
@@ -134,12 +129,12 @@ impl<T> Chan<T> {
     }
 
     /// Whether a receive could complete now (for select registration).
-    pub(crate) fn recv_ready(st: &State<T>, me: &Arc<Waiter>) -> bool {
+    pub(crate) fn recv_ready(st: &State<T>, me: &Waiter) -> bool {
         !st.buf.is_empty() || st.closed || st.sendq.has_waiting(Some(me))
     }
 
     /// Whether a send could complete now (for select registration).
-    pub(crate) fn send_ready(&self, st: &State<T>, me: &Arc<Waiter>) -> bool {
+    pub(crate) fn send_ready(&self, st: &State<T>, me: &Waiter) -> bool {
         st.closed || st.recvq.has_waiting(Some(me)) || st.buf.len() < self.cap
     }
 
@@ -158,7 +153,7 @@ impl<T> Chan<T> {
             woken
         };
         for e in woken {
-            e.waiter.finish();
+            e.finish();
         }
         true
     }

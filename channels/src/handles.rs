@@ -12,16 +12,40 @@ use std::time::{Duration, Instant};
 
 use select::sync::{Arc, Ordering};
 use select::{
-    Entry, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
-    Waiter,
+    Entry, OwnedWaiter, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError,
+    TrySendError, Waiter,
 };
+
+/// A parked operation's entry in a channel queue; dropping this removes it unless a claimer
+/// took it (the waiter is done). Declared after the waiter and the slot, it runs first when
+/// the frame ends, normally or by unwinding, so no entry outlives either.
+struct Parked<'a, T> {
+    chan: &'a Chan<T>,
+    waiter: &'a Waiter,
+    send: bool,
+}
+
+impl<T> Drop for Parked<'_, T> {
+    fn drop(&mut self) {
+        if self.waiter.is_done() {
+            return; // the claimer removed the entry
+        }
+        let mut st = self.chan.lock();
+        let queue = if self.send {
+            &mut st.sendq
+        } else {
+            &mut st.recvq
+        };
+        queue.remove(self.waiter, 0);
+    }
+}
 
 use crate::chan::{Chan, Received, Sent};
 
 /// Wakes the party an operation completed with, after the lock is released.
 fn finish(woken: Option<Entry>) {
     if let Some(e) = woken {
-        e.waiter.finish();
+        e.finish();
     }
 }
 
@@ -164,31 +188,31 @@ impl<T> Sender<T> {
                         return Err(SendTimeoutError::Timeout(v));
                     }
                     slot = Some(v);
-                    let waiter = Waiter::new();
-                    st.sendq.push(Entry {
-                        waiter: waiter.clone(),
-                        case: 0,
-                        slot: &mut slot as *mut Option<T> as *mut (),
-                    });
+                    let waiter = OwnedWaiter::new(deadline.is_none());
+                    st.sendq
+                        .push(waiter.entry(0, &mut slot as *mut Option<T> as *mut ()));
                     waiter
                 }
             }
         };
-        let outcome = match waiter.wait(deadline) {
-            Some(_) => match slot.take() {
-                // A receiver took it, or a close left it with us.
+        let parked = Parked {
+            chan: &self.chan,
+            waiter: &waiter,
+            send: true,
+        };
+        let claimed = waiter.wait(deadline).is_some();
+        drop(parked);
+        if claimed {
+            // A receiver took it, or a close left it with us.
+            match slot.take() {
                 None => Ok(()),
                 Some(v) => Err(SendTimeoutError::Closed(v)),
-            },
-            None => {
-                self.chan.lock().sendq.remove(&waiter, 0);
-                Err(SendTimeoutError::Timeout(
-                    slot.take().expect("an unclaimed send keeps its value"),
-                ))
             }
-        };
-        Waiter::recycle(waiter);
-        outcome
+        } else {
+            Err(SendTimeoutError::Timeout(
+                slot.take().expect("an unclaimed send keeps its value"),
+            ))
+        }
     }
 
     /// Closes the channel: receivers drain what is buffered, then get `Err`; sends fail.
@@ -290,7 +314,7 @@ impl<T> Receiver<T> {
     fn recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
         let Some(chan) = &self.chan else {
             // never(): wait out the deadline, or forever.
-            let waiter = Waiter::new();
+            let waiter = OwnedWaiter::new(false);
             waiter.wait(deadline);
             return Err(RecvTimeoutError::Timeout);
         };
@@ -308,26 +332,26 @@ impl<T> Receiver<T> {
                     if deadline.is_some_and(|d| Instant::now() >= d) {
                         return Err(RecvTimeoutError::Timeout);
                     }
-                    let waiter = Waiter::new();
-                    st.recvq.push(Entry {
-                        waiter: waiter.clone(),
-                        case: 0,
-                        slot: &mut slot as *mut Option<T> as *mut (),
-                    });
+                    let waiter = OwnedWaiter::new(deadline.is_none());
+                    st.recvq
+                        .push(waiter.entry(0, &mut slot as *mut Option<T> as *mut ()));
                     waiter
                 }
             }
         };
-        let outcome = match waiter.wait(deadline) {
-            // A sender filled the slot, or a close left it empty.
-            Some(_) => slot.take().ok_or(RecvTimeoutError::Closed),
-            None => {
-                chan.lock().recvq.remove(&waiter, 0);
-                Err(RecvTimeoutError::Timeout)
-            }
+        let parked = Parked {
+            chan,
+            waiter: &waiter,
+            send: false,
         };
-        Waiter::recycle(waiter);
-        outcome
+        let claimed = waiter.wait(deadline).is_some();
+        drop(parked);
+        if claimed {
+            // A sender filled the slot, or a close left it empty.
+            slot.take().ok_or(RecvTimeoutError::Closed)
+        } else {
+            Err(RecvTimeoutError::Timeout)
+        }
     }
 
     /// A blocking iterator over received values; it ends when the channel is closed and

@@ -17,8 +17,7 @@
 use std::cell::Cell;
 use std::time::Instant;
 
-use crate::sync::Arc;
-use crate::waiter::Waiter;
+use crate::waiter::{OwnedWaiter, Waiter};
 
 /// One operation of a select, as a channel implements it. The outcome of a completed case
 /// (the received value, or the unsent value on a close) is kept in the case itself.
@@ -29,10 +28,10 @@ pub trait Case {
 
     /// Registers `waiter` as case number `case` in the channel, unless the operation looks
     /// ready right now: then it registers nothing and returns true.
-    fn register(&self, waiter: &Arc<Waiter>, case: usize) -> bool;
+    fn register(&self, waiter: &OwnedWaiter, case: usize) -> bool;
 
     /// Removes what `register` added (a no-op if a claimer already took it).
-    fn unregister(&self, waiter: &Arc<Waiter>, case: usize);
+    fn unregister(&self, waiter: &Waiter, case: usize);
 
     /// Identity of the channel and direction, used by `SelectedOperation` to check that it is
     /// completed with the handle it was built from.
@@ -110,6 +109,24 @@ fn shuffled(n: usize) -> Order {
     }
 }
 
+/// The cases a select has registered its waiter in; dropping it removes the entries (after the
+/// wait, or if the selecting frame unwinds), so no entry outlives the waiter or the cases'
+/// slots.
+struct Registered<'a, 'c> {
+    cases: &'a [&'c dyn Case],
+    order: &'a [usize],
+    count: usize,
+    waiter: &'a Waiter,
+}
+
+impl Drop for Registered<'_, '_> {
+    fn drop(&mut self) {
+        for &i in &self.order[..self.count] {
+            self.cases[i].unregister(self.waiter, i);
+        }
+    }
+}
+
 /// Runs a select over `cases` and returns the index of the case that completed, or `None` if
 /// `nonblocking` and nothing was ready, or if `deadline` passed first. With no cases, no
 /// deadline and blocking, it waits forever (as Go's empty `select {}`).
@@ -128,15 +145,20 @@ pub fn run_select(
         if nonblocking || deadline.is_some_and(|d| Instant::now() >= d) {
             return None;
         }
-        let waiter = Waiter::new();
-        let mut registered = 0;
+        let waiter = OwnedWaiter::new(false);
+        let mut registered = Registered {
+            cases,
+            order: &order,
+            count: 0,
+            waiter: &waiter,
+        };
         let mut ready = false;
         for &i in order.iter() {
             if cases[i].register(&waiter, i) {
                 ready = true;
                 break;
             }
-            registered += 1;
+            registered.count += 1;
         }
         let outcome = if ready {
             if waiter.try_abort() {
@@ -148,10 +170,8 @@ pub fn run_select(
         } else {
             waiter.wait(deadline)
         };
-        for &i in &order[..registered] {
-            cases[i].unregister(&waiter, i);
-        }
-        Waiter::recycle(waiter);
+        drop(registered);
+        drop(waiter);
         match outcome {
             Some(k) => return Some(k),
             None if ready => continue,

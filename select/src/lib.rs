@@ -39,7 +39,7 @@ pub use errors::{
     RecvError, RecvTimeoutError, SelectTimeoutError, SendError, SendTimeoutError, TryRecvError,
     TrySelectError, TrySendError,
 };
-pub use waiter::{Entry, WaitQueue, Waiter};
+pub use waiter::{Entry, OwnedWaiter, WaitQueue, Waiter};
 
 /// Waits on several channel operations at once and runs the arm of the one that completes,
 /// with crossbeam-channel's syntax:

@@ -1,17 +1,29 @@
 //! The parked party of a channel operation or a select, and the queue entries that point at it.
 //!
 //! A `Waiter` is registered in the wait queues of every channel it waits on. Exactly one party
-//! may *claim* it, with a compare-exchange on its state: a channel operation that completes the
-//! waiter's case (handing over a value, taking one, or reporting a close), or the waiter itself
-//! when it gives up (timeout, or retrying because one of its cases became ready). The claimer
-//! of a case then moves the value through the entry's slot, publishes `done` and unparks the
-//! waiter, which only then reads its slot. Entries of a waiter that was claimed elsewhere are
-//! stale: whoever finds one drops it.
+//! may *claim* it: a channel operation that completes the waiter's case (handing over a value,
+//! taking one, or reporting a close), or the waiter itself when it gives up (timeout, or
+//! retrying because one of its cases became ready). A waiter on one operation without a
+//! deadline (*exclusive*) can only be claimed by the holder of its one channel's lock, so that
+//! claim is a plain store; any other waiter is claimed with a compare-exchange. The claimer
+//! moves the value through the entry's slot under the channel's lock, then wakes the waiter
+//! and, last, publishes `done`; the waiter reads its slot, and may return, only once `done` is
+//! set, so a claimer never touches a waiter (or the task it names) that has gone.
+//!
+//! Entries hold plain pointers, not counted references: the waiting party owns its waiter
+//! ([`OwnedWaiter`]) and removes its unclaimed entries, under each channel's lock, before it
+//! lets the waiter go, so every entry in a queue points at a live waiter. Entries of a waiter
+//! claimed elsewhere are stale until their owner removes them; a claimer that finds one skips
+//! it. Should the owner unwind while claimed but not yet finished (a coroutine force-unwound
+//! by a runtime shutting down), the waiter is leaked rather than freed under the claimer.
 
 use std::collections::VecDeque;
+use std::ptr::NonNull;
 use std::time::Instant;
 
-use crate::sync::{Arc, AtomicBool, AtomicUsize, Ordering, Unparker};
+use crossbeam_utils::Backoff;
+
+use crate::sync::{AtomicBool, AtomicUsize, Ordering, Unparker};
 
 const WAITING: usize = 0;
 const ABORTED: usize = 1;
@@ -22,7 +34,14 @@ const CASE_BASE: usize = 2;
 pub struct Waiter {
     state: AtomicUsize,
     done: AtomicBool,
+    /// Only holders of its one channel's lock can claim it (see the module doc).
+    exclusive: bool,
     unparker: Unparker,
+    /// Under loom, a tracked cell read on every access through an entry and written when the
+    /// owner lets the waiter go: loom then reports any claimer access that is not ordered
+    /// before the owner's release (a use after free in the real build).
+    #[cfg(loom)]
+    alive: loom::cell::UnsafeCell<bool>,
 }
 
 /// Most waiters a thread keeps for reuse.
@@ -31,28 +50,91 @@ const POOL_SIZE: usize = 4;
 
 #[cfg(not(loom))]
 thread_local! {
-    /// Finished waiters nobody else references, ready for the next blocking operation on this
-    /// thread: a blocking channel operation then allocates nothing.
-    static POOL: std::cell::RefCell<Vec<Arc<Waiter>>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Finished waiters, ready for the next blocking operation on this thread: a blocking
+    /// channel operation then allocates nothing.
+    // Boxed: a waiter handed out needs a fixed address, and this keeps it allocation-free.
+    #[allow(clippy::vec_box)]
+    static POOL: std::cell::RefCell<Vec<Box<Waiter>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The waiting party's ownership of its waiter, for one blocking operation.
+///
+/// The waiter lives on the heap at a fixed address, as queue entries point at it. Dropping
+/// the owner gives the waiter back to this thread's pool, unless a claimer might still touch
+/// it (claimed, not yet finished: only possible while unwinding), in which case it is leaked.
+/// Before dropping it, its owner must have removed its unclaimed entries from every queue.
+#[derive(Debug)]
+pub struct OwnedWaiter {
+    ptr: NonNull<Waiter>,
+}
+
+// SAFETY: the owner is the only party that frees the waiter; the waiter's shared state is
+// atomic, and its unparker is `Send + Sync`.
+unsafe impl Send for OwnedWaiter {}
+
+impl std::ops::Deref for OwnedWaiter {
+    type Target = Waiter;
+    #[inline]
+    fn deref(&self) -> &Waiter {
+        // SAFETY: `ptr` comes from `Box::into_raw` and is freed only by `drop`.
+        unsafe { self.ptr.as_ref() }
+    }
+}
+
+impl Drop for OwnedWaiter {
+    fn drop(&mut self) {
+        if self.claimed_case().is_some() && !self.is_done() {
+            // A claimer is between its claim and `finish`; it will still write `done`.
+            return;
+        }
+        // SAFETY: from `Box::into_raw`; no entry points here any more (the owner removed its
+        // unclaimed ones, claimers removed theirs) and no claimer is inside `finish`.
+        let waiter = unsafe { Box::from_raw(self.ptr.as_ptr()) };
+        // SAFETY: loom checks this write against every claimer's reads.
+        #[cfg(loom)]
+        waiter.alive.with_mut(|a| unsafe { *a = false });
+        Waiter::recycle(waiter);
+    }
+}
+
+impl OwnedWaiter {
+    /// A waiter for the calling coroutine or thread. `exclusive` promises that it will be
+    /// registered in one queue only and will never abort (no deadline, not a select): then
+    /// claiming it takes no compare-exchange.
+    pub fn new(exclusive: bool) -> OwnedWaiter {
+        #[cfg(not(loom))]
+        let w = Waiter::reuse(exclusive);
+        #[cfg(loom)]
+        let w = None;
+        let w = w.unwrap_or_else(|| {
+            Box::new(Waiter {
+                state: AtomicUsize::new(WAITING),
+                done: AtomicBool::new(false),
+                exclusive,
+                unparker: Unparker::current(),
+                #[cfg(loom)]
+                alive: loom::cell::UnsafeCell::new(true),
+            })
+        });
+        OwnedWaiter {
+            ptr: NonNull::from(Box::leak(w)),
+        }
+    }
+
+    /// A queue entry for this waiter's case `case`, whose value lives at `slot`.
+    pub fn entry(&self, case: usize, slot: *mut ()) -> Entry {
+        Entry {
+            waiter: self.ptr,
+            case,
+            slot,
+        }
+    }
 }
 
 impl Waiter {
-    /// A waiter for the calling coroutine or thread.
-    pub fn new() -> Arc<Waiter> {
-        #[cfg(not(loom))]
-        if let Some(w) = Self::reuse() {
-            return w;
-        }
-        Arc::new(Waiter {
-            state: AtomicUsize::new(WAITING),
-            done: AtomicBool::new(false),
-            unparker: Unparker::current(),
-        })
-    }
-
     /// A pooled waiter, preferably one already naming the caller (then no handle is cloned).
     #[cfg(not(loom))]
-    fn reuse() -> Option<Arc<Waiter>> {
+    fn reuse(exclusive: bool) -> Option<Box<Waiter>> {
         // Coroutines only: a thread's waiter always gets a fresh handle (key 0 never matches).
         let me = green::running_key();
         let mut w = POOL.with(|p| {
@@ -68,42 +150,50 @@ impl Waiter {
                 .unwrap_or(last);
             Some(pool.swap_remove(i))
         })?;
-        // Only stale queue entries could still hold it; once they are gone nobody can clone
-        // it again. The fence pairs with the release decrement of the last entry's drop, so
-        // whatever that holder did to the waiter happens before the reset below.
-        if Arc::strong_count(&w) != 1 {
-            return None;
-        }
-        std::sync::atomic::fence(Ordering::Acquire);
         if me == 0 || w.unparker.key() != me {
-            Arc::get_mut(&mut w)?.unparker = Unparker::current();
+            w.unparker = Unparker::current();
         }
-        w.state.store(WAITING, Ordering::Relaxed);
-        w.done.store(false, Ordering::Relaxed);
+        w.exclusive = exclusive;
+        *w.state.get_mut() = WAITING;
+        *w.done.get_mut() = false;
         Some(w)
     }
 
-    /// Gives a waiter back for reuse once its operation is over. It is kept only if nobody
-    /// else holds it (no queue entry, no claimer); otherwise it is simply dropped.
-    pub fn recycle(this: Arc<Waiter>) {
+    /// Keeps a finished waiter for this thread's next blocking operation.
+    fn recycle(this: Box<Waiter>) {
         #[cfg(not(loom))]
-        if Arc::strong_count(&this) == 1 {
-            POOL.with(|p| {
-                // Busy only if a coroutine was preempted inside a pool access: skip the pool.
-                let Ok(mut pool) = p.try_borrow_mut() else {
-                    return;
-                };
-                if pool.len() < POOL_SIZE {
-                    pool.push(this);
-                }
-            });
-        }
+        POOL.with(|p| {
+            // Busy only if a coroutine was preempted inside a pool access: skip the pool.
+            let Ok(mut pool) = p.try_borrow_mut() else {
+                return;
+            };
+            if pool.len() < POOL_SIZE {
+                pool.push(this);
+            }
+        });
         #[cfg(loom)]
         drop(this);
     }
 
-    /// Claims the waiter for its case `case`; true for exactly one claimer.
-    pub fn try_claim(&self, case: usize) -> bool {
+    /// Marks an access by a claimer (see `alive`); nothing outside loom.
+    #[inline]
+    fn touch(&self) {
+        // SAFETY: loom checks this read against the owner's final write.
+        #[cfg(loom)]
+        self.alive
+            .with(|a| assert!(unsafe { *a }, "waiter used after its owner let it go"));
+    }
+
+    /// Claims the waiter for its case `case`; true for exactly one claimer. Called with the
+    /// lock of the channel whose queue holds the entry.
+    fn try_claim(&self, case: usize) -> bool {
+        if self.exclusive {
+            // Only the holder of this queue's lock claims an exclusive waiter, and it removes
+            // the one entry as it does: nobody can have claimed it before.
+            debug_assert_eq!(self.state.load(Ordering::Relaxed), WAITING);
+            self.state.store(CASE_BASE + case, Ordering::Relaxed);
+            return true;
+        }
         self.state
             .compare_exchange(
                 WAITING,
@@ -115,7 +205,9 @@ impl Waiter {
     }
 
     /// The waiter gives up; false if a channel claimed it first (its operation completed).
+    /// Not for exclusive waiters.
     pub fn try_abort(&self) -> bool {
+        debug_assert!(!self.exclusive, "an exclusive waiter never aborts");
         self.state
             .compare_exchange(WAITING, ABORTED, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
@@ -132,12 +224,6 @@ impl Waiter {
         (s >= CASE_BASE).then(|| s - CASE_BASE)
     }
 
-    /// Called by the claimer once the slot is written: publishes and wakes the waiter.
-    pub fn finish(&self) {
-        self.done.store(true, Ordering::Release);
-        self.unparker.unpark();
-    }
-
     /// True once the claimer has finished.
     pub fn is_done(&self) -> bool {
         self.done.load(Ordering::Acquire)
@@ -150,13 +236,16 @@ impl Waiter {
             if self.is_done() {
                 return self.claimed_case();
             }
+            if self.claimed_case().is_some() {
+                // The claimer has woken us or is about to, and publishes `done` right after.
+                self.await_finish();
+                continue;
+            }
             if let Some(d) = deadline {
                 if Instant::now() >= d && self.try_abort() {
                     return None;
                 }
                 if self.claimed_case().is_some() {
-                    // Claimed: the claimer is writing the slot; it will finish shortly.
-                    self.unparker.park(None);
                     continue;
                 }
             }
@@ -164,17 +253,30 @@ impl Waiter {
         }
     }
 
-    /// True if both are the same waiter.
-    pub fn same(a: &Arc<Waiter>, b: &Arc<Waiter>) -> bool {
-        Arc::ptr_eq(a, b)
+    /// Spins until a claimer that has claimed this waiter publishes `done`. Its few
+    /// instructions are normally over at once; if it was preempted in between, a coroutine
+    /// yields so that the claimer can finish on this worker.
+    #[cold]
+    fn await_finish(&self) {
+        let backoff = Backoff::new();
+        while !self.is_done() {
+            #[cfg(not(loom))]
+            if backoff.is_completed() && green::in_coroutine() {
+                green::yield_now();
+                continue;
+            }
+            #[cfg(loom)]
+            loom::thread::yield_now();
+            backoff.snooze();
+        }
     }
 }
 
 /// One registration of a waiter in a channel's queue.
 #[derive(Debug)]
 pub struct Entry {
-    /// Who waits.
-    pub waiter: Arc<Waiter>,
+    /// Who waits; see the module doc for why it is alive while the entry is queued.
+    waiter: NonNull<Waiter>,
     /// Which of its cases this entry is.
     pub case: usize,
     /// Where the value goes (a receiver's `Option<T>`) or comes from (a sender's), typed by the
@@ -182,10 +284,36 @@ pub struct Entry {
     pub slot: *mut (),
 }
 
-// SAFETY: `slot` points into the waiting party's frame, which outlives the entry (the waiter
-// unregisters or is finished before it returns), and it is only dereferenced by the claimer,
-// under the channel's lock, after winning the claim; the value types are `Send`.
+// SAFETY: `waiter` and `slot` point at the waiting party's waiter and frame, which outlive the
+// entry (the party removes its unclaimed entries, under the queue's lock, before it lets
+// either go, and waits for `done` on a claimed one); they are dereferenced by a claimer under
+// that lock, or in `finish` before `done` is published; the value types are `Send`.
 unsafe impl Send for Entry {}
+
+impl Entry {
+    #[inline]
+    fn waiter(&self) -> &Waiter {
+        // SAFETY: a queued entry's waiter is alive (module doc); so is a claimed entry's,
+        // until `finish` publishes `done`, after which the entry is gone (`finish` takes it).
+        let waiter = unsafe { self.waiter.as_ref() };
+        waiter.touch();
+        waiter
+    }
+
+    #[inline]
+    fn is(&self, me: Option<&Waiter>) -> bool {
+        me.is_some_and(|m| std::ptr::eq(m, self.waiter.as_ptr()))
+    }
+
+    /// Called by the claimer once the slot is written and the channel's lock released: wakes
+    /// the waiter, then publishes `done`, after which the waiter may go at any moment.
+    pub fn finish(self) {
+        let waiter = self.waiter();
+        waiter.unparker.unpark();
+        waiter.touch();
+        waiter.done.store(true, Ordering::Release);
+    }
+}
 
 /// A FIFO of entries with the claiming rules above.
 #[derive(Debug, Default)]
@@ -208,26 +336,26 @@ impl WaitQueue {
 
     /// Claims the oldest entry whose waiter is still waiting and is not `me`; stale entries
     /// found on the way are dropped, entries of `me` are kept.
-    pub fn claim(&mut self, me: Option<&Arc<Waiter>>) -> Option<Entry> {
+    pub fn claim(&mut self, me: Option<&Waiter>) -> Option<Entry> {
         // The common case: the oldest entry is someone else's and still waiting.
         while let Some(e) = self.entries.front() {
-            if me.is_some_and(|m| Waiter::same(m, &e.waiter)) {
+            if e.is(me) {
                 break;
             }
             let entry = self.entries.pop_front().expect("front exists");
-            if entry.waiter.try_claim(entry.case) {
+            if entry.waiter().try_claim(entry.case) {
                 return Some(entry);
             }
         }
         let mut i = 0;
         while i < self.entries.len() {
             let e = &self.entries[i];
-            if me.is_some_and(|m| Waiter::same(m, &e.waiter)) {
+            if e.is(me) {
                 i += 1;
                 continue;
             }
             let entry = self.entries.remove(i).expect("index in range");
-            if entry.waiter.try_claim(entry.case) {
+            if entry.waiter().try_claim(entry.case) {
                 return Some(entry);
             }
         }
@@ -235,19 +363,19 @@ impl WaitQueue {
     }
 
     /// True if some entry other than `me`'s is still waiting.
-    pub fn has_waiting(&self, me: Option<&Arc<Waiter>>) -> bool {
+    pub fn has_waiting(&self, me: Option<&Waiter>) -> bool {
         self.entries
             .iter()
-            .any(|e| e.waiter.is_waiting() && !me.is_some_and(|m| Waiter::same(m, &e.waiter)))
+            .any(|e| !e.is(me) && e.waiter().is_waiting())
     }
 
     /// Removes the entry of `waiter` for `case`.
-    pub fn remove(&mut self, waiter: &Arc<Waiter>, case: usize) {
+    pub fn remove(&mut self, waiter: &Waiter, case: usize) {
         // A waiter has at most one entry per case here, most often the newest.
         if let Some(i) = self
             .entries
             .iter()
-            .rposition(|e| e.case == case && Waiter::same(&e.waiter, waiter))
+            .rposition(|e| e.case == case && e.is(Some(waiter)))
         {
             if i + 1 == self.entries.len() {
                 self.entries.pop_back();
@@ -261,7 +389,7 @@ impl WaitQueue {
     pub fn claim_all(&mut self) -> Vec<Entry> {
         self.entries
             .drain(..)
-            .filter(|e| e.waiter.try_claim(e.case))
+            .filter(|e| e.waiter().try_claim(e.case))
             .collect()
     }
 
