@@ -196,30 +196,44 @@ impl Task {
     ///
     /// # Safety
     /// The caller is the worker running the task (it dequeued it and set it running).
+    #[inline]
     pub(crate) unsafe fn context(&self) -> std::io::Result<*mut Context> {
         // SAFETY: the caller owns the task (the worker running it).
-        let body = unsafe { self.body.get() };
-        if let Body::Entry(_) = body {
-            let Body::Entry(entry) = body.take() else {
-                unreachable!("checked above");
-            };
-            let stack = self.shared.stacks.get(self.stack_size())?;
-            let (guard_lo, guard_hi) = stack.guard_range();
-            debug_assert_eq!(guard_hi - guard_lo, crate::stack::page_size());
+        match unsafe { self.body.get() } {
+            Body::Coroutine(context) => Ok(context as *mut Context),
             // SAFETY: as above.
-            unsafe { *self.guard.get() = guard_lo };
-            *body = Body::Coroutine(Context::with_stack(stack, move |yielder, ()| {
-                let task = crate::context::current_task();
-                // SAFETY: this runs as the coroutine of `task`, which may touch its yielder
-                // cell; the yielder lives on this coroutine's stack as long as it exists.
-                unsafe { (*task).set_yielder(yielder) };
-                // SAFETY: this is the task's coroutine, on its one run.
-                unsafe { entry.0.run() };
-            }));
+            _ => unsafe { self.start_coroutine() },
         }
+    }
+
+    /// The first run: takes the task's closure, gets it a stack and builds its coroutine.
+    ///
+    /// # Safety
+    /// As for [`context`](Task::context).
+    #[cold]
+    #[inline(never)]
+    unsafe fn start_coroutine(&self) -> std::io::Result<*mut Context> {
+        // SAFETY: the caller owns the task (the worker running it).
+        let body = unsafe { self.body.get() };
+        let Body::Entry(entry) = body.take() else {
+            unreachable!("a runnable task has its closure or its coroutine")
+        };
+        let stack = self.shared.stacks.get(self.stack_size())?;
+        let (guard_lo, guard_hi) = stack.guard_range();
+        debug_assert_eq!(guard_hi - guard_lo, crate::stack::page_size());
+        // SAFETY: as above.
+        unsafe { *self.guard.get() = guard_lo };
+        *body = Body::Coroutine(Context::with_stack(stack, move |yielder, ()| {
+            let task = crate::context::current_task();
+            // SAFETY: this runs as the coroutine of `task`, which may touch its yielder
+            // cell; the yielder lives on this coroutine's stack as long as it exists.
+            unsafe { (*task).set_yielder(yielder) };
+            // SAFETY: this is the task's coroutine, on its one run.
+            unsafe { entry.0.run() };
+        }));
         match body {
             Body::Coroutine(context) => Ok(context as *mut Context),
-            _ => unreachable!("a runnable task has its closure or its coroutine"),
+            _ => unreachable!("just built"),
         }
     }
 

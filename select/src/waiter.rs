@@ -336,17 +336,23 @@ impl WaitQueue {
 
     /// Claims the oldest entry whose waiter is still waiting and is not `me`; stale entries
     /// found on the way are dropped, entries of `me` are kept.
+    #[inline]
     pub fn claim(&mut self, me: Option<&Waiter>) -> Option<Entry> {
         // The common case: the oldest entry is someone else's and still waiting.
-        while let Some(e) = self.entries.front() {
-            if e.is(me) {
-                break;
-            }
+        let front = self.entries.front()?;
+        if !front.is(me) {
             let entry = self.entries.pop_front().expect("front exists");
             if entry.waiter().try_claim(entry.case) {
                 return Some(entry);
             }
         }
+        self.claim_slow(me)
+    }
+
+    /// `claim` past a stale front entry or one of `me`'s.
+    #[cold]
+    #[inline(never)]
+    fn claim_slow(&mut self, me: Option<&Waiter>) -> Option<Entry> {
         let mut i = 0;
         while i < self.entries.len() {
             let e = &self.entries[i];
