@@ -250,6 +250,134 @@ pub fn running_key() -> usize {
     context::current_task() as usize
 }
 
+/// Wakes one coroutine or thread, like [`Coroutine::unpark`], without holding a reference to
+/// it. Plumbing for the channel layer (doc-hidden): a channel's waiter names its coroutine with
+/// one, so a blocking operation clones no handle, and the waiter may live in the coroutine's
+/// own task ([`take_park_cache`]) without keeping it alive.
+///
+/// ```
+/// let h = green::spawn(|| {
+///     let me = green::RawUnparker::current();
+///     // SAFETY: this coroutine is running, so it is alive.
+///     unsafe { me.unpark() };
+///     green::park(); // returns at once: the token is there
+/// });
+/// h.join().unwrap();
+/// ```
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct RawUnparker {
+    inner: RawInner,
+}
+
+#[derive(Debug)]
+enum RawInner {
+    Task(std::ptr::NonNull<Task>),
+    Thread(Thread),
+}
+
+// SAFETY: `Task` is `Send + Sync`; the pointer is only dereferenced under `unpark`'s and
+// `keep_alive`'s contracts, from any thread.
+unsafe impl Send for RawUnparker {}
+// SAFETY: as above.
+unsafe impl Sync for RawUnparker {}
+
+impl RawUnparker {
+    /// The caller: the running coroutine, or the current thread.
+    #[inline]
+    pub fn current() -> RawUnparker {
+        let task = context::current_task();
+        let inner = match std::ptr::NonNull::new(task as *mut Task) {
+            Some(task) => RawInner::Task(task),
+            None => RawInner::Thread(thread::current()),
+        };
+        RawUnparker { inner }
+    }
+
+    /// The named coroutine's key ([`Coroutine::key`]), 0 for a thread.
+    #[inline]
+    pub fn key(&self) -> usize {
+        match &self.inner {
+            RawInner::Task(task) => task.as_ptr() as usize,
+            RawInner::Thread(_) => 0,
+        }
+    }
+
+    /// Wakes it, or leaves it a token.
+    ///
+    /// # Safety
+    /// The named coroutine's task is alive: its coroutine has not finished (it is, for example,
+    /// still inside the blocking operation this handle was made for), or
+    /// [`keep_alive`](RawUnparker::keep_alive) was called.
+    #[inline]
+    pub unsafe fn unpark(&self) {
+        match &self.inner {
+            RawInner::Task(task) => {
+                // SAFETY: alive, by the caller's contract.
+                if let Some(runnable) = unsafe { task.as_ref() }.unpark() {
+                    scheduler::schedule(runnable);
+                }
+            }
+            RawInner::Thread(thread) => thread.unpark(),
+        }
+    }
+
+    /// Keeps the named coroutine's task allocated for good (it is leaked), so that a later
+    /// [`unpark`](RawUnparker::unpark) stays sound after the coroutine is gone. For the rare
+    /// waiter that must outlive its coroutine (one unwound while a claimer still holds it).
+    ///
+    /// # Safety
+    /// The task is alive now.
+    pub unsafe fn keep_alive(&self) {
+        if let RawInner::Task(task) = &self.inner {
+            // SAFETY: alive now, by the caller's contract, and every task lives in an `Arc`.
+            unsafe { Arc::increment_strong_count(task.as_ptr() as *const Task) };
+        }
+    }
+}
+
+/// Takes what the channel layer cached in the running coroutine's task
+/// ([`put_park_cache`]); `None` outside coroutines. Plumbing (doc-hidden).
+///
+/// ```
+/// green::spawn(|| {
+///     green::put_park_cache(Box::new(5u32));
+///     let cached = green::take_park_cache().unwrap();
+///     assert_eq!(*cached.downcast::<u32>().unwrap(), 5);
+///     assert!(green::take_park_cache().is_none());
+/// })
+/// .join()
+/// .unwrap();
+/// ```
+#[doc(hidden)]
+#[inline]
+pub fn take_park_cache() -> Option<Box<dyn std::any::Any + Send>> {
+    let task = context::current_task();
+    if task.is_null() {
+        return None;
+    }
+    // SAFETY: non-null means this is the running coroutine, which owns its cache cell and
+    // holds no other reference to it (see `Task::park_cache`).
+    unsafe { (*task).park_cache() }.take()
+}
+
+/// Caches `value` in the running coroutine's task until [`take_park_cache`], replacing what
+/// was there; outside coroutines it is dropped. Plumbing (doc-hidden).
+///
+/// ```
+/// green::put_park_cache(Box::new(1u8)); // on a thread: dropped
+/// assert!(green::take_park_cache().is_none());
+/// ```
+#[doc(hidden)]
+#[inline]
+pub fn put_park_cache(value: Box<dyn std::any::Any + Send>) {
+    let task = context::current_task();
+    if !task.is_null() {
+        // SAFETY: as in `take_park_cache`.
+        *unsafe { (*task).park_cache() } = Some(value);
+    }
+}
+
 /// Blocks until [`Coroutine::unpark`] is called on the current coroutine (or thread), or
 /// spuriously. Returns at once if a wake-up token is pending.
 ///

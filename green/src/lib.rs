@@ -60,8 +60,8 @@ mod task;
 mod timer;
 
 pub use coroutine::{
-    current, in_coroutine, park, park_deadline, park_timeout, preempt_point, running_key, sleep,
-    yield_now, Coroutine, CoroutineId,
+    current, in_coroutine, park, park_deadline, park_timeout, preempt_point, put_park_cache,
+    running_key, sleep, take_park_cache, yield_now, Coroutine, CoroutineId, RawUnparker,
 };
 pub use join::JoinHandle;
 pub use local::LocalKey;

@@ -118,7 +118,7 @@ impl<T> Owned<T> {
 /// The fields in `Owned` cells belong to whoever owns the task at the moment: the holder of
 /// its queue entry while it is queued, the worker running it while it runs. The worker
 /// touches `body` and `guard`; the coroutine itself, while it runs, touches
-/// `yielder` and `locals`. Separate cells keep those two parties from ever aliasing one another.
+/// `yielder`, `locals` and `park_cache`. Separate cells keep those two parties from ever aliasing one another.
 ///
 /// The stack is taken from the pool when the coroutine first runs, not when it is spawned:
 /// a burst of spawns that have not run yet holds closures, not stacks, and a coroutine that
@@ -139,6 +139,9 @@ pub(crate) struct Task {
     yielder: Owned<*const CoYielder>,
     /// Coroutine-local values, created on first use.
     locals: Owned<Option<Box<crate::local::Locals>>>,
+    /// What the channel layer keeps between two blocking operations of this coroutine (its
+    /// waiter), see `coroutine::take_park_cache`. Kept when the task is reused.
+    park_cache: Owned<Option<Box<dyn std::any::Any + Send>>>,
 }
 
 // SAFETY: the `Owned` fields are only accessed by the task's current owner, as documented on
@@ -164,7 +167,9 @@ impl Task {
         if let Some(mut task) = crate::scheduler::take_reusable_task(shared) {
             if let Some(t) = Arc::get_mut(&mut task) {
                 debug_assert!(matches!(t.body.0.get_mut(), Body::Gone));
+                let cache = t.park_cache.0.get_mut().take();
                 *t = Task::fresh(shared.clone(), name, stack_size, job);
+                *t.park_cache.0.get_mut() = cache;
                 return task;
             }
         }
@@ -188,6 +193,7 @@ impl Task {
             guard: Owned::new(0),
             yielder: Owned::new(ptr::null()),
             locals: Owned::new(None),
+            park_cache: Owned::new(None),
         }
     }
 
@@ -297,6 +303,16 @@ impl Task {
         unsafe { self.locals.get() }
     }
 
+    /// The channel layer's cache (see `park_cache`).
+    ///
+    /// # Safety
+    /// As for [`locals`](Task::locals).
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn park_cache(&self) -> &mut Option<Box<dyn std::any::Any + Send>> {
+        // SAFETY: the caller is the running coroutine, which owns this cell.
+        unsafe { self.park_cache.get() }
+    }
+
     /// A worker dequeued the task; see `SchedState`.
     pub(crate) fn start_running(&self) {
         self.state.start_running();
@@ -325,14 +341,15 @@ impl Task {
 
     /// Makes the task runnable or leaves it a token. Returns the reference the caller must
     /// enqueue when the task was parked, else `None`.
-    pub(crate) fn unpark(self: &Arc<Self>) -> Option<TaskRef> {
+    pub(crate) fn unpark(&self) -> Option<TaskRef> {
         if !self.state.unpark() {
             return None;
         }
-        // SAFETY: a parked task owns one strong count of itself, leaked by `Task::park_leak`
-        // when the park was committed; `SchedState::unpark` returned true to exactly one
-        // unparker, which takes that count back here, once.
-        Some(unsafe { Arc::from_raw(Arc::as_ptr(self)) })
+        // SAFETY: every task lives in an `Arc` (`TaskRef`), so `self` is the pointer
+        // `Arc::into_raw` gives for it; a parked task owns one strong count of itself, leaked
+        // by `Task::park_leak` when the park was committed; `SchedState::unpark` returned true
+        // to exactly one unparker, which takes that count back here, once.
+        Some(unsafe { Arc::from_raw(self as *const Task) })
     }
 
     /// Hands the worker's reference to the parked state (see `unpark`).

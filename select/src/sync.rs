@@ -195,13 +195,14 @@ mod spin {
     }
 }
 
-/// Whoever is waiting: a coroutine or a thread (green's handle covers both). In a loom build
-/// each waiter gets its own flag and condition variable instead, because loom's thread
-/// unpark may wake a thread that is blocked on a mutex, which real threads never see.
-#[derive(Clone, Debug)]
+/// Whoever is waiting: a coroutine or a thread (green's raw handle covers both; it holds no
+/// reference to a coroutine, see `unpark`). In a loom build each waiter gets its own flag and
+/// condition variable instead, because loom's thread unpark may wake a thread that is blocked
+/// on a mutex, which real threads never see.
+#[derive(Debug)]
 pub struct Unparker {
     #[cfg(not(loom))]
-    inner: green::Coroutine,
+    inner: green::RawUnparker,
     #[cfg(loom)]
     inner: Arc<(Mutex<bool>, loom::sync::Condvar)>,
 }
@@ -210,7 +211,7 @@ impl Unparker {
     /// The caller.
     pub fn current() -> Unparker {
         #[cfg(not(loom))]
-        let inner = green::current();
+        let inner = green::RawUnparker::current();
         #[cfg(loom)]
         let inner = Arc::new((Mutex::new(false), loom::sync::Condvar::new()));
         Unparker { inner }
@@ -226,14 +227,34 @@ impl Unparker {
     }
 
     /// Wakes it (or leaves it a token).
-    pub fn unpark(&self) {
+    ///
+    /// # Safety
+    /// The coroutine named is alive: it has not left the wait this handle serves, or
+    /// `keep_alive` was called (see `green::RawUnparker::unpark`).
+    pub unsafe fn unpark(&self) {
+        // SAFETY: the caller's contract is the raw handle's.
         #[cfg(not(loom))]
-        self.inner.unpark();
+        unsafe {
+            self.inner.unpark()
+        };
         #[cfg(loom)]
         {
             *lock(&self.inner.0) = true;
             self.inner.1.notify_one();
         }
+    }
+
+    /// Keeps the named coroutine's task allocated for good, so that a late `unpark` stays
+    /// sound after the coroutine is gone.
+    ///
+    /// # Safety
+    /// The coroutine is alive now.
+    pub unsafe fn keep_alive(&self) {
+        // SAFETY: the caller's contract is the raw handle's.
+        #[cfg(not(loom))]
+        unsafe {
+            self.inner.keep_alive()
+        };
     }
 
     /// Parks the caller, which must be the party this handle names, until unparked (or

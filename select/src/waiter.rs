@@ -44,33 +44,19 @@ pub struct Waiter {
     alive: loom::cell::UnsafeCell<bool>,
 }
 
-/// Most waiters a thread keeps for reuse.
-#[cfg(not(loom))]
-const POOL_SIZE: usize = 4;
-
-#[cfg(not(loom))]
-thread_local! {
-    /// Finished waiters, ready for the next blocking operation on this thread: a blocking
-    /// channel operation then allocates nothing.
-    // Boxed: a waiter handed out needs a fixed address, and this keeps it allocation-free.
-    #[allow(clippy::vec_box)]
-    static POOL: std::cell::RefCell<Vec<Box<Waiter>>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
 /// The waiting party's ownership of its waiter, for one blocking operation.
 ///
-/// The waiter lives on the heap at a fixed address, as queue entries point at it. Dropping
-/// the owner gives the waiter back to this thread's pool, unless a claimer might still touch
-/// it (claimed, not yet finished: only possible while unwinding), in which case it is leaked.
+/// The waiter lives on the heap at a fixed address, as queue entries point at it. A
+/// coroutine's waiter is cached in its task between operations (`green::take_park_cache`),
+/// so a blocking operation allocates nothing and names its coroutine without touching a
+/// reference count; a thread's is allocated per operation. Dropping the owner caches the
+/// waiter again, unless a claimer might still touch it (claimed, not yet finished: only
+/// possible while unwinding), in which case the waiter and its coroutine's task are leaked.
 /// Before dropping it, its owner must have removed its unclaimed entries from every queue.
 #[derive(Debug)]
 pub struct OwnedWaiter {
     ptr: NonNull<Waiter>,
 }
-
-// SAFETY: the owner is the only party that frees the waiter; the waiter's shared state is
-// atomic, and its unparker is `Send + Sync`.
-unsafe impl Send for OwnedWaiter {}
 
 impl std::ops::Deref for OwnedWaiter {
     type Target = Waiter;
@@ -84,7 +70,9 @@ impl std::ops::Deref for OwnedWaiter {
 impl Drop for OwnedWaiter {
     fn drop(&mut self) {
         if self.claimed_case().is_some() && !self.is_done() {
-            // A claimer is between its claim and `finish`; it will still write `done`.
+            // A claimer is between its claim and `finish`; it will still wake the coroutine
+            // and write `done`. SAFETY: the coroutine is alive: it is the one unwinding.
+            unsafe { self.unparker.keep_alive() };
             return;
         }
         // SAFETY: from `Box::into_raw`; no entry points here any more (the owner removed its
@@ -93,7 +81,11 @@ impl Drop for OwnedWaiter {
         // SAFETY: loom checks this write against every claimer's reads.
         #[cfg(loom)]
         waiter.alive.with_mut(|a| unsafe { *a = false });
-        Waiter::recycle(waiter);
+        #[cfg(not(loom))]
+        if waiter.unparker.key() != 0 && waiter.unparker.key() == green::running_key() {
+            // Still on its own coroutine (not unwinding on the worker's stack): keep it.
+            green::put_park_cache(waiter);
+        }
     }
 }
 
@@ -103,18 +95,22 @@ impl OwnedWaiter {
     /// claiming it takes no compare-exchange.
     pub fn new(exclusive: bool) -> OwnedWaiter {
         #[cfg(not(loom))]
-        let w = Waiter::reuse(exclusive);
-        #[cfg(loom)]
-        let w = None;
-        let w = w.unwrap_or_else(|| {
-            Box::new(Waiter {
-                state: AtomicUsize::new(WAITING),
-                done: AtomicBool::new(false),
-                exclusive,
-                unparker: Unparker::current(),
-                #[cfg(loom)]
-                alive: loom::cell::UnsafeCell::new(true),
-            })
+        if let Some(Ok(mut w)) = green::take_park_cache().map(|c| c.downcast::<Waiter>()) {
+            // Cached by this coroutine, so it already names it (see `drop`).
+            w.exclusive = exclusive;
+            *w.state.get_mut() = WAITING;
+            *w.done.get_mut() = false;
+            return OwnedWaiter {
+                ptr: NonNull::from(Box::leak(w)),
+            };
+        }
+        let w = Box::new(Waiter {
+            state: AtomicUsize::new(WAITING),
+            done: AtomicBool::new(false),
+            exclusive,
+            unparker: Unparker::current(),
+            #[cfg(loom)]
+            alive: loom::cell::UnsafeCell::new(true),
         });
         OwnedWaiter {
             ptr: NonNull::from(Box::leak(w)),
@@ -132,49 +128,6 @@ impl OwnedWaiter {
 }
 
 impl Waiter {
-    /// A pooled waiter, preferably one already naming the caller (then no handle is cloned).
-    #[cfg(not(loom))]
-    fn reuse(exclusive: bool) -> Option<Box<Waiter>> {
-        // Coroutines only: a thread's waiter always gets a fresh handle (key 0 never matches).
-        let me = green::running_key();
-        let mut w = POOL.with(|p| {
-            let Ok(mut pool) = p.try_borrow_mut() else {
-                // Busy: a coroutine preempted asynchronously inside this very access is
-                // pinned to this thread with the pool borrowed. Do without the pool.
-                return None;
-            };
-            let last = pool.len().checked_sub(1)?;
-            let i = pool
-                .iter()
-                .rposition(|w| me != 0 && w.unparker.key() == me)
-                .unwrap_or(last);
-            Some(pool.swap_remove(i))
-        })?;
-        if me == 0 || w.unparker.key() != me {
-            w.unparker = Unparker::current();
-        }
-        w.exclusive = exclusive;
-        *w.state.get_mut() = WAITING;
-        *w.done.get_mut() = false;
-        Some(w)
-    }
-
-    /// Keeps a finished waiter for this thread's next blocking operation.
-    fn recycle(this: Box<Waiter>) {
-        #[cfg(not(loom))]
-        POOL.with(|p| {
-            // Busy only if a coroutine was preempted inside a pool access: skip the pool.
-            let Ok(mut pool) = p.try_borrow_mut() else {
-                return;
-            };
-            if pool.len() < POOL_SIZE {
-                pool.push(this);
-            }
-        });
-        #[cfg(loom)]
-        drop(this);
-    }
-
     /// Marks an access by a claimer (see `alive`); nothing outside loom.
     #[inline]
     fn touch(&self) {
@@ -309,7 +262,9 @@ impl Entry {
     /// the waiter, then publishes `done`, after which the waiter may go at any moment.
     pub fn finish(self) {
         let waiter = self.waiter();
-        waiter.unparker.unpark();
+        // SAFETY: the waiter's coroutine is inside its wait until `done` is published below
+        // (or, unwinding, it kept its task alive for us).
+        unsafe { waiter.unparker.unpark() };
         waiter.touch();
         waiter.done.store(true, Ordering::Release);
     }
