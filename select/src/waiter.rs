@@ -53,6 +53,26 @@ pub struct Waiter {
 /// waiter again, unless a claimer might still touch it (claimed, not yet finished: only
 /// possible while unwinding), in which case the waiter and its coroutine's task are leaked.
 /// Before dropping it, its owner must have removed its unclaimed entries from every queue.
+///
+/// A receive's whole hand-off, with the claimer's side written out (a channel does it under
+/// its lock, from whichever coroutine or thread sends):
+///
+/// ```
+/// use select::{OwnedWaiter, WaitQueue};
+/// let mut queue = WaitQueue::new();
+/// let mut slot: Option<u32> = None;
+/// let waiter = OwnedWaiter::new(true); // one queue, no deadline
+/// queue.push(waiter.entry(0, &mut slot as *mut Option<u32> as *mut ()));
+///
+/// let entry = queue.claim(None).expect("a waiting receiver");
+/// // SAFETY: the slot is the receiver's `Option<u32>`, alive until it is finished.
+/// unsafe { *(entry.slot as *mut Option<u32>) = Some(7) };
+/// entry.finish(); // wakes the waiter, then publishes `done`
+///
+/// assert_eq!(waiter.wait(None), Some(0)); // claimed for case 0
+/// drop(waiter);
+/// assert_eq!(slot, Some(7));
+/// ```
 #[derive(Debug)]
 pub struct OwnedWaiter {
     ptr: NonNull<Waiter>,
