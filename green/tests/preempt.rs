@@ -397,3 +397,29 @@ fn other_sigurgs_reach_the_previous_handler() {
         rt.shutdown();
     });
 }
+
+/// A coroutine is never preempted while it panics: std keeps per-thread panic state (whether
+/// the thread is inside the panic hook), and a second coroutine that panicked on the same
+/// thread meanwhile would abort the process ("thread panicked while processing panic").
+#[test]
+fn a_panicking_coroutine_is_not_preempted() {
+    in_child("a_panicking_coroutine_is_not_preempted", &[], || {
+        if !supported() {
+            return;
+        }
+        let rt = one_worker(2);
+        // A slow panic hook: it spins far past the 2 ms slice, so the monitor asks for a
+        // preemption while the first coroutine is inside it.
+        std::panic::set_hook(Box::new(|_| {
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_millis(60) {
+                black_box(());
+            }
+        }));
+        let first = rt.spawn(|| panic!("first")).unwrap();
+        let second = rt.spawn(|| panic!("second")).unwrap();
+        assert!(first.join().is_err());
+        assert!(second.join().is_err());
+        let _ = std::panic::take_hook();
+    });
+}

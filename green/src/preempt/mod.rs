@@ -43,6 +43,9 @@
 //!      few-dozen-instruction critical section, and a coroutine that then spins for that lock
 //!      past its backoff yields the coroutine, so a holder pinned to the same worker resumes
 //!      and releases it (`select::sync`);
+//!    - the thread is not panicking (`std::thread::panicking`): std keeps per-thread panic
+//!      state, and a second coroutine panicking on the same thread while the first is
+//!      inside the panic hook would abort the process;
 //!    - the interrupted PC lies in the executable text of the object that contains the
 //!      runtime (the main program, normally), found once with `dl_iterate_phdr`: never in
 //!      libc, the system allocator, the dynamic loader or the vDSO, whose internal state

@@ -347,6 +347,13 @@ unsafe fn redirect(uc: *mut libc::ucontext_t) {
     if !slice.preempt_requested() || depth() != 0 || crate::context::current_task().is_null() {
         return;
     }
+    // Never inside a panic: std keeps per-thread panic state (its count, and whether the
+    // thread is in the panic hook), and another coroutine panicking on this thread meanwhile
+    // would abort the process. `panicking` only loads a global atomic and a constant-
+    // initialised thread-local, which is safe in a signal handler.
+    if std::thread::panicking() {
+        return;
+    }
     // Depth zero: a coroutine runs its own code, not the worker, which publishes the stack
     // before and withdraws it after any resumption, always at depth one.
     let Some(stack) = crate::stack::running() else {
