@@ -31,6 +31,11 @@
 //! and `wait` never returns leaving its entry in the list (a timed-out waiter takes itself
 //! out; one that readiness woke was taken out by the poller).
 //!
+//! Neither fact needs the acquire/release orderings on the word: the first rests on its
+//! modification order (the kernel's own locking orders the syscall before the event), the
+//! second on the lock. The models pass with every access relaxed; the orderings cost nothing
+//! on x86 and are kept.
+//!
 //! Under `--cfg loom` the atomics and the lock are loom's and a waiter is a loom thread with a
 //! park token (a flag and a condition variable, as select's loom `Unparker`); a deadline there
 //! has always passed by the time the waiter would park, so the models explore a time-out
@@ -113,6 +118,8 @@ impl ScheduledIo {
     }
 
     /// Records readiness `bits` and wakes the waiters it concerns. Called by the poller.
+    // Inlined into `Reactor::poll`, its one caller, as it was when both lived in one module.
+    #[inline]
     pub(crate) fn set_ready(&self, bits: u64) {
         let _ = self
             .readiness
@@ -251,10 +258,16 @@ mod loom_tests {
     //! epoll event only after the socket's state changed. The party doing I/O runs the loop of
     //! `sys::Socket::io_within`: snapshot, syscall, on `WouldBlock` clear and wait. A lost
     //! wake-up leaves it parked with nobody to wake it, which loom reports as a deadlock.
+    //!
+    //! loom 0.7's search remembers only the last access to an atomic (tokio-rs/loom#166), so
+    //! it does not always try a store before an earlier load that another thread's load
+    //! followed: with three threads reading the readiness word some schedules are never run,
+    //! bounded or not. `scheduled_io_reader_keeps_the_writers_readiness` forces the one that
+    //! matters. Each model's doc names the deliberate bugs it was checked to catch.
 
     use super::*;
     use loom::sync::atomic::AtomicUsize;
-    use loom::sync::Arc;
+    use loom::sync::{Arc, Condvar};
     use loom::thread;
 
     /// What the kernel holds for one direction of the socket.
@@ -309,6 +322,8 @@ mod loom_tests {
 
     /// (a) The event lands anywhere around the failed syscall, the `clear` and the park, in
     /// particular between the syscall and the park: the reader always gets the data.
+    /// Catches: `clear` ignoring the sequence; `set_ready` not bumping it; `wait` not looking
+    /// again under the lock; `set_ready` waking before it publishes the bits.
     #[test]
     fn scheduled_io_event_between_syscall_and_park_is_not_lost() {
         model(None, || {
@@ -324,6 +339,7 @@ mod loom_tests {
     /// (b) Two events, for two chunks, race with one reader (and each other): the reader
     /// gets both, whether it finds them together or one at a time, and the second event is
     /// not swallowed by the readiness the first left behind.
+    /// Catches: `set_ready` leaving the word alone when the bits are already set.
     #[test]
     fn scheduled_io_two_events_racing_one_reader() {
         model(Some(3), || {
@@ -348,7 +364,9 @@ mod loom_tests {
 
     /// (c) A reader and a writer wait on one socket; the poller delivers the write edge, then
     /// the read edge. Each is woken for its own direction, and neither direction's readiness
-    /// is forgotten because of the other.
+    /// is forgotten because of the other. (loom does not reach the schedule where the reader
+    /// starts after the write edge while the writer has yet to look: the next model does.)
+    /// Catches: `set_ready` dropping the other direction's waiters without waking them.
     #[test]
     fn scheduled_io_reader_and_writer_each_woken_for_their_direction() {
         model(Some(3), || {
@@ -368,9 +386,50 @@ mod loom_tests {
         });
     }
 
+    /// (c, continued) The state the general model cannot reach (see above): the writer has
+    /// seen `WouldBlock` before the write edge, and the reader starts its operation after that
+    /// edge, racing the writer's `clear` and `wait`. The reader's `clear` must not take the
+    /// write readiness the writer has yet to see.
+    /// Catches: `clear` dropping both directions' bits.
+    #[test]
+    fn scheduled_io_reader_keeps_the_writers_readiness() {
+        model(Some(3), || {
+            let io = Arc::new(ScheduledIo::new());
+            let inbound = Arc::new(Kernel::new(0));
+            let room = Arc::new(Kernel::new(0));
+            // The writer's first try, before anything else happens.
+            let snapshot = io.snapshot();
+            assert_eq!(syscall(&room), None);
+            let (io2, room2) = (io.clone(), room.clone());
+            let writer = thread::spawn(move || {
+                io2.clear(WRITE, snapshot);
+                assert!(io2.wait(WRITE, None), "woke without readiness");
+                operate(&io2, &room2, WRITE)
+            });
+            let write_edge = Arc::new((Mutex::new(false), Condvar::new()));
+            let (io3, inbound3, room3) = (io.clone(), inbound.clone(), room.clone());
+            let edge3 = write_edge.clone();
+            let poller = thread::spawn(move || {
+                deliver(&io3, &room3, 1, WRITE);
+                *lock(&edge3.0) = true;
+                edge3.1.notify_one();
+                deliver(&io3, &inbound3, 1, READ);
+            });
+            let mut delivered = lock(&write_edge.0);
+            while !*delivered {
+                delivered = write_edge.1.wait(delivered).unwrap();
+            }
+            drop(delivered);
+            assert_eq!(operate(&io, &inbound, READ), 1);
+            assert_eq!(writer.join().unwrap(), 1);
+            poller.join().unwrap();
+        });
+    }
+
     /// (d) A waiter times out (takes itself out of the list) while the event arrives and the
     /// poller takes it out and unparks it. Either way it leaves no entry behind, the stale
     /// unpark does no harm, and the readiness is still there for its next operation.
+    /// Catches: a timed-out `wait` leaving its entry in the list.
     #[test]
     fn scheduled_io_timeout_racing_the_event() {
         model(None, || {
