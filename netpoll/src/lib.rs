@@ -39,7 +39,8 @@
 //! socket's readiness and parks (`sys.rs`). Each socket keeps a readiness word with a sequence
 //! number, as tokio's `ScheduledIo`: an event sets bits and bumps the sequence, a failed
 //! syscall clears bits only if the sequence has not moved since it read the word, so an event
-//! landing between the failed syscall and the park is never lost. A socket may have any
+//! landing between the failed syscall and the park is never lost (`scheduled_io.rs` states the
+//! invariant; loom model-checks it). A socket may have any
 //! number of waiters (typically one reader and one writer); readiness wakes all waiters of its
 //! direction, and those that lose the race park again.
 //!
@@ -170,6 +171,7 @@ macro_rules! stream_io_impls {
 }
 
 mod reactor;
+mod scheduled_io;
 mod sys;
 mod tcp;
 mod udp;

@@ -1,11 +1,12 @@
-//! The process's one mio `Poll`, the table of registered sockets, and the readiness state each
-//! socket's waiters park on.
+//! The process's one mio `Poll` and the table of registered sockets, each with the
+//! [`ScheduledIo`] its waiters park on.
 //!
 //! Every socket is registered once, edge-triggered, for both directions. An event only *adds*
-//! readiness bits to the socket's [`ScheduledIo`] word and bumps its sequence number; the bits
+//! readiness bits to the socket's `ScheduledIo` word and bumps its sequence number; the bits
 //! are cleared by the socket's own operations when a syscall says `WouldBlock`, and only if the
 //! sequence number is still the one read before that syscall (tokio's `ScheduledIo` rule), so
-//! an event that lands between the failed syscall and the park is never lost.
+//! an event that lands between the failed syscall and the park is never lost. That protocol
+//! and its invariant live in `scheduled_io.rs`, which loom model-checks.
 //!
 //! Tokens index a slab of registrations and carry the slot's generation: an event still queued
 //! for a socket that has since been closed (and whose slot was reused) is recognised as stale
@@ -13,19 +14,13 @@
 
 use std::io;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 
-/// Readiness bit: the socket may be readable (or has hung up, or has an error).
-pub(crate) const READ: u64 = 1;
-/// Readiness bit: the socket may be writable (or has an error).
-pub(crate) const WRITE: u64 = 2;
-const BITS: u64 = READ | WRITE;
-const SEQ_ONE: u64 = 4;
+use crate::scheduled_io::{self, ScheduledIo, READ, WRITE};
 
 const WAKE_TOKEN: Token = Token(usize::MAX);
 /// Slot index bits of a token; the rest is the slot's generation.
@@ -34,109 +29,6 @@ const INDEX_MASK: usize = (1 << INDEX_BITS) - 1;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// How many coroutines are parked on a socket right now, across the process. A non-blocking
-/// poll (a busy worker's periodic check) is skipped when it is zero, as Go skips `netpoll`
-/// when `netpollAnyWaiters` is false; a blocking poll (an idle worker) always happens.
-static WAITERS: AtomicUsize = AtomicUsize::new(0);
-
-/// A coroutine waiting for one direction of a socket.
-struct Waiter {
-    interest: u64,
-    coroutine: green::Coroutine,
-}
-
-/// One socket's readiness word and its parked waiters.
-///
-/// The word is `sequence << 2 | bits`. Waiters are a short list: usually one reader and one
-/// writer, but any number may wait (several coroutines reading one socket through clones);
-/// all waiters of a direction are woken by its readiness and race to use it, the losers
-/// seeing `WouldBlock` and parking again.
-pub(crate) struct ScheduledIo {
-    readiness: AtomicU64,
-    waiters: Mutex<Vec<Waiter>>,
-}
-
-impl ScheduledIo {
-    fn new() -> ScheduledIo {
-        ScheduledIo {
-            readiness: AtomicU64::new(0),
-            waiters: Mutex::new(Vec::new()),
-        }
-    }
-
-    /// The readiness word, to be handed back to `clear` after a syscall that would block.
-    pub(crate) fn snapshot(&self) -> u64 {
-        self.readiness.load(Ordering::Acquire)
-    }
-
-    /// Forgets readiness `interest` if no event arrived since `snapshot` was taken.
-    pub(crate) fn clear(&self, interest: u64, snapshot: u64) {
-        let _ = self
-            .readiness
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
-                (cur & !BITS == snapshot & !BITS).then_some(cur & !interest)
-            });
-    }
-
-    /// Records readiness `bits` and wakes the waiters it concerns. Called by the poller.
-    fn set_ready(&self, bits: u64) {
-        let _ = self
-            .readiness
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
-                Some(((cur & !BITS).wrapping_add(SEQ_ONE)) | (cur & BITS) | bits)
-            });
-        let mut waiters = lock(&self.waiters);
-        // The readiness store above happens before this lock; a waiter checks readiness under
-        // the same lock before parking, so either it sees the bits or we see it here.
-        waiters.retain(|w| {
-            if w.interest & bits != 0 {
-                w.coroutine.unpark();
-                false
-            } else {
-                true
-            }
-        });
-    }
-
-    /// Parks the running coroutine until `interest` is ready or `deadline` passes; returns
-    /// false on timeout.
-    pub(crate) fn wait(&self, interest: u64, deadline: Option<Instant>) -> bool {
-        let me = green::current();
-        WAITERS.fetch_add(1, Ordering::Relaxed);
-        let ready = loop {
-            if self.snapshot() & interest != 0 {
-                break true;
-            }
-            {
-                let mut waiters = lock(&self.waiters);
-                if self.snapshot() & interest != 0 {
-                    break true;
-                }
-                if !waiters.iter().any(|w| w.coroutine.same(&me)) {
-                    waiters.push(Waiter {
-                        interest,
-                        coroutine: me.clone(),
-                    });
-                }
-            }
-            match deadline {
-                None => green::park(),
-                Some(d) => {
-                    if Instant::now() >= d {
-                        break false;
-                    }
-                    green::park_deadline(d);
-                }
-            }
-        };
-        // Woken by readiness, the poller removed us; by a timeout or spuriously, we leave.
-        let mut waiters = lock(&self.waiters);
-        waiters.retain(|w| !w.coroutine.same(&me));
-        WAITERS.fetch_sub(1, Ordering::Relaxed);
-        ready
-    }
 }
 
 struct Slot {
@@ -230,7 +122,7 @@ struct Driver(&'static Reactor);
 
 impl green::driver::IdleDriver for Driver {
     fn poll(&self, timeout: Option<Duration>) {
-        if timeout == Some(Duration::ZERO) && WAITERS.load(Ordering::Relaxed) == 0 {
+        if timeout == Some(Duration::ZERO) && !scheduled_io::any_waiters() {
             return;
         }
         self.0.poll(timeout);

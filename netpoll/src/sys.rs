@@ -13,7 +13,8 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::reactor::{Registration, READ, WRITE};
+use crate::reactor::Registration;
+use crate::scheduled_io::{READ, WRITE};
 
 /// Which way an operation moves data, hence which readiness it waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
