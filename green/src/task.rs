@@ -17,6 +17,7 @@ use std::sync::Arc;
 use corosensei::{Coroutine as Co, Yielder};
 
 use crate::join::Job;
+use crate::mcache::CachedArc;
 use crate::scheduler::Shared;
 use crate::stack::GreenStack;
 use crate::state::SchedState;
@@ -71,7 +72,7 @@ pub(crate) fn next_id() -> u64 {
 
 /// What a spawned coroutine runs: the user's closure and its join packet. Dropping an entry
 /// whose closure never ran tells the joiner.
-pub(crate) struct Entry(Arc<dyn Job>);
+pub(crate) struct Entry(CachedArc<dyn Job>);
 
 impl Drop for Entry {
     fn drop(&mut self) {
@@ -157,7 +158,7 @@ impl Task {
         shared: &Arc<Shared>,
         name: Option<Box<str>>,
         stack_size: usize,
-        job: Arc<dyn Job>,
+        job: CachedArc<dyn Job>,
     ) -> TaskRef {
         debug_assert!(stack_size <= crate::stack::MAX_STACK_SIZE);
         if let Some(mut task) = crate::scheduler::take_reusable_task(shared) {
@@ -174,7 +175,7 @@ impl Task {
         shared: Arc<Shared>,
         name: Option<Box<str>>,
         stack_size: usize,
-        job: Arc<dyn Job>,
+        job: CachedArc<dyn Job>,
     ) -> Task {
         Task {
             state: SchedState::new_queued(),
