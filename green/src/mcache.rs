@@ -27,6 +27,7 @@
 use std::alloc::{self, Layout};
 use std::cell::UnsafeCell;
 use std::marker::PhantomData;
+use std::mem::MaybeUninit;
 use std::ops::Deref;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{self, AtomicUsize, Ordering};
@@ -157,7 +158,9 @@ impl Depot {
 impl Drop for Depot {
     fn drop(&mut self) {
         for (class, stack) in self.classes.iter_mut().enumerate() {
-            let stack = stack.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let stack = stack
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             for mut magazine in stack.drain(..) {
                 // SAFETY: the depot's magazines of `class` hold blocks of `class`.
                 unsafe { magazine.release(class) };
@@ -313,11 +316,54 @@ fn system_alloc(layout: Layout) -> NonNull<u8> {
 #[repr(C)]
 pub(crate) struct ArcInner<U: ?Sized> {
     refs: AtomicUsize,
+    /// True when the block lies in a [`Slot`] that someone else owns: the last reference then
+    /// drops the value and frees nothing.
+    in_slot: bool,
     value: U,
 }
 
+/// Room for one [`CachedArc`] block inside a larger structure that is itself reused (a task
+/// keeps its closure and join packet here), so the common small value costs no allocation.
+#[repr(C, align(16))]
+pub(crate) struct Slot<const N: usize>(UnsafeCell<MaybeUninit<[u8; N]>>);
+
+impl<const N: usize> Slot<N> {
+    pub(crate) const fn new() -> Slot<N> {
+        Slot(UnsafeCell::new(MaybeUninit::uninit()))
+    }
+
+    /// Moves `value` into the slot when its block fits, else into a cached block as
+    /// [`CachedArc::new`] does; one reference either way.
+    ///
+    /// # Safety
+    /// No reference made by an earlier `place` on this slot is alive, and the slot stays where
+    /// it is, and is not placed into again, until every reference made from the returned one
+    /// is dropped.
+    pub(crate) unsafe fn place<U>(&self, value: U) -> CachedArc<U> {
+        let layout = Layout::new::<ArcInner<U>>();
+        if layout.size() > N || layout.align() > std::mem::align_of::<Slot<N>>() {
+            return CachedArc::new(value);
+        }
+        let ptr = self.0.get().cast::<ArcInner<U>>();
+        // SAFETY: the slot is large and aligned enough (checked above) and unused (the
+        // caller's obligation); `UnsafeCell` makes writing through a shared reference sound.
+        unsafe {
+            ptr.write(ArcInner {
+                refs: AtomicUsize::new(1),
+                in_slot: true,
+                value,
+            })
+        };
+        CachedArc {
+            // SAFETY: derived from a reference, so not null.
+            ptr: unsafe { NonNull::new_unchecked(ptr) },
+            _owns: PhantomData,
+        }
+    }
+}
+
 /// A thread-safe reference-counted pointer, as [`std::sync::Arc`] without weak references,
-/// whose block comes from this module's caches. Built for a concrete type and then turned
+/// whose block comes from this module's caches or lies in a [`Slot`]. Built for a concrete type and then turned
 /// into a trait object with [`CachedArc::unsize`].
 pub(crate) struct CachedArc<U: ?Sized> {
     ptr: NonNull<ArcInner<U>>,
@@ -339,6 +385,7 @@ impl<U> CachedArc<U> {
         unsafe {
             ptr.as_ptr().write(ArcInner {
                 refs: AtomicUsize::new(1),
+                in_slot: false,
                 value,
             })
         };
@@ -406,11 +453,15 @@ impl<U: ?Sized> Drop for CachedArc<U> {
         let ptr = self.ptr.as_ptr();
         // SAFETY: this was the last reference: nobody else can reach the block. The layout is
         // read before the value is dropped; it is the layout the block was allocated with (an
-        // unsizing coercion keeps size and alignment).
+        // unsizing coercion keeps size and alignment). A block in a slot is not ours to free:
+        // its owner keeps the slot alive until this last reference is gone (`Slot::place`).
         unsafe {
             let layout = Layout::for_value(&*ptr);
+            let in_slot = (*ptr).in_slot;
             ptr::drop_in_place(ptr);
-            dealloc(NonNull::new_unchecked(ptr.cast::<u8>()), layout);
+            if !in_slot {
+                dealloc(NonNull::new_unchecked(ptr.cast::<u8>()), layout);
+            }
         }
     }
 }
@@ -482,7 +533,11 @@ mod tests {
             assert!(lock_len(&depot, 5) <= DEPOT_MAX);
         }
         assert_eq!(cache.len(5), 2 * BATCH);
-        assert_eq!(lock_len(&depot, 5), DEPOT_MAX, "the rest went back to the system");
+        assert_eq!(
+            lock_len(&depot, 5),
+            DEPOT_MAX,
+            "the rest went back to the system"
+        );
         // Everything kept comes back out, each block once.
         let kept = 2 * BATCH + DEPOT_MAX * BATCH;
         let again: Vec<_> = (0..kept).map(|_| take(&cache, &depot, 5)).collect();
@@ -614,5 +669,40 @@ mod tests {
             t.join().unwrap();
         }
         assert_eq!(drops.load(Ordering::SeqCst), 200);
+    }
+
+    #[test]
+    fn a_slot_holds_a_small_value_and_drops_it_once_without_freeing() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let slot = Slot::<64>::new();
+        for i in 0..3 {
+            // SAFETY: every reference of the previous round was dropped; the slot stays put.
+            let a = unsafe { slot.place(Counted(drops.clone(), [i; 4])) };
+            assert!(
+                ptr::addr_eq(a.ptr.as_ptr(), slot.0.get()),
+                "placed in the slot"
+            );
+            // SAFETY: `|p| p` is an unsizing coercion.
+            let b: CachedArc<dyn Named> = unsafe { a.clone().unsize(|p| p) };
+            assert_eq!(a.1, [i; 4]);
+            drop(a);
+            assert_eq!(drops.load(Ordering::SeqCst), i as usize);
+            assert_eq!(b.name(), "counted");
+            drop(b);
+            assert_eq!(drops.load(Ordering::SeqCst), i as usize + 1);
+        }
+    }
+
+    #[test]
+    fn a_value_too_large_for_its_slot_gets_a_cached_block() {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let slot = Slot::<32>::new();
+        // SAFETY: the slot was never used and outlives the reference.
+        let a = unsafe { slot.place(Counted(drops.clone(), [9; 4])) };
+        assert!(!ptr::addr_eq(a.ptr.as_ptr(), slot.0.get()));
+        assert!(!a.inner().in_slot);
+        assert_eq!(a.1, [9; 4]);
+        drop(a);
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
     }
 }

@@ -14,7 +14,7 @@ use std::thread;
 use std::time::Duration;
 
 use crate::coroutine::Coroutine;
-use crate::join::{Job, JobCell, JoinHandle, PacketOf};
+use crate::join::{JobCell, JoinHandle, PacketOf};
 use crate::mcache::CachedArc;
 use crate::scheduler::{self, lock, Config, Shared, Worker};
 use crate::stack::{self, DEFAULT_STACK_SIZE};
@@ -360,12 +360,14 @@ where
             return Err(invalid("coroutine names may not contain NUL bytes".into()));
         }
     }
-    let job = CachedArc::new(JobCell::new(f, async_preempt));
-    // SAFETY: `|p| p` is an unsizing coercion, twice.
-    let entry: CachedArc<dyn Job> = unsafe { job.clone().unsize(|p| p) };
-    // SAFETY: as above.
+    let (task, job) = Task::new_or_reused(
+        shared,
+        name.map(String::into_boxed_str),
+        size,
+        JobCell::new(f, async_preempt),
+    );
+    // SAFETY: `|p| p` is an unsizing coercion.
     let job: CachedArc<dyn PacketOf<T>> = unsafe { job.unsize(|p| p) };
-    let task = Task::new_or_reused(shared, name.map(String::into_boxed_str), size, entry);
     let handle = JoinHandle {
         job,
         coroutine: Coroutine::from_task(task.clone()),

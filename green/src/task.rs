@@ -17,7 +17,7 @@ use std::sync::Arc;
 use corosensei::{Coroutine as Co, Yielder};
 
 use crate::join::Job;
-use crate::mcache::CachedArc;
+use crate::mcache::{CachedArc, Slot};
 use crate::scheduler::Shared;
 use crate::stack::GreenStack;
 use crate::state::SchedState;
@@ -139,7 +139,13 @@ pub(crate) struct Task {
     yielder: Owned<*const CoYielder>,
     /// Coroutine-local values, created on first use.
     locals: Owned<Option<Box<crate::local::Locals>>>,
+    /// Where the closure and join packet live when they are small, which they usually are:
+    /// the task is reused, so a spawn then allocates nothing for them (see `new_or_reused`).
+    job_slot: Slot<JOB_SLOT_SIZE>,
 }
+
+/// Bytes a task keeps for its job: a closure capturing up to about 60 bytes fits.
+const JOB_SLOT_SIZE: usize = 128;
 
 // SAFETY: the `Owned` fields are only accessed by the task's current owner, as documented on
 // `Task`, and ownership passes between threads through the queue and state machine (with
@@ -152,31 +158,44 @@ unsafe impl Send for Task {}
 unsafe impl Sync for Task {}
 
 impl Task {
-    /// A task for a new coroutine: a finished one of the same runtime, reset in place, when
-    /// the spawning worker kept one, else a new allocation.
-    pub(crate) fn new_or_reused(
+    /// A task for a new coroutine that runs `job`: a finished one of the same runtime, reset
+    /// in place, when the spawning worker kept one, else a new allocation. Returns the task
+    /// and a second reference to the job, for the `JoinHandle`, which must be dropped before
+    /// that handle's reference to the task (the job may lie in the task's slot).
+    pub(crate) fn new_or_reused<J: Job + 'static>(
         shared: &Arc<Shared>,
         name: Option<Box<str>>,
         stack_size: usize,
-        job: CachedArc<dyn Job>,
-    ) -> TaskRef {
+        job: J,
+    ) -> (TaskRef, CachedArc<J>) {
         debug_assert!(stack_size <= crate::stack::MAX_STACK_SIZE);
-        if let Some(mut task) = crate::scheduler::take_reusable_task(shared) {
-            if let Some(t) = Arc::get_mut(&mut task) {
-                debug_assert!(matches!(t.body.0.get_mut(), Body::Gone));
-                *t = Task::fresh(shared.clone(), name, stack_size, job);
-                return task;
+        let mut task = 'task: {
+            if let Some(mut task) = crate::scheduler::take_reusable_task(shared) {
+                if let Some(t) = Arc::get_mut(&mut task) {
+                    debug_assert!(matches!(t.body.0.get_mut(), Body::Gone));
+                    *t = Task::fresh(shared.clone(), name, stack_size);
+                    break 'task task;
+                }
             }
-        }
-        Arc::new(Task::fresh(shared.clone(), name, stack_size, job))
+            Arc::new(Task::fresh(shared.clone(), name, stack_size))
+        };
+        let t = Arc::get_mut(&mut task).expect("a new or reset task has no other reference");
+        // SAFETY: nothing placed earlier in the slot is referenced any more: a new task's slot
+        // was never used, and a task is kept for reuse only once its strong count is one, so
+        // no `JoinHandle` (which holds a task reference, dropped after its job reference) is
+        // left, and its coroutine dropped its entry when it finished. The task lives in an
+        // `Arc`, so the slot does not move, and it is placed into again only when the task is
+        // reused, under the same condition; a task that is dropped instead outlives its job's
+        // references the same way (the entry is one of its fields, the handle holds it).
+        let job = unsafe { t.job_slot.place(job) };
+        // SAFETY: `|p| p` is an unsizing coercion.
+        let entry: CachedArc<dyn Job> = unsafe { job.clone().unsize(|p| p) };
+        *t.body.0.get_mut() = Body::Entry(Entry(entry));
+        (task, job)
     }
 
-    fn fresh(
-        shared: Arc<Shared>,
-        name: Option<Box<str>>,
-        stack_size: usize,
-        job: CachedArc<dyn Job>,
-    ) -> Task {
+    /// A task without its job (see `new_or_reused`).
+    fn fresh(shared: Arc<Shared>, name: Option<Box<str>>, stack_size: usize) -> Task {
         Task {
             state: SchedState::new_queued(),
             wait_gen: AtomicU32::new(0),
@@ -184,10 +203,11 @@ impl Task {
             name,
             stack_size: stack_size as u32,
             shared,
-            body: Owned::new(Body::Entry(Entry(job))),
+            body: Owned::new(Body::Gone),
             guard: Owned::new(0),
             yielder: Owned::new(ptr::null()),
             locals: Owned::new(None),
+            job_slot: Slot::new(),
         }
     }
 
