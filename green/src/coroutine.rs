@@ -108,7 +108,7 @@ impl Coroutine {
     /// ```
     pub fn name(&self) -> Option<&str> {
         match &self.inner {
-            Inner::Task(task) => task.name.as_deref(),
+            Inner::Task(task) => task.name.as_deref().map(String::as_str),
             Inner::Thread { thread, .. } => thread.name(),
         }
     }

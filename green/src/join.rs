@@ -10,10 +10,10 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
 use std::thread;
 
 use crate::coroutine::{self, Coroutine};
+use crate::mcache::CachedArc;
 
 const RUNNING: u8 = 0;
 const WAITING: u8 = 1;
@@ -83,8 +83,10 @@ impl<T> Packet<T> {
 const DROPPED: &str = "coroutine was dropped before it finished: its runtime shut down or no stack could be allocated for it";
 
 /// What a task runs, as the scheduler sees it: the user's closure and the result slot of its
-/// `JoinHandle`, in one allocation that the spawner makes and (once joined) frees, so a
-/// spawn costs no allocation freed on another thread.
+/// `JoinHandle`, in one block shared by the task and the handle. The block lies in the task's
+/// own slot when it fits (the task is reused, so a spawn allocates nothing for it), else it
+/// comes from the spawning thread's cache (`mcache`) and goes back to the cache of whichever
+/// thread drops the last reference; neither end takes a lock of the system allocator.
 pub(crate) trait Job: Send + Sync {
     /// Runs the closure, catching a panic, and publishes the result.
     ///
@@ -197,7 +199,9 @@ where
 /// assert!(h.join().is_err()); // the panic comes back; the runtime carries on
 /// ```
 pub struct JoinHandle<T> {
-    pub(crate) job: Arc<dyn PacketOf<T>>,
+    /// Declared (hence dropped) before `coroutine`: the job may lie in the task's slot, which
+    /// the task reference keeps alive.
+    pub(crate) job: CachedArc<dyn PacketOf<T>>,
     pub(crate) coroutine: Coroutine,
 }
 

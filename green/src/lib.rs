@@ -49,6 +49,7 @@ mod coroutine;
 pub mod driver;
 mod join;
 mod local;
+mod mcache;
 pub mod preempt;
 mod runtime;
 mod scheduler;

@@ -14,7 +14,8 @@ use std::thread;
 use std::time::Duration;
 
 use crate::coroutine::Coroutine;
-use crate::join::{JobCell, JoinHandle};
+use crate::join::{JobCell, JoinHandle, PacketOf};
+use crate::mcache::CachedArc;
 use crate::scheduler::{self, lock, Config, Shared, Worker};
 use crate::stack::{self, DEFAULT_STACK_SIZE};
 use crate::task::Task;
@@ -359,8 +360,14 @@ where
             return Err(invalid("coroutine names may not contain NUL bytes".into()));
         }
     }
-    let job = Arc::new(JobCell::new(f, async_preempt));
-    let task = Task::new_or_reused(shared, name.map(String::into_boxed_str), size, job.clone());
+    let (task, job) = Task::new_or_reused(
+        shared,
+        name.map(Box::new),
+        size,
+        JobCell::new(f, async_preempt),
+    );
+    // SAFETY: `|p| p` is an unsizing coercion.
+    let job: CachedArc<dyn PacketOf<T>> = unsafe { job.unsize(|p| p) };
     let handle = JoinHandle {
         job,
         coroutine: Coroutine::from_task(task.clone()),

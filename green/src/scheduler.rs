@@ -51,6 +51,8 @@ use crate::timer::TimerHeap;
 const LOCAL_QUEUE_CAPACITY: usize = 256;
 /// Finished tasks a worker keeps for reuse.
 const TASK_POOL_SIZE: usize = 256;
+/// Batches of `TASK_POOL_SIZE / 2` finished tasks a runtime's depot keeps for its workers.
+const TASK_DEPOT_BATCHES: usize = 16;
 /// Consecutive `runnext` runs before the local queue gets a turn.
 const RUNNEXT_STREAK: u32 = 16;
 /// Every this many ticks a worker looks at the global queue before its own (Go uses 61).
@@ -198,6 +200,9 @@ pub(crate) struct Shared {
     epoch: Instant,
     /// When idle stacks' memory was last given back, in nanoseconds since `epoch`.
     last_trim: AtomicU64,
+    /// Batches of finished tasks that a worker's full pool handed over, for a worker whose
+    /// pool ran dry (see `keep_for_reuse`).
+    task_depot: Mutex<Vec<Vec<TaskRef>>>,
 }
 
 impl Shared {
@@ -232,6 +237,7 @@ impl Shared {
             shutdown: AtomicBool::new(false),
             epoch: Instant::now(),
             last_trim: AtomicU64::new(0),
+            task_depot: Mutex::new(Vec::new()),
         });
         (shared, locals)
     }
@@ -275,6 +281,20 @@ impl Shared {
             drop(timers);
             drop(stale);
         }
+        let kept = std::mem::take(&mut *lock(&self.task_depot));
+        drop(kept);
+    }
+
+    /// Keeps a batch of finished tasks for any worker, or drops it if the depot is full.
+    fn put_task_batch(&self, batch: Vec<TaskRef>) {
+        let mut depot = lock(&self.task_depot);
+        // Not after shutdown: the depot is drained once, and its tasks refer to `self`.
+        if depot.len() < TASK_DEPOT_BATCHES && !self.is_shutdown() {
+            depot.push(batch);
+            return;
+        }
+        drop(depot);
+        drop(batch);
     }
 
     /// The last worker to fall idle gives the memory of idle pooled stacks back to the OS, at
@@ -427,10 +447,19 @@ pub(crate) fn add_timer(task: TaskRef, deadline: Instant, gen: u32) {
 /// A finished task of `shared`'s kept by this thread's worker, ready to be reset for a new
 /// coroutine (see `Worker::keep_for_reuse`).
 pub(crate) fn take_reusable_task(shared: &Arc<Shared>) -> Option<TaskRef> {
+    // Spawning coroutines call this: no other coroutine may enter the pool half-updated.
+    let _no_preempt = NoPreempt::new();
     with_worker(|worker| {
         let worker = worker.filter(|w| Arc::ptr_eq(&w.shared, shared))?;
-        // Busy only if a coroutine was preempted inside this very access.
-        worker.task_pool.try_borrow_mut().ok()?.pop()
+        let mut pool = worker.task_pool.try_borrow_mut().ok()?;
+        if let Some(task) = pool.pop() {
+            return Some(task);
+        }
+        // Dry: a batch another worker's full pool handed over (this worker spawns more than
+        // it finishes, as a spawner feeding the others does).
+        let batch = lock(&shared.task_depot).pop()?;
+        *pool = batch;
+        pool.pop()
     })
 }
 
@@ -523,17 +552,23 @@ impl Worker {
 
     /// Keeps a finished task nobody else references (a detached coroutine's) for the next
     /// spawn on this worker, which then allocates nothing for it: Go reuses goroutine
-    /// structures the same way, and glibc serves a million live small allocations slowly.
+    /// structures the same way (per-P free lists spilling into a global one), and glibc
+    /// serves a million live small allocations slowly. Bounded: `TASK_POOL_SIZE` per worker
+    /// plus `TASK_DEPOT_BATCHES` batches per runtime.
     fn keep_for_reuse(&self, task: TaskRef) {
         // `1`: no handle, queue or timer holds it, and only holders can clone it.
         if Arc::strong_count(&task) != 1 {
             return;
         }
-        // Busy only if a coroutine was preempted inside `take_reusable_task`.
+        // Never busy (`take_reusable_task` runs with preemption disabled); checked anyway.
         if let Ok(mut pool) = self.task_pool.try_borrow_mut() {
-            if pool.len() < TASK_POOL_SIZE {
-                pool.push(task);
+            if pool.len() >= TASK_POOL_SIZE {
+                // Full: half goes to the runtime's depot, for a worker that spawns more than
+                // it finishes (its own pool runs dry); tasks beyond the depot's bound are freed.
+                let batch = pool.split_off(TASK_POOL_SIZE / 2);
+                self.shared.put_task_batch(batch);
             }
+            pool.push(task);
         }
     }
 

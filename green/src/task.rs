@@ -18,6 +18,7 @@ use std::sync::Arc;
 use corosensei::{Coroutine as Co, Yielder};
 
 use crate::join::Job;
+use crate::mcache::{CachedArc, Slot};
 use crate::scheduler::Shared;
 use crate::stack::GreenStack;
 use crate::state::SchedState;
@@ -36,6 +37,11 @@ pub(crate) enum Suspend {
 
 pub(crate) type Context = Co<(), Suspend, (), GreenStack>;
 pub(crate) type CoYielder = Yielder<(), Suspend>;
+
+/// A coroutine's name, boxed twice so that it takes one word in every task: names are rare,
+/// tasks are many.
+#[allow(clippy::box_collection)]
+pub(crate) type Name = Option<Box<String>>;
 
 /// A shared reference to a task; run queues, timers and handles hold these.
 pub(crate) type TaskRef = Arc<Task>;
@@ -72,7 +78,7 @@ pub(crate) fn next_id() -> u64 {
 
 /// What a spawned coroutine runs: the user's closure and its join packet. Dropping an entry
 /// whose closure never ran tells the joiner.
-pub(crate) struct Entry(Arc<dyn Job>);
+pub(crate) struct Entry(CachedArc<dyn Job>);
 
 impl Drop for Entry {
     fn drop(&mut self) {
@@ -128,7 +134,7 @@ pub(crate) struct Task {
     /// Generation of the current timed wait; a timer fires only if it still matches.
     wait_gen: AtomicU32,
     pub(crate) id: u64,
-    pub(crate) name: Option<Box<str>>,
+    pub(crate) name: Name,
     /// Usable stack size in bytes (at most `MAX_STACK_SIZE`, 1 GiB).
     stack_size: u32,
     pub(crate) shared: Arc<Shared>,
@@ -142,7 +148,13 @@ pub(crate) struct Task {
     /// What the channel layer keeps between two blocking operations of this coroutine (its
     /// waiter), see `coroutine::take_park_cache`. Kept when the task is reused.
     park_cache: Owned<Option<Box<dyn std::any::Any + Send>>>,
+    /// Where the closure and join packet live when they are small, which they usually are:
+    /// the task is reused, so a spawn then allocates nothing for them (see `new_or_reused`).
+    job_slot: Slot<JOB_SLOT_SIZE>,
 }
+
+/// Bytes a task keeps for its job: a closure capturing up to about 60 bytes fits.
+const JOB_SLOT_SIZE: usize = 128;
 
 // SAFETY: the `Owned` fields are only accessed by the task's current owner, as documented on
 // `Task`, and ownership passes between threads through the queue and state machine (with
@@ -155,33 +167,46 @@ unsafe impl Send for Task {}
 unsafe impl Sync for Task {}
 
 impl Task {
-    /// A task for a new coroutine: a finished one of the same runtime, reset in place, when
-    /// the spawning worker kept one, else a new allocation.
-    pub(crate) fn new_or_reused(
+    /// A task for a new coroutine that runs `job`: a finished one of the same runtime, reset
+    /// in place, when the spawning worker kept one, else a new allocation. Returns the task
+    /// and a second reference to the job, for the `JoinHandle`, which must be dropped before
+    /// that handle's reference to the task (the job may lie in the task's slot).
+    pub(crate) fn new_or_reused<J: Job + 'static>(
         shared: &Arc<Shared>,
-        name: Option<Box<str>>,
+        name: Name,
         stack_size: usize,
-        job: Arc<dyn Job>,
-    ) -> TaskRef {
+        job: J,
+    ) -> (TaskRef, CachedArc<J>) {
         debug_assert!(stack_size <= crate::stack::MAX_STACK_SIZE);
-        if let Some(mut task) = crate::scheduler::take_reusable_task(shared) {
-            if let Some(t) = Arc::get_mut(&mut task) {
-                debug_assert!(matches!(t.body.0.get_mut(), Body::Gone));
-                let cache = t.park_cache.0.get_mut().take();
-                *t = Task::fresh(shared.clone(), name, stack_size, job);
-                *t.park_cache.0.get_mut() = cache;
-                return task;
+        let mut task = 'task: {
+            if let Some(mut task) = crate::scheduler::take_reusable_task(shared) {
+                if let Some(t) = Arc::get_mut(&mut task) {
+                    debug_assert!(matches!(t.body.0.get_mut(), Body::Gone));
+                    let cache = t.park_cache.0.get_mut().take();
+                    *t = Task::fresh(shared.clone(), name, stack_size);
+                    *t.park_cache.0.get_mut() = cache;
+                    break 'task task;
+                }
             }
-        }
-        Arc::new(Task::fresh(shared.clone(), name, stack_size, job))
+            Arc::new(Task::fresh(shared.clone(), name, stack_size))
+        };
+        let t = Arc::get_mut(&mut task).expect("a new or reset task has no other reference");
+        // SAFETY: nothing placed earlier in the slot is referenced any more: a new task's slot
+        // was never used, and a task is kept for reuse only once its strong count is one, so
+        // no `JoinHandle` (which holds a task reference, dropped after its job reference) is
+        // left, and its coroutine dropped its entry when it finished. The task lives in an
+        // `Arc`, so the slot does not move, and it is placed into again only when the task is
+        // reused, under the same condition; a task that is dropped instead outlives its job's
+        // references the same way (the entry is one of its fields, the handle holds it).
+        let job = unsafe { t.job_slot.place(job) };
+        // SAFETY: `|p| p` is an unsizing coercion.
+        let entry: CachedArc<dyn Job> = unsafe { job.clone().unsize(|p| p) };
+        *t.body.0.get_mut() = Body::Entry(Entry(entry));
+        (task, job)
     }
 
-    fn fresh(
-        shared: Arc<Shared>,
-        name: Option<Box<str>>,
-        stack_size: usize,
-        job: Arc<dyn Job>,
-    ) -> Task {
+    /// A task without its job (see `new_or_reused`).
+    fn fresh(shared: Arc<Shared>, name: Name, stack_size: usize) -> Task {
         Task {
             state: SchedState::new_queued(),
             wait_gen: AtomicU32::new(0),
@@ -189,11 +214,12 @@ impl Task {
             name,
             stack_size: stack_size as u32,
             shared,
-            body: Owned::new(Body::Entry(Entry(job))),
+            body: Owned::new(Body::Gone),
             guard: Owned::new(0),
             yielder: Owned::new(ptr::null()),
             locals: Owned::new(None),
             park_cache: Owned::new(None),
+            job_slot: Slot::new(),
         }
     }
 
