@@ -270,13 +270,16 @@ impl TcpStream {
         let s: net::TcpStream = mio::net::TcpStream::connect(*addr)?.into();
         let inner = Socket::new(s, |_| Ok(()))?; // mio made it non-blocking
         loop {
-            let snapshot = inner.snapshot();
             if !inner.wait(Dir::Write, deadline)? {
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,
                     "connection timed out",
                 ));
             }
+            // Taken before the checks below, as a read takes it before its syscall: a stale
+            // readiness is then cleared, unless a newer event came meanwhile (taken before the
+            // wait, the clear would always fail and the loop would spin until connected).
+            let snapshot = inner.snapshot();
             if let Some(e) = inner.get().take_error()? {
                 return Err(e);
             }
