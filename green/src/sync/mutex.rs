@@ -101,6 +101,8 @@ impl RawMutex {
     }
 
     #[cold]
+    // Under loom `SPINS` is 0 and the spin loop below is skipped on purpose.
+    #[cfg_attr(loom, allow(clippy::absurd_extreme_comparisons))]
     fn lock_slow(&self) {
         let mut requeued = 0u32;
         #[cfg(not(loom))]
