@@ -53,6 +53,7 @@ mod mcache;
 pub mod preempt;
 mod runtime;
 mod scheduler;
+mod signal;
 mod stack;
 mod state;
 pub mod sync;

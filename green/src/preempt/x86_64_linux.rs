@@ -9,10 +9,11 @@
 
 use std::mem;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Once;
 
 use super::{depth, set_depth, worker_slice};
+use crate::signal::PreviousHandler;
 
 /// Bytes below the stack pointer that leaf code may use without moving it (System V ABI).
 const RED_ZONE: usize = 128;
@@ -33,8 +34,7 @@ static TEXT: [(AtomicUsize, AtomicUsize); MAX_RANGES] =
 /// Whether the handler is installed (set once by `install`).
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 /// The `SIGURG` action installed before ours, for chaining.
-static PREV_ACTION: AtomicUsize = AtomicUsize::new(libc::SIG_DFL);
-static PREV_FLAGS: AtomicI32 = AtomicI32::new(0);
+static PREV: PreviousHandler = PreviousHandler::new();
 
 // The trampoline. Entered, instead of the interrupted instruction, with RSP 136 bytes below
 // the interrupted RSP and the interrupted RIP at [RSP] (as if called), the red zone untouched
@@ -177,8 +177,7 @@ pub(crate) fn install() -> bool {
             if libc::sigaction(libc::SIGURG, ptr::null(), &mut old) != 0 {
                 return;
             }
-            PREV_ACTION.store(old.sa_sigaction, Ordering::Relaxed);
-            PREV_FLAGS.store(old.sa_flags, Ordering::Relaxed);
+            PREV.remember(&old);
             let mut new: libc::sigaction = mem::zeroed();
             new.sa_sigaction = on_sigurg as *const () as usize;
             new.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART | libc::SA_ONSTACK;
@@ -313,25 +312,12 @@ extern "C" fn on_sigurg(
         unsafe { redirect(context.cast()) };
         return;
     }
-    let action = PREV_ACTION.load(Ordering::Relaxed);
-    if action == libc::SIG_DFL || action == libc::SIG_IGN {
+    if PREV.is_default_or_ignored() {
         // SIGURG's default action is to ignore it.
         return;
     }
-    if PREV_FLAGS.load(Ordering::Relaxed) & libc::SA_SIGINFO != 0 {
-        // SAFETY: an SA_SIGINFO handler has this signature; it gets what the kernel gave us.
-        unsafe {
-            let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
-                mem::transmute(action);
-            f(signal, info, context);
-        }
-    } else {
-        // SAFETY: a handler installed without SA_SIGINFO takes the signal number only.
-        unsafe {
-            let f: extern "C" fn(libc::c_int) = mem::transmute(action);
-            f(signal);
-        }
-    }
+    // SAFETY: in our SIGURG handler, with the kernel's arguments; a handler is set.
+    unsafe { PREV.call(signal, info, context) };
 }
 
 /// Makes the interrupted coroutine call the trampoline when the signal returns, if it is at a

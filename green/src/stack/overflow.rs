@@ -15,10 +15,10 @@
 use std::cell::Cell;
 use std::mem;
 use std::ptr;
-use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::Once;
 
 use super::page_size;
+use crate::signal::PreviousHandler;
 
 /// The coroutine running on a worker thread, as the overflow handler needs to know it: its
 /// guard page, its stack size, its id and its name (borrowed from the task, which outlives
@@ -82,22 +82,11 @@ pub(crate) fn install_overflow_handler() {
     });
 }
 
-/// The handler installed before ours, for chaining: its `sa_sigaction` and `sa_flags`.
-struct Previous {
-    action: AtomicUsize,
-    flags: AtomicI32,
-}
+/// The handlers installed before ours, for chaining.
+static SEGV_PREV: PreviousHandler = PreviousHandler::new();
+static BUS_PREV: PreviousHandler = PreviousHandler::new();
 
-static SEGV_PREV: Previous = Previous {
-    action: AtomicUsize::new(libc::SIG_DFL),
-    flags: AtomicI32::new(0),
-};
-static BUS_PREV: Previous = Previous {
-    action: AtomicUsize::new(libc::SIG_DFL),
-    flags: AtomicI32::new(0),
-};
-
-fn install(signal: libc::c_int, prev: &Previous) {
+fn install(signal: libc::c_int, prev: &PreviousHandler) {
     // SAFETY: `sigaction` with a zeroed (valid: empty mask, no flags, SIG_DFL) struct as
     // storage only queries the current action. The new action points at `on_fault`, an
     // `extern "C"` function with the SA_SIGINFO signature that is async-signal-safe. The
@@ -107,8 +96,7 @@ fn install(signal: libc::c_int, prev: &Previous) {
         if libc::sigaction(signal, ptr::null(), &mut old) != 0 {
             return;
         }
-        prev.action.store(old.sa_sigaction, Ordering::Relaxed);
-        prev.flags.store(old.sa_flags, Ordering::Relaxed);
+        prev.remember(&old);
         let mut new: libc::sigaction = mem::zeroed();
         new.sa_sigaction = on_fault as *const () as usize;
         new.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
@@ -137,9 +125,7 @@ extern "C" fn on_fault(
     } else {
         &SEGV_PREV
     };
-    let action = prev.action.load(Ordering::Relaxed);
-    let flags = prev.flags.load(Ordering::Relaxed);
-    if action == libc::SIG_DFL || action == libc::SIG_IGN {
+    if prev.is_default_or_ignored() {
         // Not ours and nobody else's: restore the default action and return, so the faulting
         // instruction runs again and the process dies of the signal, as without us. (A fault
         // cannot be ignored: returning would loop.)
@@ -150,20 +136,10 @@ extern "C" fn on_fault(
             dfl.sa_sigaction = libc::SIG_DFL;
             libc::sigaction(signal, &dfl, ptr::null_mut());
         }
-    } else if flags & libc::SA_SIGINFO != 0 {
-        // SAFETY: an SA_SIGINFO handler has this signature; we pass it what the kernel passed
-        // us. (std's does what we do: reports its own guard-page hits, else restores SIG_DFL.)
-        unsafe {
-            let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
-                mem::transmute(action);
-            f(signal, info, context);
-        }
     } else {
-        // SAFETY: a handler installed without SA_SIGINFO takes only the signal number.
-        unsafe {
-            let f: extern "C" fn(libc::c_int) = mem::transmute(action);
-            f(signal);
-        }
+        // SAFETY: in our handler for `signal`, with the kernel's arguments; a handler is set.
+        // (std's does what we do: reports its own guard-page hits, else restores SIG_DFL.)
+        unsafe { prev.call(signal, info, context) };
     }
 }
 
