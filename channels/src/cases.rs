@@ -5,10 +5,10 @@
 use std::cell::UnsafeCell;
 
 use select::{
-    Case, CaseOutcome, Entry, OwnedWaiter, RecvError, SelectRecv, SelectSend, SendError, Waiter,
+    Case, CaseOutcome, OwnedWaiter, RecvError, SelectRecv, SelectSend, SendError, Waiter,
 };
 
-use crate::chan::{Chan, Received, Sent};
+use crate::chan::{wake, Chan, Received, Sent};
 use crate::handles::{Receiver, Sender};
 
 /// A receive in a select.
@@ -25,12 +25,6 @@ pub struct SendCase<'a, T> {
     value: UnsafeCell<Option<T>>,
 }
 
-fn finish(woken: Option<Entry>) {
-    if let Some(e) = woken {
-        e.finish();
-    }
-}
-
 impl<T> Case for RecvCase<'_, T> {
     fn try_complete(&self) -> bool {
         let Some(chan) = self.chan else {
@@ -42,7 +36,7 @@ impl<T> Case for RecvCase<'_, T> {
                 // SAFETY: the case is not registered anywhere now, so nobody else touches
                 // the slot.
                 unsafe { *self.slot.get() = Some(v) };
-                finish(w);
+                wake(w);
                 true
             }
             Received::Closed => true,
@@ -94,7 +88,7 @@ impl<T> Case for SendCase<'_, T> {
         };
         match outcome {
             Sent::Done(w) => {
-                finish(w);
+                wake(w);
                 true
             }
             Sent::Closed(v) => {

@@ -43,6 +43,14 @@ pub(crate) enum Sent<T> {
     Full(T),
 }
 
+/// Wakes the party an operation completed with (see `Received` and `Sent`), once the lock is
+/// released.
+pub(crate) fn wake(woken: Option<Entry>) {
+    if let Some(e) = woken {
+        e.finish();
+    }
+}
+
 /// Moves the value out of a parked sender's slot.
 ///
 /// # Safety

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use select::sync::{Arc, Ordering};
 use select::{
-    Entry, OwnedWaiter, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError,
+    OwnedWaiter, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError,
     TrySendError, Waiter,
 };
 
@@ -40,14 +40,7 @@ impl<T> Drop for Parked<'_, T> {
     }
 }
 
-use crate::chan::{Chan, Received, Sent};
-
-/// Wakes the party an operation completed with, after the lock is released.
-fn finish(woken: Option<Entry>) {
-    if let Some(e) = woken {
-        e.finish();
-    }
-}
+use crate::chan::{wake, Chan, Received, Sent};
 
 /// The sending half of a channel. Clone it for more senders.
 ///
@@ -149,7 +142,7 @@ impl<T> Sender<T> {
                 Sent::Full(v) => (Err(TrySendError::Full(v)), None),
             }
         };
-        finish(woken);
+        wake(woken);
         outcome
     }
 
@@ -179,7 +172,7 @@ impl<T> Sender<T> {
             match self.chan.send_locked(&mut st, value, None) {
                 Sent::Done(w) => {
                     drop(st);
-                    finish(w);
+                    wake(w);
                     return Ok(());
                 }
                 Sent::Closed(v) => return Err(SendTimeoutError::Closed(v)),
@@ -287,7 +280,7 @@ impl<T> Receiver<T> {
         let outcome = Chan::recv_locked(&mut chan.lock(), None);
         match outcome {
             Received::Value(v, w) => {
-                finish(w);
+                wake(w);
                 Ok(v)
             }
             Received::Closed => Err(TryRecvError::Closed),
@@ -324,7 +317,7 @@ impl<T> Receiver<T> {
             match Chan::recv_locked(&mut st, None) {
                 Received::Value(v, w) => {
                     drop(st);
-                    finish(w);
+                    wake(w);
                     return Ok(v);
                 }
                 Received::Closed => return Err(RecvTimeoutError::Closed),
