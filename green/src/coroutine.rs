@@ -123,11 +123,7 @@ impl Coroutine {
     /// ```
     pub fn unpark(&self) {
         match &self.inner {
-            Inner::Task(task) => {
-                if let Some(runnable) = task.unpark() {
-                    scheduler::schedule(runnable);
-                }
-            }
+            Inner::Task(task) => wake(task),
             Inner::Thread { thread, .. } => thread.unpark(),
         }
     }
@@ -250,6 +246,13 @@ pub fn running_key() -> usize {
     context::current_task() as usize
 }
 
+/// Makes `task` runnable, or leaves it a token: what every unpark of a coroutine does.
+fn wake(task: &Task) {
+    if let Some(runnable) = task.unpark() {
+        scheduler::schedule(runnable);
+    }
+}
+
 /// Wakes one coroutine or thread, like [`Coroutine::unpark`], without holding a reference to
 /// it. Plumbing for the channel layer (doc-hidden): a channel's waiter names its coroutine with
 /// one, so a blocking operation clones no handle, and the waiter may live in the coroutine's
@@ -312,12 +315,8 @@ impl RawUnparker {
     #[inline]
     pub unsafe fn unpark(&self) {
         match &self.inner {
-            RawInner::Task(task) => {
-                // SAFETY: alive, by the caller's contract.
-                if let Some(runnable) = unsafe { task.as_ref() }.unpark() {
-                    scheduler::schedule(runnable);
-                }
-            }
+            // SAFETY: alive, by the caller's contract.
+            RawInner::Task(task) => wake(unsafe { task.as_ref() }),
             RawInner::Thread(thread) => thread.unpark(),
         }
     }
