@@ -16,6 +16,8 @@ use select::{
     TrySendError, Waiter,
 };
 
+use crate::chan::{wake, Chan, Received, Sent};
+
 /// A parked operation's entry in a channel queue; dropping this removes it unless a claimer
 /// took it (the waiter is done). Declared after the waiter and the slot, it runs first when
 /// the frame ends, normally or by unwinding, so no entry outlives either.
@@ -39,8 +41,6 @@ impl<T> Drop for Parked<'_, T> {
         queue.remove(self.waiter, 0);
     }
 }
-
-use crate::chan::{wake, Chan, Received, Sent};
 
 /// The sending half of a channel. Clone it for more senders.
 ///
