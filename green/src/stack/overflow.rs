@@ -55,7 +55,9 @@ thread_local! {
 /// The worker calls it around every resume; it is a thread-local store.
 #[inline]
 pub(crate) fn set_running(r: Option<RunningStack>) {
-    RUNNING.set(r);
+    // `with` and a plain store, not `LocalKey::set`: that one is an out-of-line call taking
+    // the value through memory, whose wide reloads of narrow stores stall the switch path.
+    RUNNING.with(|c| c.set(r));
 }
 
 /// The coroutine stack published on this thread; async-signal-safe (a thread-local load).
