@@ -15,6 +15,7 @@ use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 use crate::context;
+use crate::fiber::{self, Landing};
 use crate::preempt;
 use crate::scheduler;
 use crate::task::{self, Suspend, Task, TaskRef};
@@ -216,13 +217,12 @@ pub fn in_coroutine() -> bool {
 #[inline(never)]
 fn suspend(task: *const Task, why: Suspend) {
     let depth = preempt::before_switch();
-    // SAFETY: `task` is the running coroutine (checked by every caller); the yielder pointer
-    // was stored by the coroutine's entry function and lives on its stack, which is alive
-    // because we are running on it. We copy the pointer out before switching so no reference
-    // into the task's exclusive part is held across the switch.
-    unsafe {
-        let yielder = (*task).yielder();
-        (*yielder).suspend(why);
+    // SAFETY: `task` is the running coroutine (checked by every caller), so its link is its
+    // own; we copy it out before switching so no reference into the task's exclusive part is
+    // held across the switch.
+    let landing = unsafe { fiber::suspend((*task).link(), why) };
+    if landing == Landing::Direct {
+        scheduler::commit_handed_park();
     }
     preempt::after_switch(depth);
 }
@@ -395,6 +395,9 @@ pub fn park() {
     }
     // SAFETY: non-null means this is the running coroutine, alive while it runs.
     if unsafe { &*task }.take_token() {
+        return;
+    }
+    if scheduler::park_direct(task) {
         return;
     }
     suspend(task, Suspend::Park);

@@ -147,7 +147,14 @@ where
         };
         crate::preempt::coroutine_started(self.async_preempt);
         let unfinished = Unfinished(&self.packet);
-        let result = panic::catch_unwind(AssertUnwindSafe(f));
+        let result = panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+            // A runtime that shut down unwound the coroutine: say so, as for one that never ran.
+            if crate::fiber::is_forced_unwind(&*payload) {
+                Box::new(DROPPED)
+            } else {
+                payload
+            }
+        });
         // Coroutine-locals die with the coroutine, in it, before its joiner hears of the end.
         // (No coroutine is current when a shut-down runtime unwinds a dropped coroutine; its
         // locals then go with the task.)

@@ -47,6 +47,7 @@
 mod context;
 mod coroutine;
 pub mod driver;
+mod fiber;
 mod join;
 mod local;
 mod mcache;

@@ -35,12 +35,12 @@ use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use corosensei::CoroutineResult;
 use crossbeam_deque::{Injector, Steal, Stealer, Worker as LocalQueue};
 use crossbeam_utils::CachePadded;
 
 use crate::context;
 use crate::driver::{self, IdleDriver};
+use crate::fiber::{self, Fiber, Landing, Outcome};
 use crate::preempt::{self, NoPreempt};
 use crate::stack::{self, RunningStack, StackPool};
 use crate::sysmon::{Monitor, SliceState};
@@ -493,6 +493,12 @@ pub(crate) struct Worker {
     pinned: RefCell<VecDeque<TaskRef>>,
     /// Other tasks to run before the first pinned one gets its turn.
     pinned_wait: Cell<usize>,
+    /// The task whose coroutine runs now, while the worker is switched out to it. A direct
+    /// switch (`park_direct`) replaces it with the coroutine it switches to.
+    running: Cell<Option<TaskRef>>,
+    /// A task whose coroutine switched directly to another while parking: the coroutine it
+    /// switched to commits that park as soon as it lands (`commit_handed_park`).
+    handed: Cell<Option<TaskRef>>,
 }
 
 impl Worker {
@@ -510,6 +516,8 @@ impl Worker {
             task_pool: RefCell::new(Vec::new()),
             pinned: RefCell::new(VecDeque::new()),
             pinned_wait: Cell::new(0),
+            running: Cell::new(None),
+            handed: Cell::new(None),
         }
     }
 
@@ -871,11 +879,10 @@ impl Worker {
 
     fn run_task(&self, task: TaskRef) {
         task.start_running();
-        let slice = &self.shared.remotes[self.index].slice;
         // SAFETY: this worker dequeued the task and set it running, so it owns the task's
         // worker-side cells until it queues or parks it again below.
-        let co = match unsafe { task.context() } {
-            Ok(co) => co,
+        let mut fiber = match unsafe { task.context() } {
+            Ok(fiber) => fiber,
             Err(e) => {
                 // No stack: the closure was dropped, which completes the join with an error.
                 eprintln!(
@@ -886,48 +893,153 @@ impl Worker {
                 return;
             }
         };
+        let mut task = task;
         loop {
-            context::set_current_task(&*task);
-            // SAFETY: as above; `guard` is a worker-side cell.
-            stack::set_running(Some(RunningStack::of(&task, unsafe { task.guard() })));
-            let switches = self.switches.get().wrapping_add(1);
-            self.switches.set(switches);
-            slice.begin(switches);
-            // SAFETY: `co` points into the task's context cell, owned by this worker while it
-            // runs the task; the coroutine touches only its own cells (yielder, locals).
-            let result = unsafe { (*co).resume(()) };
-            slice.end();
-            stack::set_running(None);
-            context::set_current_task(std::ptr::null());
-            match result {
-                CoroutineResult::Yield(Suspend::Yield) => {
+            self.enter(&task);
+            self.running.set(Some(task));
+            // SAFETY: `fiber` points into the running task's body, owned by this worker while
+            // it runs the task; the coroutine touches only its own cells (link, locals).
+            let outcome = unsafe { Fiber::resume(fiber) };
+            // A direct switch may have handed the worker to another coroutine: the running
+            // task is whichever came back.
+            task = self.running.take().expect("a coroutine ran");
+            self.leave();
+            match outcome {
+                Outcome::Suspended(Suspend::Yield) => {
                     task.requeue();
                     self.push_local(task);
                     return;
                 }
-                CoroutineResult::Yield(Suspend::Preempted) => {
+                Outcome::Suspended(Suspend::Preempted) => {
                     task.requeue();
                     self.pin(task);
                     return;
                 }
-                CoroutineResult::Yield(Suspend::Park) => {
+                Outcome::Suspended(Suspend::Park) => {
                     if task.commit_park() {
                         Task::park_leak(task);
                         return;
                     }
                     // An unpark arrived while the coroutine was switching out: resume it.
-                    continue;
+                    // SAFETY: as above; it has run, so it has its fiber.
+                    fiber = unsafe { task.started_fiber() }.expect("a parked coroutine has run");
                 }
-                CoroutineResult::Return(()) => {
+                Outcome::Returned => {
                     task.finish();
                     // SAFETY: as above; the coroutine has finished.
-                    if let Some(co) = unsafe { task.take_context() } {
-                        self.shared.stacks.put(co.into_stack());
+                    if let Some(fiber) = unsafe { task.take_context() } {
+                        self.shared.stacks.put(fiber.into_stack());
                     }
                     self.keep_for_reuse(task);
                     return;
                 }
             }
+        }
+    }
+
+    /// Everything a switch into `task`'s coroutine publishes first: the current coroutine,
+    /// its stack for the overflow handler, and a new slice for the monitor.
+    #[inline]
+    fn enter(&self, task: &Task) {
+        context::set_current_task(task);
+        // SAFETY: this worker runs the task, so it owns its worker-side `guard` cell.
+        stack::set_running(Some(RunningStack::of(task, unsafe { task.guard() })));
+        let switches = self.switches.get().wrapping_add(1);
+        self.switches.set(switches);
+        self.shared.remotes[self.index].slice.begin(switches);
+    }
+
+    /// Undoes `enter` once the worker has its thread back.
+    #[inline]
+    fn leave(&self) {
+        self.shared.remotes[self.index].slice.end();
+        stack::set_running(None);
+        context::set_current_task(std::ptr::null());
+    }
+
+    /// The next task for a direct switch from a parking coroutine: the `runnext` one, when it
+    /// has run before and the worker loop would pick it now anyway (no pinned task waits, no
+    /// periodic check is due at this tick, the streak allows it, no shutdown). Counts as one
+    /// turn of the loop.
+    fn take_direct(&self) -> Option<(TaskRef, *mut Fiber)> {
+        let tick = self.tick.get().wrapping_add(1);
+        if tick % TIMER_CHECK_INTERVAL == 0
+            || tick % GLOBAL_CHECK_INTERVAL == 0
+            || tick % NETPOLL_CHECK_INTERVAL == 0
+        {
+            return None;
+        }
+        let streak = self.runnext_streak.get();
+        if streak >= RUNNEXT_STREAK && !self.local.is_empty() {
+            return None;
+        }
+        if !self.pinned.borrow().is_empty() || self.shared.is_shutdown() {
+            return None;
+        }
+        let next = self.runnext.take()?;
+        // SAFETY: taken from this worker's `runnext`, so this worker owns it now.
+        let Some(fiber) = (unsafe { next.started_fiber() }) else {
+            self.runnext.set(Some(next));
+            return None;
+        };
+        self.tick.set(tick);
+        self.runnext_streak.set(streak + 1);
+        next.start_running();
+        Some((next, fiber))
+    }
+}
+
+/// Parks the running coroutine `task` by switching straight to the coroutine its worker would
+/// run next (see `Worker::take_direct`), skipping two switches and a turn of the worker loop:
+/// the hand-off of a channel operation between two coroutines. Returns false, having done
+/// nothing, when there is no such coroutine or this backend cannot switch directly; the
+/// caller then suspends to its worker. Returns true once `task` runs again.
+///
+/// The park is committed by the coroutine switched to, as soon as it lands (the worker does it
+/// after a suspend): only then is `task`'s stack no longer in use, and an unpark that comes
+/// first finds it active and leaves a token, which makes the commit fail and requeue it.
+pub(crate) fn park_direct(task: *const Task) -> bool {
+    if !fiber::DIRECT {
+        return false;
+    }
+    let worker = context::worker();
+    // The switch code runs at depth one (no preemption while the worker's cells change hands).
+    let depth = preempt::before_switch();
+    // SAFETY: a non-null worker pointer is published by `Worker::run` on this thread and stays
+    // valid while it runs coroutines, this one included.
+    let Some((next, to)) = (unsafe { worker.as_ref() }).and_then(Worker::take_direct) else {
+        preempt::after_switch(depth);
+        return false;
+    };
+    // SAFETY: as above.
+    let w = unsafe { &*worker };
+    w.enter(&next);
+    let me = w.running.replace(Some(next));
+    debug_assert!(me.as_deref().is_some_and(|m| std::ptr::eq(m, task)));
+    w.handed.set(me);
+    // SAFETY: `task` is the running coroutine, so its link is its own fiber; `to` is the
+    // started, suspended fiber of the task this worker just dequeued and made its running one.
+    let landing = unsafe { fiber::switch_to((*task).link(), to) };
+    if landing == Landing::Direct {
+        commit_handed_park();
+    }
+    preempt::after_switch(depth);
+    true
+}
+
+/// Commits the park of the coroutine that switched directly to the running one (see
+/// `park_direct`); called by the latter as it lands, on its worker's thread.
+pub(crate) fn commit_handed_park() {
+    // SAFETY: the coroutine landed on a worker (only workers run coroutines), published by
+    // `Worker::run` on this thread.
+    let w = unsafe { &*context::worker() };
+    if let Some(parked) = w.handed.take() {
+        if parked.commit_park() {
+            Task::park_leak(parked);
+        } else {
+            // Woken while it switched out: runnable again, behind the coroutine running now.
+            parked.requeue();
+            w.push_local(parked);
         }
     }
 }

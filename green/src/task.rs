@@ -1,4 +1,4 @@
-//! A task is one coroutine as the scheduler sees it: its corosensei context and stack, its
+//! A task is one coroutine as the scheduler sees it: its fiber (context and stack), its
 //! identity, and the small state machine that decides who may run it next.
 //!
 //! Its scheduling state (`state.rs`, model-checked with loom) is the heart of park/unpark: a
@@ -15,12 +15,10 @@ use std::ptr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use corosensei::{Coroutine as Co, Yielder};
-
+use crate::fiber::{Fiber, Link};
 use crate::join::Job;
 use crate::mcache::{CachedArc, Slot};
 use crate::scheduler::Shared;
-use crate::stack::GreenStack;
 use crate::state::SchedState;
 
 /// Why a coroutine handed control back to its worker.
@@ -34,9 +32,6 @@ pub(crate) enum Suspend {
     /// next switches out cooperatively.
     Preempted,
 }
-
-pub(crate) type Context = Co<(), Suspend, (), GreenStack>;
-pub(crate) type CoYielder = Yielder<(), Suspend>;
 
 /// A coroutine's name, boxed twice so that it takes one word in every task: names are rare,
 /// tasks are many.
@@ -88,10 +83,21 @@ impl Drop for Entry {
     }
 }
 
+/// The body of every coroutine, on its own stack: records the link it suspends through, then
+/// runs the closure.
+pub(crate) fn run_entry(entry: Entry, link: Link) {
+    let task = crate::context::current_task();
+    // SAFETY: this runs as the coroutine of `task`, which owns its link cell; the link (its
+    // fiber, or a yielder on its stack) lives as long as the coroutine.
+    unsafe { *(*task).link.get() = link };
+    // SAFETY: this is the task's coroutine, on its one run.
+    unsafe { entry.0.run() };
+}
+
 /// What a task runs: its closure until the first run, then the coroutine made from it.
 enum Body {
     Entry(Entry),
-    Coroutine(Context),
+    Coroutine(Fiber),
     Gone,
 }
 
@@ -124,7 +130,7 @@ impl<T> Owned<T> {
 /// The fields in `Owned` cells belong to whoever owns the task at the moment: the holder of
 /// its queue entry while it is queued, the worker running it while it runs. The worker
 /// touches `body` and `guard`; the coroutine itself, while it runs, touches
-/// `yielder`, `locals` and `park_cache`. Separate cells keep those two parties from ever aliasing one another.
+/// `link`, `locals` and `park_cache`. Separate cells keep those two parties from ever aliasing one another.
 ///
 /// The stack is taken from the pool when the coroutine first runs, not when it is spawned:
 /// a burst of spawns that have not run yet holds closures, not stacks, and a coroutine that
@@ -141,8 +147,8 @@ pub(crate) struct Task {
     body: Owned<Body>,
     /// The lowest address of the stack's guard page (one page), for the overflow report.
     guard: Owned<usize>,
-    /// Set by the coroutine on its first run: the handle it suspends through.
-    yielder: Owned<*const CoYielder>,
+    /// Set by the coroutine on its first run: what it suspends through.
+    link: Owned<Link>,
     /// Coroutine-local values, created on first use.
     locals: Owned<Option<Box<crate::local::Locals>>>,
     /// What the channel layer keeps between two blocking operations of this coroutine (its
@@ -216,35 +222,49 @@ impl Task {
             shared,
             body: Owned::new(Body::Gone),
             guard: Owned::new(0),
-            yielder: Owned::new(ptr::null()),
+            link: Owned::new(ptr::null_mut()),
             locals: Owned::new(None),
             park_cache: Owned::new(None),
             job_slot: Slot::new(),
         }
     }
 
-    /// The coroutine, created with a pooled stack on the first call. `Err` if no stack could
-    /// be had; the closure is then dropped, which tells the joiner.
+    /// The coroutine's fiber, created with a pooled stack on the first call. `Err` if no stack
+    /// could be had; the closure is then dropped, which tells the joiner.
     ///
     /// # Safety
     /// The caller is the worker running the task (it dequeued it and set it running).
     #[inline]
-    pub(crate) unsafe fn context(&self) -> std::io::Result<*mut Context> {
+    pub(crate) unsafe fn context(&self) -> std::io::Result<*mut Fiber> {
         // SAFETY: the caller owns the task (the worker running it).
         match unsafe { self.body.get() } {
-            Body::Coroutine(context) => Ok(context as *mut Context),
+            Body::Coroutine(fiber) => Ok(fiber as *mut Fiber),
             // SAFETY: as above.
             _ => unsafe { self.start_coroutine() },
         }
     }
 
-    /// The first run: takes the task's closure, gets it a stack and builds its coroutine.
+    /// The fiber of a coroutine that has run before and is suspended, for a direct switch;
+    /// `None` for a task that has not started.
+    ///
+    /// # Safety
+    /// The caller owns the task: it dequeued it and will run it.
+    #[inline]
+    pub(crate) unsafe fn started_fiber(&self) -> Option<*mut Fiber> {
+        // SAFETY: as the caller promises.
+        match unsafe { self.body.get() } {
+            Body::Coroutine(fiber) if fiber.is_started() => Some(fiber as *mut Fiber),
+            _ => None,
+        }
+    }
+
+    /// The first run: takes the task's closure, gets it a stack and builds its fiber.
     ///
     /// # Safety
     /// As for [`context`](Task::context).
     #[cold]
     #[inline(never)]
-    unsafe fn start_coroutine(&self) -> std::io::Result<*mut Context> {
+    unsafe fn start_coroutine(&self) -> std::io::Result<*mut Fiber> {
         // SAFETY: the caller owns the task (the worker running it).
         let body = unsafe { self.body.get() };
         let Body::Entry(entry) = body.take() else {
@@ -255,28 +275,21 @@ impl Task {
         debug_assert_eq!(guard_hi - guard_lo, crate::stack::page_size());
         // SAFETY: as above.
         unsafe { *self.guard.get() = guard_lo };
-        *body = Body::Coroutine(Context::with_stack(stack, move |yielder, ()| {
-            let task = crate::context::current_task();
-            // SAFETY: this runs as the coroutine of `task`, which may touch its yielder
-            // cell; the yielder lives on this coroutine's stack as long as it exists.
-            unsafe { (*task).set_yielder(yielder) };
-            // SAFETY: this is the task's coroutine, on its one run.
-            unsafe { entry.0.run() };
-        }));
+        *body = Body::Coroutine(Fiber::new(stack, entry));
         match body {
-            Body::Coroutine(context) => Ok(context as *mut Context),
+            Body::Coroutine(fiber) => Ok(fiber as *mut Fiber),
             _ => unreachable!("just built"),
         }
     }
 
-    /// Takes the finished coroutine's context back from the task, to recycle its stack.
+    /// Takes the finished coroutine's fiber back from the task, to recycle its stack.
     ///
     /// # Safety
     /// The caller is the worker that ran the task to completion.
-    pub(crate) unsafe fn take_context(&self) -> Option<Context> {
+    pub(crate) unsafe fn take_context(&self) -> Option<Fiber> {
         // SAFETY: the caller owns the task.
         match unsafe { self.body.get() }.take() {
-            Body::Coroutine(context) => Some(context),
+            Body::Coroutine(fiber) => Some(fiber),
             _ => None,
         }
     }
@@ -302,20 +315,14 @@ impl Task {
         self.stack_size as usize
     }
 
-    /// # Safety
-    /// Only the coroutine itself, while running, calls this.
-    unsafe fn set_yielder(&self, yielder: *const CoYielder) {
-        // SAFETY: the caller is the running coroutine, which owns this cell.
-        unsafe { *self.yielder.get() = yielder };
-    }
-
-    /// The handle the running coroutine suspends through.
+    /// What the running coroutine suspends through.
     ///
     /// # Safety
     /// Only the coroutine itself, while running, calls this.
-    pub(crate) unsafe fn yielder(&self) -> *const CoYielder {
+    #[inline]
+    pub(crate) unsafe fn link(&self) -> Link {
         // SAFETY: the caller is the running coroutine, which owns this cell.
-        unsafe { *self.yielder.get() }
+        unsafe { *self.link.get() }
     }
 
     /// The coroutine-local table.
@@ -400,8 +407,8 @@ impl Task {
 
 /// Unwinds a coroutine that will never be resumed (its stack unwinds so its destructors
 /// run) and returns its stack to the pool.
-fn release(task: &Task, mut context: Context) {
-    if !context.done() {
+fn release(task: &Task, mut context: Fiber) {
+    if !context.is_done() {
         // No coroutine may be current while it unwinds on this thread, so that nothing its
         // destructors do suspends another coroutine; its stack is announced to the overflow
         // handler as while it runs.

@@ -111,6 +111,12 @@ impl GreenStack {
         self.slot.size
     }
 
+    /// One past the highest usable address (page aligned): where the stack starts.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub(crate) fn top(&self) -> usize {
+        self.slot.top
+    }
+
     /// The guard page: `(lowest address, one past the highest)`. The top of this range is the
     /// lowest usable address of the stack.
     pub(crate) fn guard_range(&self) -> (usize, usize) {

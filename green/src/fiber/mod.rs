@@ -1,0 +1,56 @@
+//! The stack switch: a coroutine's execution context on its own stack, resumed by a worker
+//! (or by the thread that unwinds it) and suspended back to it, and, where the target allows,
+//! switched to directly from another coroutine.
+//!
+//! Two backends give one interface. On x86-64 the switch is our own (`x86_64.rs`): it saves
+//! the six callee-saved registers and the stack pointer, so any coroutine can switch to any
+//! suspended one without passing through its worker. That is what lets a coroutine that parks
+//! hand its worker straight to the coroutine it just woke (`scheduler::park_direct`), the path
+//! of every channel hand-off between two coroutines. corosensei's coroutines are asymmetric
+//! (a coroutine can only return to whoever resumed it), so elsewhere they are the backend and
+//! every switch goes through the worker (`DIRECT` is false there).
+//!
+//! A suspended coroutine learns why it runs again from `Landing`: a plain resume, a direct
+//! switch (whose switcher left its own park for the landing coroutine to commit), or an
+//! unwind: a runtime that drops a suspended coroutine resumes it once to run its destructors,
+//! and `suspend` then unwinds from where the coroutine stopped.
+
+use crate::task::Suspend;
+
+#[cfg(target_arch = "x86_64")]
+mod x86_64;
+#[cfg(target_arch = "x86_64")]
+pub(crate) use self::x86_64::{suspend, switch_to, Fiber, Link, DIRECT};
+
+#[cfg(not(target_arch = "x86_64"))]
+mod portable;
+#[cfg(not(target_arch = "x86_64"))]
+pub(crate) use self::portable::{suspend, switch_to, Fiber, Link, DIRECT};
+
+/// How a resumed fiber came back to its resumer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// It suspended itself, for this reason.
+    Suspended(Suspend),
+    /// Its closure returned (or unwound to its base): the fiber is done.
+    Returned,
+}
+
+/// Why a suspended coroutine runs again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Landing {
+    /// Its worker resumed it.
+    Resumed,
+    /// Another coroutine switched to it directly; the switcher's park is to be committed.
+    Direct,
+}
+
+/// The payload a dropped coroutine is unwound with (see the module doc). Our own type, so a
+/// `catch_unwind` in the coroutine that sees it can tell it from a panic.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+pub(crate) struct ForcedUnwind;
+
+/// True if a caught unwind is a dropped coroutine's, not a panic.
+pub(crate) fn is_forced_unwind(payload: &(dyn std::any::Any + Send)) -> bool {
+    payload.is::<ForcedUnwind>()
+}

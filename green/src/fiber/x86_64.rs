@@ -1,0 +1,356 @@
+//! The x86-64 backend: a symmetric stack switch of our own.
+//!
+//! `greenchan_fiber_switch(save, to, arg)` pushes the callee-saved registers (RBP, RBX,
+//! R12-R15) on the current stack, stores the stack pointer at `save`, loads `to` as the stack
+//! pointer, pops the same registers from there and returns into whatever called the switch on
+//! that stack, with `arg` as the return value. Everything else the System V ABI preserves
+//! across calls is either caller-saved (the compiler spills it around the call) or control
+//! state no Rust code changes (MXCSR, the x87 control word; the preemption trampoline, which
+//! interrupts arbitrary code, saves and restores the full state itself).
+//!
+//! A new fiber's stack is laid out as if it had called the switch: six zeroed registers, then
+//! the address of `greenchan_fiber_start` as the return address, which calls `fiber_main` with
+//! the fiber's address (the argument of the first resume). Its unwind information marks the
+//! return address as undefined, so backtraces end there, and a zero frame pointer ends
+//! frame-pointer walks.
+//!
+//! A fiber returns to its *parent*: the resumer's saved stack pointer, named by a thread-local
+//! (`PARENT`) that `resume` sets for as long as it runs the fiber. A direct switch between two
+//! fibers leaves the parent alone: whichever fiber suspends next returns to the same worker.
+
+use std::cell::Cell;
+use std::panic::{self, AssertUnwindSafe};
+use std::ptr;
+
+use super::{ForcedUnwind, Landing, Outcome};
+use crate::stack::GreenStack;
+use crate::task::{self, Suspend};
+
+/// This backend can switch from one coroutine to another directly.
+pub(crate) const DIRECT: bool = true;
+
+// The values passed through a switch (its `arg`). A suspend passes its `Suspend` as 0..=2.
+const SUSPEND_YIELD: usize = 0;
+const SUSPEND_PARK: usize = 1;
+const SUSPEND_PREEMPTED: usize = 2;
+const RETURNED: usize = 3;
+const RESUME: usize = 4;
+const DIRECT_SWITCH: usize = 5;
+const UNWIND: usize = 6;
+// The first resume passes the fiber's address instead (always above these).
+
+std::arch::global_asm!(
+    ".pushsection .text.greenchan_fiber,\"ax\",@progbits",
+    ".p2align 4",
+    ".globl greenchan_fiber_switch",
+    ".hidden greenchan_fiber_switch",
+    ".type greenchan_fiber_switch,@function",
+    "greenchan_fiber_switch:",
+    "push rbp",
+    "push rbx",
+    "push r12",
+    "push r13",
+    "push r14",
+    "push r15",
+    "mov [rdi], rsp",
+    "mov rsp, rsi",
+    "mov rax, rdx",
+    "pop r15",
+    "pop r14",
+    "pop r13",
+    "pop r12",
+    "pop rbx",
+    "pop rbp",
+    "ret",
+    ".size greenchan_fiber_switch, . - greenchan_fiber_switch",
+    "",
+    ".p2align 4",
+    ".globl greenchan_fiber_start",
+    ".hidden greenchan_fiber_start",
+    ".type greenchan_fiber_start,@function",
+    "greenchan_fiber_start:",
+    ".cfi_startproc",
+    ".cfi_undefined rip",
+    "mov rdi, rax",
+    "and rsp, -16",
+    "call {main}",
+    "ud2",
+    ".cfi_endproc",
+    ".size greenchan_fiber_start, . - greenchan_fiber_start",
+    ".popsection",
+    main = sym fiber_main,
+);
+
+extern "C" {
+    /// See the module doc. Returns the `arg` of the switch that comes back to this stack.
+    fn greenchan_fiber_switch(save: *mut usize, to: usize, arg: usize) -> usize;
+    /// Never called: its address is the first return address of a new fiber.
+    fn greenchan_fiber_start();
+}
+
+thread_local! {
+    /// Where the stack pointer of whoever resumed the running fiber is saved.
+    static PARENT: Cell<*mut usize> = const { Cell::new(ptr::null_mut()) };
+}
+
+// Never inlined, as the accessors in `context.rs`: a fiber may resume on another thread, and
+// the compiler must not reuse a thread-local address computed before a switch.
+#[inline(never)]
+fn parent() -> *mut usize {
+    PARENT.with(Cell::get)
+}
+
+#[inline(never)]
+fn set_parent(slot: *mut usize) -> *mut usize {
+    PARENT.with(|p| p.replace(slot))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    New,
+    Suspended,
+    Running,
+    Done,
+}
+
+/// What a fiber keeps at the top of its own stack, so that the `Fiber` handle may move while
+/// the coroutine is suspended (a task hands it around): the saved stack pointer, the state and
+/// the entry of the first run.
+pub(crate) struct Header {
+    sp: usize,
+    state: State,
+    entry: Option<task::Entry>,
+}
+
+/// A coroutine's context: its stack, with the header at the top.
+pub(crate) struct Fiber {
+    header: *mut Header,
+    stack: Option<GreenStack>,
+}
+
+/// What a running coroutine suspends through: its header.
+pub(crate) type Link = *mut Header;
+
+// SAFETY: a fiber is moved between threads only while suspended (or not started); its stack
+// holds frames of a closure that was `Send` and of runtime code that is thread-agnostic (the
+// caveat on thread-locals is documented on the crate).
+unsafe impl Send for Fiber {}
+
+impl Fiber {
+    /// A fiber that runs `entry` on `stack` when first resumed.
+    pub(crate) fn new(stack: GreenStack, entry: task::Entry) -> Fiber {
+        let header = (stack.top() - std::mem::size_of::<Header>()) & !15;
+        let frame: [usize; 8] = [
+            0,                                           // r15
+            0,                                           // r14
+            0,                                           // r13
+            0,                                           // r12
+            0,                                           // rbx
+            0,                                           // rbp: ends frame-pointer walks
+            greenchan_fiber_start as *const () as usize, // the switch returns here
+            0,                                           // padding: keeps 16-byte alignment
+        ];
+        let sp = header - std::mem::size_of_val(&frame);
+        // SAFETY: the stack's usable memory ends at `top` and is ours alone; header and frame
+        // take about 100 of its at least 16 KiB, at 16-aligned addresses.
+        unsafe {
+            (header as *mut Header).write(Header {
+                sp,
+                state: State::New,
+                entry: Some(entry),
+            });
+            ptr::copy_nonoverlapping(frame.as_ptr(), sp as *mut usize, frame.len());
+        }
+        Fiber {
+            header: header as *mut Header,
+            stack: Some(stack),
+        }
+    }
+
+    fn state(&self) -> State {
+        // SAFETY: the header lives as long as the stack, which `self` holds; the fiber is not
+        // running while its handle is used (only the coroutine itself touches it then).
+        unsafe { (*self.header).state }
+    }
+
+    /// True once the fiber's closure has returned.
+    pub(crate) fn is_done(&self) -> bool {
+        self.state() == State::Done
+    }
+
+    /// True once the fiber has run (a direct switch may only go to a started fiber).
+    #[inline]
+    pub(crate) fn is_started(&self) -> bool {
+        self.state() != State::New
+    }
+
+    /// Runs the fiber on this thread until it suspends or returns.
+    ///
+    /// # Safety
+    /// The fiber is not running, and its stack is not given up while it runs.
+    #[inline]
+    pub(crate) unsafe fn resume(this: *mut Fiber) -> Outcome {
+        // SAFETY: as the caller promises.
+        let header = unsafe { (*this).header };
+        // SAFETY: as above.
+        let arg = match unsafe { (*header).state } {
+            State::New => header as usize,
+            State::Suspended => RESUME,
+            State::Running | State::Done => panic!("resumed a fiber that is running or done"),
+        };
+        // SAFETY: as above.
+        match unsafe { switch_in(header, arg) } {
+            SUSPEND_YIELD => Outcome::Suspended(Suspend::Yield),
+            SUSPEND_PARK => Outcome::Suspended(Suspend::Park),
+            SUSPEND_PREEMPTED => Outcome::Suspended(Suspend::Preempted),
+            RETURNED => Outcome::Returned,
+            other => unreachable!("a fiber came back with {other}"),
+        }
+    }
+
+    /// Runs a suspended fiber's destructors: it is resumed once and unwinds from where it
+    /// stopped (see the module doc). A fiber that never ran just drops its closure.
+    pub(crate) fn force_unwind(&mut self) {
+        match self.state() {
+            State::New => {
+                // SAFETY: not running: the header is ours.
+                unsafe {
+                    (*self.header).entry = None;
+                    (*self.header).state = State::Done;
+                }
+            }
+            State::Suspended => {
+                // SAFETY: suspended, and `&mut self` keeps its stack until it returns.
+                let back = unsafe { switch_in(self.header, UNWIND) };
+                assert_eq!(back, RETURNED, "an unwinding coroutine suspended instead");
+            }
+            State::Running | State::Done => {}
+        }
+    }
+
+    /// The stack back, for reuse; the fiber must be done (or never started).
+    pub(crate) fn into_stack(mut self) -> GreenStack {
+        debug_assert!(matches!(self.state(), State::Done | State::New));
+        // SAFETY: not running; the header is dropped once, here, and the stack is not used
+        // again by this fiber.
+        unsafe { ptr::drop_in_place(self.header) };
+        self.stack
+            .take()
+            .expect("a fiber has its stack until it gives it back")
+    }
+}
+
+impl Drop for Fiber {
+    fn drop(&mut self) {
+        let Some(stack) = self.stack.take() else {
+            return;
+        };
+        if matches!(self.state(), State::Suspended | State::Running) {
+            // Frames on it may still be referenced (a channel entry names a slot there), so
+            // the stack is never reused: it is leaked, as a coroutine parked forever is.
+            std::mem::forget(stack);
+            return;
+        }
+        // SAFETY: as in `into_stack`.
+        unsafe { ptr::drop_in_place(self.header) };
+        drop(stack);
+    }
+}
+
+/// Switches into the fiber of `header` with `arg`, this frame being its parent until it comes
+/// back; returns what it comes back with.
+///
+/// # Safety
+/// As for `Fiber::resume`.
+unsafe fn switch_in(header: Link, arg: usize) -> usize {
+    let mut parent_sp = 0usize;
+    let outer = set_parent(&mut parent_sp);
+    // SAFETY: as the caller promises; the fiber marks itself suspended or done before it
+    // comes back here.
+    let back = unsafe {
+        (*header).state = State::Running;
+        greenchan_fiber_switch(&mut parent_sp, (*header).sp, arg)
+    };
+    set_parent(outer);
+    back
+}
+
+/// The running coroutine's suspend: back to its parent with `why`, until it is resumed.
+///
+/// # Safety
+/// `link` is the running fiber's own (see `task::Task::link`), and the caller runs on it.
+#[inline]
+pub(crate) unsafe fn suspend(link: Link, why: Suspend) -> Landing {
+    let arg = match why {
+        Suspend::Yield => SUSPEND_YIELD,
+        Suspend::Park => SUSPEND_PARK,
+        Suspend::Preempted => SUSPEND_PREEMPTED,
+    };
+    // SAFETY: the caller runs on this fiber, so it is alive and running; the parent slot was
+    // set by the resume that runs it (or the one a direct switch inherited on this thread).
+    let back = unsafe {
+        (*link).state = State::Suspended;
+        greenchan_fiber_switch(&mut (*link).sp, *parent(), arg)
+    };
+    // SAFETY: as above: whoever switched back marked the fiber running.
+    unsafe { landed(link, back) }
+}
+
+/// The running coroutine switches straight to `to`, a suspended fiber, and returns when it is
+/// itself resumed, however that happens. The caller has made `to` the worker's running task.
+///
+/// # Safety
+/// `from` is the running fiber's own link; `to` is started, suspended, owned by the caller's
+/// worker (it was dequeued) and stays at its address while it runs.
+#[inline]
+pub(crate) unsafe fn switch_to(from: Link, to: *mut Fiber) -> Landing {
+    // SAFETY: as the caller promises.
+    let back = unsafe {
+        let to = (*to).header;
+        debug_assert_eq!((*to).state, State::Suspended);
+        (*from).state = State::Suspended;
+        (*to).state = State::Running;
+        greenchan_fiber_switch(&mut (*from).sp, (*to).sp, DIRECT_SWITCH)
+    };
+    // SAFETY: `from` is ours, running again.
+    unsafe { landed(from, back) }
+}
+
+/// What a resumed fiber does with the switch's `arg`.
+unsafe fn landed(link: Link, back: usize) -> Landing {
+    debug_assert_eq!(
+        // SAFETY: the fiber runs again on this stack.
+        unsafe { (*link).state },
+        State::Running
+    );
+    match back {
+        RESUME => Landing::Resumed,
+        DIRECT_SWITCH => Landing::Direct,
+        UNWIND => panic::resume_unwind(Box::new(ForcedUnwind)),
+        other => unreachable!("a fiber was resumed with {other}"),
+    }
+}
+
+/// The first frame of every fiber (called by `greenchan_fiber_start`).
+extern "C" fn fiber_main(header: Link) -> ! {
+    // SAFETY: the first resume passes the header, at the top of this very stack.
+    let entry = unsafe { (*header).entry.take() };
+    // The entry catches the closure's panics; anything else escaping here (an unwind of a
+    // runtime bug) cannot cross this frame, which has no caller to unwind into.
+    let ran = panic::catch_unwind(AssertUnwindSafe(|| {
+        if let Some(entry) = entry {
+            task::run_entry(entry, header);
+        }
+    }));
+    if ran.is_err() {
+        eprintln!("greenchan: a coroutine's entry unwound past its base; aborting");
+        std::process::abort();
+    }
+    // SAFETY: the header is on this stack, alive; this thread's parent slot names the
+    // resumer; nothing on this stack is used after the switch.
+    unsafe {
+        (*header).state = State::Done;
+        greenchan_fiber_switch(&mut (*header).sp, *parent(), RETURNED);
+    }
+    unreachable!("a finished fiber was resumed");
+}

@@ -1,0 +1,204 @@
+//! The direct hand-off: a coroutine that parks right after waking another switches straight to
+//! it (on x86-64), and the woken one commits the park. These tests drive that path through the
+//! public API: long ping-pongs, unparks racing the switch, unwinding a coroutine that parked
+//! that way, and backtraces taken on a coroutine's stack.
+//!
+//! Every wait is on an event and bounded by `WATCHDOG`; nothing asserts an upper bound on time.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, OnceLock};
+use std::time::Duration;
+
+use green::{Coroutine, Runtime};
+
+const WATCHDOG: Duration = Duration::from_secs(120);
+
+/// Runs `f` on a helper thread and fails the test if it does not finish within `WATCHDOG`.
+fn within<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        let _ = tx.send(r);
+    });
+    match rx.recv_timeout(WATCHDOG) {
+        Ok(Ok(v)) => v,
+        Ok(Err(p)) => std::panic::resume_unwind(p),
+        Err(_) => panic!("test body did not finish within {WATCHDOG:?}: hang"),
+    }
+}
+
+/// Two coroutines take turns through a shared counter, each waking the other and then parking:
+/// the pattern of a channel ping-pong, hence of the direct hand-off. With `noise`, a plain
+/// thread unparks both all along, so wake-ups race every switch and every commit. Each turn
+/// must be taken exactly once and in order.
+fn ping_pong(workers: usize, rounds: u64, noise: bool) {
+    let rt = Runtime::builder().workers(workers).build().unwrap();
+    let turn = Arc::new(AtomicU64::new(0));
+    let a_slot: Arc<OnceLock<Coroutine>> = Arc::new(OnceLock::new());
+    let b_turns = Arc::new(AtomicU64::new(0));
+    let b = {
+        let (turn, a_slot, b_turns) = (turn.clone(), a_slot.clone(), b_turns.clone());
+        rt.spawn(move || {
+            for i in 0..rounds {
+                while turn.load(Ordering::Acquire) != 2 * i + 1 {
+                    green::park();
+                }
+                b_turns.fetch_add(1, Ordering::Relaxed);
+                turn.store(2 * i + 2, Ordering::Release);
+                // `a` set its slot before it gave us our first turn.
+                a_slot.get().expect("a announced itself").unpark();
+            }
+        })
+        .unwrap()
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let noise = noise.then(|| {
+        let (stop, a_slot, b) = (stop.clone(), a_slot.clone(), b.coroutine().clone());
+        std::thread::spawn(move || {
+            let mut unparks = 0u64;
+            while !stop.load(Ordering::Acquire) {
+                b.unpark();
+                if let Some(a) = a_slot.get() {
+                    a.unpark();
+                }
+                unparks += 1;
+            }
+            unparks
+        })
+    });
+    let a = {
+        let (turn, b) = (turn.clone(), b.coroutine().clone());
+        rt.spawn(move || {
+            assert!(a_slot.set(green::current()).is_ok(), "set once");
+            for i in 0..rounds {
+                turn.store(2 * i + 1, Ordering::Release);
+                b.unpark();
+                while turn.load(Ordering::Acquire) != 2 * i + 2 {
+                    green::park();
+                }
+            }
+        })
+        .unwrap()
+    };
+    a.join().unwrap();
+    b.join().unwrap();
+    stop.store(true, Ordering::Release);
+    if let Some(h) = noise {
+        assert!(h.join().unwrap() > 0, "the noise thread ran");
+    }
+    assert_eq!(turn.load(Ordering::SeqCst), 2 * rounds);
+    assert_eq!(b_turns.load(Ordering::SeqCst), rounds);
+}
+
+#[test]
+fn ping_pong_on_one_worker_takes_every_turn_once() {
+    within(|| ping_pong(1, 200_000, false));
+}
+
+#[test]
+fn ping_pong_on_two_workers_takes_every_turn_once() {
+    within(|| ping_pong(2, 200_000, false));
+}
+
+#[test]
+fn unparks_racing_the_hand_offs_are_neither_lost_nor_doubled() {
+    // A lost wake-up hangs (the watchdog fails the test); a doubled one resumes a coroutine
+    // twice, which corrupts its stack or trips the runtime's own checks.
+    within(|| ping_pong(1, 50_000, true));
+    within(|| ping_pong(2, 50_000, true));
+}
+
+struct SetOnDrop(Arc<AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_coroutine_that_parked_by_handing_off_unwinds_at_shutdown() {
+    within(|| {
+        let rt = Arc::new(
+            Runtime::builder()
+                .workers(1)
+                .async_preempt(false) // `q` must keep the only worker until released
+                .build()
+                .unwrap(),
+        );
+        // `q` parks first, through its worker (nothing else is runnable yet).
+        let q_parked = Arc::new(AtomicBool::new(false));
+        let (gate, q_running) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let q = {
+            let (q_parked, gate, q_running) = (q_parked.clone(), gate.clone(), q_running.clone());
+            rt.spawn(move || {
+                q_parked.store(true, Ordering::Release);
+                green::park();
+                // Woken by `p`, which parked right after: it switched to us directly, and its
+                // park is committed now. Keep the worker until the runtime has shut down.
+                q_running.store(true, Ordering::Release);
+                while !gate.load(Ordering::Acquire) {
+                    std::hint::spin_loop();
+                }
+            })
+            .unwrap()
+        };
+        while !q_parked.load(Ordering::Acquire) {
+            std::thread::yield_now();
+        }
+        // `q` has set the flag just before parking; the only worker is ours once it has.
+        let dropped = Arc::new(AtomicBool::new(false));
+        let p = {
+            let (q, token) = (q.coroutine().clone(), SetOnDrop(dropped.clone()));
+            rt.spawn(move || {
+                let _token = token; // on this stack until the coroutine ends or unwinds
+                loop {
+                    q.unpark();
+                    green::park(); // hands off to `q`; only a spurious wake-up returns
+                }
+            })
+            .unwrap()
+        };
+        while !q_running.load(Ordering::Acquire) {
+            std::thread::yield_now();
+        }
+        // A spurious wake-up queues `p` behind the busy worker; the shutdown then drops it,
+        // unwinding it from inside its park.
+        p.coroutine().unpark();
+        let r2 = rt.clone();
+        let stopper = std::thread::spawn(move || r2.shutdown());
+        while !rt.is_shutdown() {
+            std::thread::yield_now();
+        }
+        gate.store(true, Ordering::Release);
+        stopper.join().unwrap();
+        q.join().unwrap();
+        let err = p.join().unwrap_err();
+        let msg = err.downcast_ref::<&str>().copied().unwrap_or_default();
+        assert!(msg.contains("dropped before it finished"), "{msg}");
+        assert!(dropped.load(Ordering::SeqCst), "its stack was unwound");
+    });
+}
+
+#[test]
+fn a_backtrace_on_a_coroutine_stack_ends_at_its_base() {
+    let text = within(|| {
+        green::spawn(|| format!("{}", std::backtrace::Backtrace::force_capture()))
+            .join()
+            .unwrap()
+    });
+    // The walk got from the closure down to the coroutine's first frame, and stopped there
+    // instead of running off the stack.
+    assert!(
+        text.contains("a_backtrace_on_a_coroutine_stack_ends_at_its_base"),
+        "{text}"
+    );
+    #[cfg(target_arch = "x86_64")]
+    assert!(
+        text.trim_end().ends_with("greenchan_fiber_start"),
+        "the last frame is the fiber's entry:\n{text}"
+    );
+}
