@@ -45,6 +45,7 @@ pub(crate) enum Sent<T> {
 
 /// Wakes the party an operation completed with (see `Received` and `Sent`), once the lock is
 /// released.
+#[inline]
 pub(crate) fn wake(woken: Option<Entry>) {
     if let Some(e) = woken {
         e.finish();
@@ -96,6 +97,7 @@ impl<T> Chan<T> {
 
     /// Receives if possible now. `me` excludes the caller's own parked entries (a select with
     /// the same channel in a send arm must not meet itself).
+    #[inline]
     pub(crate) fn recv_locked(st: &mut State<T>, me: Option<&Waiter>) -> Received<T> {
         if let Some(v) = st.buf.pop_front() {
             // A slot freed up: move a parked sender's value into the buffer.
@@ -119,6 +121,7 @@ impl<T> Chan<T> {
     }
 
     /// Sends if possible now; see `recv_locked` for `me`.
+    #[inline]
     pub(crate) fn send_locked(&self, st: &mut State<T>, value: T, me: Option<&Waiter>) -> Sent<T> {
         if st.closed {
             return Sent::Closed(value);

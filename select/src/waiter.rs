@@ -280,6 +280,7 @@ impl Entry {
 
     /// Called by the claimer once the slot is written and the channel's lock released: wakes
     /// the waiter, then publishes `done`, after which the waiter may go at any moment.
+    #[inline]
     pub fn finish(self) {
         let waiter = self.waiter();
         // SAFETY: the waiter's coroutine is inside its wait until `done` is published below
@@ -305,6 +306,7 @@ impl WaitQueue {
     }
 
     /// Appends an entry.
+    #[inline]
     pub fn push(&mut self, entry: Entry) {
         self.entries.push_back(entry);
     }
