@@ -1,24 +1,27 @@
 //! The x86-64 backend: a symmetric stack switch of our own.
 //!
-//! `greenchan_fiber_switch(save, to, arg)` pushes the callee-saved registers (RBP, RBX,
-//! R12-R15) on the current stack, stores the stack pointer at `save`, loads `to` as the stack
-//! pointer, pops the same registers from there and returns into whatever called the switch on
-//! that stack, with `arg` as the return value. Everything else the System V ABI preserves
-//! across calls is either caller-saved (the compiler spills it around the call) or control
-//! state no Rust code changes (MXCSR, the x87 control word; the preemption trampoline, which
-//! interrupts arbitrary code, saves and restores the full state itself).
+//! `switch(save, to, arg)` is inline assembly at each of its few call sites. It pushes RBP and
+//! RBX and the address where this side will continue, stores the stack pointer at `save`,
+//! loads `to` as the stack pointer, pops the other side's continuation and jumps there, where
+//! that side pops its RBX and RBP; `arg` travels in RDX and is what the other side's switch
+//! returns. The other callee-saved registers (R12-R15) are declared clobbered, so the compiler
+//! saves only those the surrounding function uses, and everything caller-saved is clobbered as
+//! for a call (`clobber_abi("C")`). Control state no Rust code changes (MXCSR, the x87 control
+//! word) is not switched; the preemption trampoline, which interrupts arbitrary code, saves
+//! and restores the full state itself. Jumping to the continuation (not returning to it)
+//! leaves the return-address predictor alone.
 //!
-//! A new fiber's stack is laid out as if it had called the switch: six zeroed registers, then
-//! the address of `greenchan_fiber_start` as the return address, which calls `fiber_main` with
-//! the fiber's address (the argument of the first resume). Its unwind information marks the
-//! return address as undefined, so backtraces end there, and a zero frame pointer ends
-//! frame-pointer walks.
+//! A new fiber's stack is laid out as if it had switched out: its continuation is
+//! `greenchan_fiber_start`, which calls `fiber_main` with the fiber's header (the argument of
+//! the first resume). The unwind information of `greenchan_fiber_start` marks the return
+//! address as undefined and its frame pointer is zero, so backtraces end there.
 //!
-//! A fiber returns to its *parent*: the resumer's saved stack pointer, named by a thread-local
-//! (`PARENT`) that `resume` sets for as long as it runs the fiber. A direct switch between two
-//! fibers leaves the parent alone: whichever fiber suspends next returns to the same worker.
+//! A fiber returns to its *parent*: the slot where its resumer's stack pointer is saved, which
+//! `resume` records in the fiber's header for as long as it runs the fiber. A direct switch
+//! passes the parent on to the fiber it switches to: whichever fiber suspends next returns to
+//! the same worker.
 
-use std::cell::Cell;
+use std::arch::asm;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
 
@@ -37,33 +40,10 @@ const RETURNED: usize = 3;
 const RESUME: usize = 4;
 const DIRECT_SWITCH: usize = 5;
 const UNWIND: usize = 6;
-// The first resume passes the fiber's address instead (always above these).
+// The first resume passes the fiber's header instead (an address, above these).
 
 std::arch::global_asm!(
-    ".pushsection .text.greenchan_fiber,\"ax\",@progbits",
-    ".p2align 4",
-    ".globl greenchan_fiber_switch",
-    ".hidden greenchan_fiber_switch",
-    ".type greenchan_fiber_switch,@function",
-    "greenchan_fiber_switch:",
-    "push rbp",
-    "push rbx",
-    "push r12",
-    "push r13",
-    "push r14",
-    "push r15",
-    "mov [rdi], rsp",
-    "mov rsp, rsi",
-    "mov rax, rdx",
-    "pop r15",
-    "pop r14",
-    "pop r13",
-    "pop r12",
-    "pop rbx",
-    "pop rbp",
-    "ret",
-    ".size greenchan_fiber_switch, . - greenchan_fiber_switch",
-    "",
+    ".pushsection .text.greenchan_fiber_start,\"ax\",@progbits",
     ".p2align 4",
     ".globl greenchan_fiber_start",
     ".hidden greenchan_fiber_start",
@@ -71,7 +51,8 @@ std::arch::global_asm!(
     "greenchan_fiber_start:",
     ".cfi_startproc",
     ".cfi_undefined rip",
-    "mov rdi, rax",
+    "xor ebp, ebp",
+    "mov rdi, rdx",
     "and rsp, -16",
     "call {main}",
     "ud2",
@@ -82,27 +63,46 @@ std::arch::global_asm!(
 );
 
 extern "C" {
-    /// See the module doc. Returns the `arg` of the switch that comes back to this stack.
-    fn greenchan_fiber_switch(save: *mut usize, to: usize, arg: usize) -> usize;
-    /// Never called: its address is the first return address of a new fiber.
+    /// Never called: its address is the first continuation of a new fiber.
     fn greenchan_fiber_start();
 }
 
-thread_local! {
-    /// Where the stack pointer of whoever resumed the running fiber is saved.
-    static PARENT: Cell<*mut usize> = const { Cell::new(ptr::null_mut()) };
-}
-
-// Never inlined, as the accessors in `context.rs`: a fiber may resume on another thread, and
-// the compiler must not reuse a thread-local address computed before a switch.
-#[inline(never)]
-fn parent() -> *mut usize {
-    PARENT.with(Cell::get)
-}
-
-#[inline(never)]
-fn set_parent(slot: *mut usize) -> *mut usize {
-    PARENT.with(|p| p.replace(slot))
+/// Saves this side at `save`, continues the side saved as `to` with `arg`; returns the `arg`
+/// of the switch that comes back here. See the module doc.
+///
+/// # Safety
+/// `to` is a stack pointer saved by this function (or laid out by `Fiber::new`) whose side is
+/// not running, and `save` stays valid until the switch back.
+#[inline(always)]
+unsafe fn switch(save: *mut usize, to: usize, arg: usize) -> usize {
+    let back: usize;
+    // SAFETY: as the caller promises; the assembly keeps the stack 8 bytes below a 16-byte
+    // boundary at the continuation exactly as at entry (three pushes, three pops), and every
+    // register it does not restore is declared clobbered.
+    unsafe {
+        asm!(
+            "push rbp",
+            "push rbx",
+            "lea rax, [rip + 2f]",
+            "push rax",
+            "mov [rdi], rsp",
+            "mov rsp, rsi",
+            "pop rax",
+            "jmp rax",
+            "2:",
+            "pop rbx",
+            "pop rbp",
+            in("rdi") save,
+            in("rsi") to,
+            inout("rdx") arg => back,
+            out("r12") _,
+            out("r13") _,
+            out("r14") _,
+            out("r15") _,
+            clobber_abi("C"),
+        );
+    }
+    back
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +118,8 @@ enum State {
 /// the entry of the first run.
 pub(crate) struct Header {
     sp: usize,
+    /// While it runs: where its resumer's stack pointer is saved.
+    parent: *mut usize,
     state: State,
     entry: Option<task::Entry>,
 }
@@ -140,15 +142,11 @@ impl Fiber {
     /// A fiber that runs `entry` on `stack` when first resumed.
     pub(crate) fn new(stack: GreenStack, entry: task::Entry) -> Fiber {
         let header = (stack.top() - std::mem::size_of::<Header>()) & !15;
-        let frame: [usize; 8] = [
-            0,                                           // r15
-            0,                                           // r14
-            0,                                           // r13
-            0,                                           // r12
+        let frame: [usize; 4] = [
+            greenchan_fiber_start as *const () as usize, // the first continuation
             0,                                           // rbx
-            0,                                           // rbp: ends frame-pointer walks
-            greenchan_fiber_start as *const () as usize, // the switch returns here
-            0,                                           // padding: keeps 16-byte alignment
+            0,                                           // rbp
+            0,                                           // padding
         ];
         let sp = header - std::mem::size_of_val(&frame);
         // SAFETY: the stack's usable memory ends at `top` and is ours alone; header and frame
@@ -156,6 +154,7 @@ impl Fiber {
         unsafe {
             (header as *mut Header).write(Header {
                 sp,
+                parent: ptr::null_mut(),
                 state: State::New,
                 entry: Some(entry),
             });
@@ -264,15 +263,13 @@ impl Drop for Fiber {
 /// As for `Fiber::resume`.
 unsafe fn switch_in(header: Link, arg: usize) -> usize {
     let mut parent_sp = 0usize;
-    let outer = set_parent(&mut parent_sp);
     // SAFETY: as the caller promises; the fiber marks itself suspended or done before it
-    // comes back here.
-    let back = unsafe {
+    // comes back here, and uses `parent` only until then.
+    unsafe {
         (*header).state = State::Running;
-        greenchan_fiber_switch(&mut parent_sp, (*header).sp, arg)
-    };
-    set_parent(outer);
-    back
+        (*header).parent = &mut parent_sp;
+        switch(&mut parent_sp, (*header).sp, arg)
+    }
 }
 
 /// The running coroutine's suspend: back to its parent with `why`, until it is resumed.
@@ -286,11 +283,12 @@ pub(crate) unsafe fn suspend(link: Link, why: Suspend) -> Landing {
         Suspend::Park => SUSPEND_PARK,
         Suspend::Preempted => SUSPEND_PREEMPTED,
     };
-    // SAFETY: the caller runs on this fiber, so it is alive and running; the parent slot was
-    // set by the resume that runs it (or the one a direct switch inherited on this thread).
+    // SAFETY: the caller runs on this fiber, so it is alive and running; its parent slot was
+    // set by the resume that runs it (or passed on by a direct switch) and is alive while that
+    // resume waits for it.
     let back = unsafe {
         (*link).state = State::Suspended;
-        greenchan_fiber_switch(&mut (*link).sp, *parent(), arg)
+        switch(&mut (*link).sp, *(*link).parent, arg)
     };
     // SAFETY: as above: whoever switched back marked the fiber running.
     unsafe { landed(link, back) }
@@ -310,7 +308,8 @@ pub(crate) unsafe fn switch_to(from: Link, to: *mut Fiber) -> Landing {
         debug_assert_eq!((*to).state, State::Suspended);
         (*from).state = State::Suspended;
         (*to).state = State::Running;
-        greenchan_fiber_switch(&mut (*from).sp, (*to).sp, DIRECT_SWITCH)
+        (*to).parent = (*from).parent;
+        switch(&mut (*from).sp, (*to).sp, DIRECT_SWITCH)
     };
     // SAFETY: `from` is ours, running again.
     unsafe { landed(from, back) }
@@ -346,11 +345,11 @@ extern "C" fn fiber_main(header: Link) -> ! {
         eprintln!("greenchan: a coroutine's entry unwound past its base; aborting");
         std::process::abort();
     }
-    // SAFETY: the header is on this stack, alive; this thread's parent slot names the
-    // resumer; nothing on this stack is used after the switch.
+    // SAFETY: the header is on this stack, alive; its parent slot names the resumer;
+    // nothing on this stack is used after the switch.
     unsafe {
         (*header).state = State::Done;
-        greenchan_fiber_switch(&mut (*header).sp, *parent(), RETURNED);
+        switch(&mut (*header).sp, *(*header).parent, RETURNED);
     }
     unreachable!("a finished fiber was resumed");
 }
