@@ -335,48 +335,6 @@ impl RawUnparker {
     }
 }
 
-/// Takes what the channel layer cached in the running coroutine's task
-/// ([`put_park_cache`]); `None` outside coroutines. Plumbing (doc-hidden).
-///
-/// ```
-/// green::spawn(|| {
-///     green::put_park_cache(Box::new(5u32));
-///     let cached = green::take_park_cache().unwrap();
-///     assert_eq!(*cached.downcast::<u32>().unwrap(), 5);
-///     assert!(green::take_park_cache().is_none());
-/// })
-/// .join()
-/// .unwrap();
-/// ```
-#[doc(hidden)]
-#[inline]
-pub fn take_park_cache() -> Option<Box<dyn std::any::Any + Send>> {
-    let task = context::current_task();
-    if task.is_null() {
-        return None;
-    }
-    // SAFETY: non-null means this is the running coroutine, which owns its cache cell and
-    // holds no other reference to it (see `Task::park_cache`).
-    unsafe { (*task).park_cache() }.take()
-}
-
-/// Caches `value` in the running coroutine's task until [`take_park_cache`], replacing what
-/// was there; outside coroutines it is dropped. Plumbing (doc-hidden).
-///
-/// ```
-/// green::put_park_cache(Box::new(1u8)); // on a thread: dropped
-/// assert!(green::take_park_cache().is_none());
-/// ```
-#[doc(hidden)]
-#[inline]
-pub fn put_park_cache(value: Box<dyn std::any::Any + Send>) {
-    let task = context::current_task();
-    if !task.is_null() {
-        // SAFETY: as in `take_park_cache`.
-        *unsafe { (*task).park_cache() } = Some(value);
-    }
-}
-
 /// Blocks until [`Coroutine::unpark`] is called on the current coroutine (or thread), or
 /// spuriously. Returns at once if a wake-up token is pending.
 ///

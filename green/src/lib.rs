@@ -51,6 +51,7 @@ mod fiber;
 mod join;
 mod local;
 mod mcache;
+mod park_cache;
 pub mod preempt;
 mod runtime;
 mod scheduler;
@@ -63,11 +64,12 @@ mod task;
 mod timer;
 
 pub use coroutine::{
-    current, in_coroutine, park, park_deadline, park_timeout, preempt_point, put_park_cache,
-    running_key, sleep, take_park_cache, yield_now, Coroutine, CoroutineId, RawUnparker,
+    current, in_coroutine, park, park_deadline, park_timeout, preempt_point, running_key, sleep,
+    yield_now, Coroutine, CoroutineId, RawUnparker,
 };
 pub use join::JoinHandle;
 pub use local::LocalKey;
+pub use park_cache::{put_park_cache, take_park_cache, ParkCache};
 pub use runtime::{
     global, run, spawn, Builder, Runtime, RuntimeBuilder, DEFAULT_TIME_SLICE, MAX_WORKERS,
 };

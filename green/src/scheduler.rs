@@ -1045,6 +1045,7 @@ pub(crate) fn commit_handed_park() {
 }
 
 impl RunningStack {
+    #[inline]
     pub(crate) fn of(task: &Task, guard: (usize, usize)) -> RunningStack {
         let (name_ptr, name_len) = task
             .name

@@ -152,8 +152,8 @@ pub(crate) struct Task {
     /// Coroutine-local values, created on first use.
     locals: Owned<Option<Box<crate::local::Locals>>>,
     /// What the channel layer keeps between two blocking operations of this coroutine (its
-    /// waiter), see `coroutine::take_park_cache`. Kept when the task is reused.
-    park_cache: Owned<Option<Box<dyn std::any::Any + Send>>>,
+    /// waiter), see `park_cache.rs`. Kept when the task is reused.
+    park_cache: Owned<Option<crate::ParkCache>>,
     /// Where the closure and join packet live when they are small, which they usually are:
     /// the task is reused, so a spawn then allocates nothing for them (see `new_or_reused`).
     job_slot: Slot<JOB_SLOT_SIZE>,
@@ -298,6 +298,7 @@ impl Task {
     ///
     /// # Safety
     /// The caller is the worker running the task.
+    #[inline]
     pub(crate) unsafe fn guard(&self) -> (usize, usize) {
         // SAFETY: the caller owns the task.
         let lo = unsafe { *self.guard.get() };
@@ -341,7 +342,7 @@ impl Task {
     /// # Safety
     /// As for [`locals`](Task::locals).
     #[allow(clippy::mut_from_ref)]
-    pub(crate) unsafe fn park_cache(&self) -> &mut Option<Box<dyn std::any::Any + Send>> {
+    pub(crate) unsafe fn park_cache(&self) -> &mut Option<crate::ParkCache> {
         // SAFETY: the caller is the running coroutine, which owns this cell.
         unsafe { self.park_cache.get() }
     }

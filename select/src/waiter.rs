@@ -101,10 +101,13 @@ impl Drop for OwnedWaiter {
         // SAFETY: loom checks this write against every claimer's reads.
         #[cfg(loom)]
         waiter.alive.with_mut(|a| unsafe { *a = false });
+        // Kept if still on its own coroutine (not unwinding on the worker's stack), else freed.
         #[cfg(not(loom))]
-        if waiter.unparker.key() != 0 && waiter.unparker.key() == green::running_key() {
-            // Still on its own coroutine (not unwinding on the worker's stack): keep it.
-            green::put_park_cache(waiter);
+        if waiter.unparker.key() != 0 {
+            drop(green::put_park_cache(
+                waiter.unparker.key(),
+                green::ParkCache::new(waiter),
+            ));
         }
     }
 }
