@@ -149,7 +149,10 @@ where
         let unfinished = Unfinished(&self.packet);
         let result = panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
             // A runtime that shut down unwound the coroutine: say so, as for one that never ran.
-            if crate::fiber::is_forced_unwind(&*payload) {
+            // (It unwinds with no current coroutine, see `task::release`; corosensei's payload
+            // is its own private type, ours is `ForcedUnwind`.)
+            if crate::fiber::is_forced_unwind(&*payload) || crate::context::current_task().is_null()
+            {
                 Box::new(DROPPED)
             } else {
                 payload

@@ -265,6 +265,19 @@ impl Runtime {
         self.shared.drain_after_shutdown();
     }
 
+    /// How many times a coroutine of this runtime parked by switching straight to the
+    /// coroutine it had woken, instead of through its worker (x86-64 only; always 0
+    /// elsewhere). A diagnostic for tests and benchmarks.
+    ///
+    /// ```
+    /// let rt = green::Runtime::builder().workers(1).build().unwrap();
+    /// let _ = rt.direct_switches();
+    /// ```
+    #[doc(hidden)]
+    pub fn direct_switches(&self) -> u64 {
+        self.shared.direct_switches()
+    }
+
     /// True once [`shutdown`](Runtime::shutdown) has been called.
     pub fn is_shutdown(&self) -> bool {
         self.shared.is_shutdown()

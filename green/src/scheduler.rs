@@ -160,6 +160,9 @@ struct Remote {
     next_timer: AtomicU64,
     /// What the monitor samples to find a coroutine that overran its time slice.
     slice: SliceState,
+    /// Direct switches this worker made (`park_direct`); written by the worker alone, with a
+    /// plain store, and summed by `Shared::direct_switches`.
+    direct_switches: AtomicU64,
 }
 
 /// Workers, of any runtime, asleep on their condition variable while another thread holds the
@@ -206,6 +209,14 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Direct switches made by this runtime's workers so far (see `park_direct`).
+    pub(crate) fn direct_switches(&self) -> u64 {
+        self.remotes
+            .iter()
+            .map(|r| r.direct_switches.load(Ordering::Relaxed))
+            .sum()
+    }
+
     /// Creates the shared state and the local queues to hand to the worker threads.
     pub(crate) fn new(config: Config) -> (Arc<Shared>, Vec<LocalQueue<TaskRef>>) {
         let locals: Vec<_> = (0..config.workers)
@@ -219,6 +230,7 @@ impl Shared {
                     timers: Mutex::new(TimerHeap::default()),
                     next_timer: AtomicU64::new(u64::MAX),
                     slice: SliceState::default(),
+                    direct_switches: AtomicU64::new(0),
                 })
             })
             .collect();
@@ -1013,6 +1025,16 @@ pub(crate) fn park_direct(task: *const Task) -> bool {
     };
     // SAFETY: as above.
     let w = unsafe { &*worker };
+    // The parker's slice ends here: a preemption requested for it must not carry over to the
+    // coroutine it switches to. (The overflow handler is told of the new coroutine's stack a
+    // few instructions before the switch leaves the old one; an overflow in that window is
+    // reported as a plain SIGSEGV rather than by name.)
+    let remote = &w.shared.remotes[w.index];
+    remote.slice.end();
+    remote.direct_switches.store(
+        remote.direct_switches.load(Ordering::Relaxed) + 1,
+        Ordering::Relaxed,
+    );
     w.enter(&next);
     let me = w.running.replace(Some(next));
     debug_assert!(me.as_deref().is_some_and(|m| std::ptr::eq(m, task)));

@@ -10,6 +10,11 @@
 //! (a coroutine can only return to whoever resumed it), so elsewhere they are the backend and
 //! every switch goes through the worker (`DIRECT` is false there).
 //!
+//! Neither backend switches the floating-point control state (MXCSR, the x87 control word):
+//! Rust code assumes the default environment, so foreign code that changes it (flush-to-zero,
+//! say) must restore it before it blocks. Neither supports control-flow enforcement (CET
+//! indirect-branch tracking or shadow stacks), which Rust does not enable by default.
+//!
 //! A suspended coroutine learns why it runs again from `Landing`: a plain resume, a direct
 //! switch (whose switcher left its own park for the landing coroutine to commit), or an
 //! unwind: a runtime that drops a suspended coroutine resumes it once to run its destructors,
@@ -17,14 +22,15 @@
 
 use crate::task::Suspend;
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", not(greenchan_portable_fiber)))]
 mod x86_64;
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(target_arch = "x86_64", not(greenchan_portable_fiber)))]
 pub(crate) use self::x86_64::{suspend, switch_to, Fiber, Link, DIRECT};
 
-#[cfg(not(target_arch = "x86_64"))]
+// `--cfg greenchan_portable_fiber` selects this backend on x86-64 too, so that CI runs it.
+#[cfg(any(not(target_arch = "x86_64"), greenchan_portable_fiber))]
 mod portable;
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(any(not(target_arch = "x86_64"), greenchan_portable_fiber))]
 pub(crate) use self::portable::{suspend, switch_to, Fiber, Link, DIRECT};
 
 /// How a resumed fiber came back to its resumer.
@@ -47,7 +53,10 @@ pub(crate) enum Landing {
 
 /// The payload a dropped coroutine is unwound with (see the module doc). Our own type, so a
 /// `catch_unwind` in the coroutine that sees it can tell it from a panic.
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+#[cfg_attr(
+    any(not(target_arch = "x86_64"), greenchan_portable_fiber),
+    allow(dead_code)
+)]
 pub(crate) struct ForcedUnwind;
 
 /// True if a caught unwind is a dropped coroutine's, not a panic.

@@ -12,8 +12,8 @@
 //! leaves the return-address predictor alone.
 //!
 //! A new fiber's stack is laid out as if it had switched out: its continuation is
-//! `greenchan_fiber_start`, which calls `fiber_main` with the fiber's header (the argument of
-//! the first resume). The unwind information of `greenchan_fiber_start` marks the return
+//! `greenchan_fiber_start_v0_1`, which calls `fiber_main` with the fiber's header (the argument of
+//! the first resume). The unwind information of `greenchan_fiber_start_v0_1` marks the return
 //! address as undefined and its frame pointer is zero, so backtraces end there.
 //!
 //! A fiber returns to its *parent*: the slot where its resumer's stack pointer is saved, which
@@ -43,12 +43,12 @@ const UNWIND: usize = 6;
 // The first resume passes the fiber's header instead (an address, above these).
 
 std::arch::global_asm!(
-    ".pushsection .text.greenchan_fiber_start,\"ax\",@progbits",
+    ".pushsection .text.greenchan_fiber_start_v0_1,\"ax\",@progbits",
     ".p2align 4",
-    ".globl greenchan_fiber_start",
-    ".hidden greenchan_fiber_start",
-    ".type greenchan_fiber_start,@function",
-    "greenchan_fiber_start:",
+    ".globl greenchan_fiber_start_v0_1",
+    ".hidden greenchan_fiber_start_v0_1",
+    ".type greenchan_fiber_start_v0_1,@function",
+    "greenchan_fiber_start_v0_1:",
     ".cfi_startproc",
     ".cfi_undefined rip",
     "xor ebp, ebp",
@@ -57,14 +57,15 @@ std::arch::global_asm!(
     "call {main}",
     "ud2",
     ".cfi_endproc",
-    ".size greenchan_fiber_start, . - greenchan_fiber_start",
+    ".size greenchan_fiber_start_v0_1, . - greenchan_fiber_start_v0_1",
     ".popsection",
     main = sym fiber_main,
 );
 
 extern "C" {
-    /// Never called: its address is the first continuation of a new fiber.
-    fn greenchan_fiber_start();
+    /// Never called: its address is the first continuation of a new fiber. The name carries
+    /// the crate's version, as two versions of `green` in one binary would otherwise clash.
+    fn greenchan_fiber_start_v0_1();
 }
 
 /// Saves this side at `save`, continues the side saved as `to` with `arg`; returns the `arg`
@@ -143,10 +144,10 @@ impl Fiber {
     pub(crate) fn new(stack: GreenStack, entry: task::Entry) -> Fiber {
         let header = (stack.top() - std::mem::size_of::<Header>()) & !15;
         let frame: [usize; 4] = [
-            greenchan_fiber_start as *const () as usize, // the first continuation
-            0,                                           // rbx
-            0,                                           // rbp
-            0,                                           // padding
+            greenchan_fiber_start_v0_1 as *const () as usize, // the first continuation
+            0,                                                // rbx
+            0,                                                // rbp
+            0,                                                // padding
         ];
         let sp = header - std::mem::size_of_val(&frame);
         // SAFETY: the stack's usable memory ends at `top` and is ours alone; header and frame
@@ -330,7 +331,7 @@ unsafe fn landed(link: Link, back: usize) -> Landing {
     }
 }
 
-/// The first frame of every fiber (called by `greenchan_fiber_start`).
+/// The first frame of every fiber (called by `greenchan_fiber_start_v0_1`).
 extern "C" fn fiber_main(header: Link) -> ! {
     // SAFETY: the first resume passes the header, at the top of this very stack.
     let entry = unsafe { (*header).entry.take() };

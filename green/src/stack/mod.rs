@@ -112,7 +112,10 @@ impl GreenStack {
     }
 
     /// One past the highest usable address (page aligned): where the stack starts.
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    #[cfg_attr(
+        any(not(target_arch = "x86_64"), greenchan_portable_fiber),
+        allow(dead_code)
+    )]
     pub(crate) fn top(&self) -> usize {
         self.slot.top
     }
