@@ -5,27 +5,13 @@
 //!
 //! Every wait is on an event and bounded by `WATCHDOG`; nothing asserts an upper bound on time.
 
+mod common;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, OnceLock};
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
 
+use common::{assert_dropped, shut_down_while_busy, within};
 use green::{Coroutine, Runtime};
-
-const WATCHDOG: Duration = Duration::from_secs(120);
-
-/// Runs `f` on a helper thread and fails the test if it does not finish within `WATCHDOG`.
-fn within<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-        let _ = tx.send(r);
-    });
-    match rx.recv_timeout(WATCHDOG) {
-        Ok(Ok(v)) => v,
-        Ok(Err(p)) => std::panic::resume_unwind(p),
-        Err(_) => panic!("test body did not finish within {WATCHDOG:?}: hang"),
-    }
-}
 
 /// Two coroutines take turns through a shared counter, each waking the other and then parking:
 /// the pattern of a channel ping-pong, hence of the direct hand-off. With `noise`, a plain
@@ -182,17 +168,9 @@ fn a_coroutine_that_parked_by_handing_off_unwinds_at_shutdown() {
         // A spurious wake-up queues `p` behind the busy worker; the shutdown then drops it,
         // unwinding it from inside its park.
         p.coroutine().unpark();
-        let r2 = rt.clone();
-        let stopper = std::thread::spawn(move || r2.shutdown());
-        while !rt.is_shutdown() {
-            std::thread::yield_now();
-        }
-        gate.store(true, Ordering::Release);
-        stopper.join().unwrap();
+        shut_down_while_busy(&rt, &gate);
         q.join().unwrap();
-        let err = p.join().unwrap_err();
-        let msg = err.downcast_ref::<&str>().copied().unwrap_or_default();
-        assert!(msg.contains("dropped before it finished"), "{msg}");
+        assert_dropped(p);
         assert!(dropped.load(Ordering::SeqCst), "its stack was unwound");
     });
 }

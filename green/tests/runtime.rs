@@ -3,28 +3,15 @@
 //!
 //! Every wait is on an event and bounded by `WATCHDOG`; nothing asserts an upper bound on time.
 
+mod common;
+
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{assert_dropped, shut_down_while_busy, within};
 use green::{Builder, Runtime};
-
-const WATCHDOG: Duration = Duration::from_secs(60);
-
-/// Runs `f` on a helper thread and fails the test if it does not finish within `WATCHDOG`.
-fn within<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-        let _ = tx.send(r);
-    });
-    match rx.recv_timeout(WATCHDOG) {
-        Ok(Ok(v)) => v,
-        Ok(Err(p)) => std::panic::resume_unwind(p),
-        Err(_) => panic!("test body did not finish within {WATCHDOG:?}: hang"),
-    }
-}
 
 #[test]
 fn spawn_and_join_return_values() {
@@ -396,20 +383,11 @@ fn shutdown_drops_queued_coroutines_and_their_joiners_learn_it() {
             })
             .unwrap();
         // Shut down from another thread while the worker is busy, then release it.
-        let rt = Arc::new(rt);
-        let r2 = rt.clone();
-        let stopper = std::thread::spawn(move || r2.shutdown());
-        while !rt.is_shutdown() {
-            std::thread::yield_now();
-        }
-        gate.store(true, Ordering::Release);
-        stopper.join().unwrap();
+        shut_down_while_busy(&Arc::new(rt), &gate);
         blocker.join().unwrap();
         // The worker was busy until after the shutdown began, so the queued coroutine never
         // ran: it was dropped, its captured value with it, and its joiner hears so.
-        let err = queued.join().unwrap_err();
-        let msg = err.downcast_ref::<&str>().copied().unwrap_or_default();
-        assert!(msg.contains("dropped before it finished"), "{msg}");
+        assert_dropped(queued);
         assert!(dropped.load(Ordering::SeqCst));
     });
 }

@@ -5,30 +5,17 @@
 //!
 //! Every wait is on an event and bounded by `WATCHDOG`; nothing asserts an upper bound on time.
 
+mod common;
+
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, TryLockError};
+use std::sync::{Arc, TryLockError};
 use std::time::{Duration, Instant};
 
+use common::{within, WATCHDOG};
 use green::sync::{Barrier, Condvar, Lazy, Mutex, OnceLock, RwLock, Semaphore, WaitGroup};
 use green::Runtime;
-
-const WATCHDOG: Duration = Duration::from_secs(60);
-
-/// Runs `f` on a helper thread and fails the test if it does not finish within `WATCHDOG`.
-fn within<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-        let _ = tx.send(r);
-    });
-    match rx.recv_timeout(WATCHDOG) {
-        Ok(Ok(v)) => v,
-        Ok(Err(p)) => std::panic::resume_unwind(p),
-        Err(_) => panic!("test body did not finish within {WATCHDOG:?}: hang"),
-    }
-}
 
 fn runtime(workers: usize) -> Runtime {
     Runtime::builder().workers(workers).build().unwrap()
