@@ -9,6 +9,7 @@ mod common;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use common::{assert_dropped, shut_down_while_busy, within};
 use green::{Coroutine, Runtime};
@@ -172,6 +173,79 @@ fn a_coroutine_that_parked_by_handing_off_unwinds_at_shutdown() {
         q.join().unwrap();
         assert_dropped(p);
         assert!(dropped.load(Ordering::SeqCst), "its stack was unwound");
+    });
+}
+
+/// One run of the scenario below; `None` if the hand-off happened to go through the worker
+/// (which ends the slice anyway), else whether the coroutine switched to found itself asked
+/// to yield.
+fn preempt_request_seen_after_hand_off() -> Option<bool> {
+    let slice = Duration::from_millis(2);
+    let rt = Arc::new(
+        Runtime::builder()
+            .workers(1)
+            .async_preempt(false) // only the request flag, no signal
+            .time_slice(slice)
+            .build()
+            .unwrap(),
+    );
+    let other_ran = Arc::new(AtomicBool::new(false));
+    let b_parked = Arc::new(AtomicBool::new(false));
+    let b = {
+        let (other_ran, b_parked) = (other_ran.clone(), b_parked.clone());
+        rt.spawn(move || {
+            b_parked.store(true, Ordering::Release);
+            green::park(); // until `a` wakes us and switches here
+                           // Asked to yield? Then this lets the queued coroutine run first.
+            green::preempt_point();
+            other_ran.load(Ordering::Acquire)
+        })
+        .unwrap()
+    };
+    while !b_parked.load(Ordering::Acquire) {
+        std::thread::yield_now();
+    }
+    let a = {
+        let (rt2, b) = (rt.clone(), b.coroutine().clone());
+        rt.spawn(move || {
+            rt2.spawn(move || other_ran.store(true, Ordering::Release))
+                .unwrap();
+            // Overrun the slice with no preemption point: the monitor asks us to yield.
+            let start = Instant::now();
+            while start.elapsed() < slice * 10 {
+                std::hint::spin_loop();
+            }
+            b.unpark();
+            green::park(); // hands off to `b`, still asked to yield
+        })
+        .unwrap()
+    };
+    let seen = b.join().unwrap();
+    let direct = rt.direct_switches() > 0;
+    a.coroutine().unpark();
+    a.join().unwrap();
+    direct.then_some(seen)
+}
+
+#[test]
+fn a_preemption_asked_of_the_parker_does_not_pass_to_the_coroutine_it_switches_to() {
+    within(|| {
+        // On x86-64 the hand-off is direct unless a periodic check falls on that turn; retry
+        // until one run took the direct path (elsewhere every run goes through the worker).
+        let mut outcome = None;
+        for _ in 0..10 {
+            outcome = preempt_request_seen_after_hand_off();
+            if outcome.is_some() {
+                break;
+            }
+        }
+        #[cfg(all(target_arch = "x86_64", not(greenchan_portable_fiber)))]
+        assert!(outcome.is_some(), "no run took the direct path");
+        assert_ne!(
+            outcome,
+            Some(true),
+            "the parker's yield request passed to the next coroutine"
+        );
     });
 }
 
