@@ -149,10 +149,9 @@ where
         let unfinished = Unfinished(&self.packet);
         let result = panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
             // A runtime that shut down unwound the coroutine: say so, as for one that never ran.
-            // (It unwinds with no current coroutine, see `task::release`; corosensei's payload
-            // is its own private type, ours is `ForcedUnwind`.)
-            if crate::fiber::is_forced_unwind(&*payload) || crate::context::current_task().is_null()
-            {
+            // Only that unwind runs with no current coroutine (`task::release`), whichever
+            // backend's payload it carries.
+            if crate::context::current_task().is_null() {
                 Box::new(DROPPED)
             } else {
                 payload

@@ -50,16 +50,3 @@ pub(crate) enum Landing {
     /// Another coroutine switched to it directly; the switcher's park is to be committed.
     Direct,
 }
-
-/// The payload a dropped coroutine is unwound with (see the module doc). Our own type, so a
-/// `catch_unwind` in the coroutine that sees it can tell it from a panic.
-#[cfg_attr(
-    any(not(target_arch = "x86_64"), greenchan_portable_fiber),
-    allow(dead_code)
-)]
-pub(crate) struct ForcedUnwind;
-
-/// True if a caught unwind is a dropped coroutine's, not a panic.
-pub(crate) fn is_forced_unwind(payload: &(dyn std::any::Any + Send)) -> bool {
-    payload.is::<ForcedUnwind>()
-}

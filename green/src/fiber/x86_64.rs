@@ -25,9 +25,14 @@ use std::arch::asm;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
 
-use super::{ForcedUnwind, Landing, Outcome};
+use super::{Landing, Outcome};
 use crate::stack::GreenStack;
 use crate::task::{self, Suspend};
+
+/// The payload a dropped coroutine is unwound with (see the module doc of `fiber`). The
+/// coroutine's entry recognises that unwind by its running with no current coroutine
+/// (`task::release`), as with corosensei's, not by this type.
+struct ForcedUnwind;
 
 /// This backend can switch from one coroutine to another directly.
 pub(crate) const DIRECT: bool = true;
