@@ -928,11 +928,11 @@ impl Worker {
                     return;
                 }
                 Outcome::Suspended(Suspend::Park) => {
-                    if task.commit_park() {
-                        Task::park_leak(task);
+                    let Some(woken) = Task::commit_park(task) else {
                         return;
-                    }
+                    };
                     // An unpark arrived while the coroutine was switching out: resume it.
+                    task = woken;
                     // SAFETY: as above; it has run, so it has its fiber.
                     fiber = unsafe { task.started_fiber() }.expect("a parked coroutine has run");
                 }
@@ -1055,14 +1055,10 @@ pub(crate) fn commit_handed_park() {
     // SAFETY: the coroutine landed on a worker (only workers run coroutines), published by
     // `Worker::run` on this thread.
     let w = unsafe { &*context::worker() };
-    if let Some(parked) = w.handed.take() {
-        if parked.commit_park() {
-            Task::park_leak(parked);
-        } else {
-            // Woken while it switched out: runnable again, behind the coroutine running now.
-            parked.requeue();
-            w.push_local(parked);
-        }
+    if let Some(woken) = w.handed.take().and_then(Task::commit_park) {
+        // Woken while it switched out: runnable again, behind the coroutine running now.
+        woken.requeue();
+        w.push_local(woken);
     }
 }
 

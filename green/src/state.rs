@@ -7,11 +7,11 @@
 //! `std::thread::park`. Queued and running are one state on purpose: an unpark treats them alike
 //! (it leaves a token), and the queues themselves order what the worker that dequeues a task
 //! sees, so moving a task between a queue and a worker (a yield, a dequeue) needs no atomic
-//! instruction at all. A park is committed by the worker after the coroutine has switched out
-//! (`ACTIVE -> PARKED`), so an `unpark` that arrives while the coroutine is still on its way
-//! out only sets the token and the worker resumes it at once: a wake-up is never lost, and
-//! exactly one party (the one whose compare-exchange moves `PARKED -> ACTIVE`) schedules a
-//! parked task.
+//! instruction at all. A park is committed once the coroutine has switched out (`ACTIVE ->
+//! PARKED`), by its worker or by the coroutine a direct switch went to, so an `unpark` that
+//! arrives while the coroutine is still on its way out only sets the token and the commit
+//! fails, which runs the coroutine again: a wake-up is never lost, and exactly one party (the
+//! one whose compare-exchange moves `PARKED -> ACTIVE`) schedules a parked task.
 
 #[cfg(loom)]
 use loom::sync::atomic::{AtomicU8, Ordering};

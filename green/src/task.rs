@@ -2,8 +2,8 @@
 //! identity, and the small state machine that decides who may run it next.
 //!
 //! Its scheduling state (`state.rs`, model-checked with loom) is the heart of park/unpark: a
-//! park is committed by the worker after the coroutine has switched out, so no wake-up is lost
-//! and a parked task is never resumed twice.
+//! park is committed once the coroutine has switched out (by its worker, or by the coroutine a
+//! direct switch went to), so no wake-up is lost and a parked task is never resumed twice.
 //!
 //! Ownership follows the state: every `ACTIVE` task is owned by one queue entry or by the worker
 //! running it, and a `PARKED` task owns one reference to itself, which the unparker that moves
@@ -26,7 +26,7 @@ use crate::state::SchedState;
 pub(crate) enum Suspend {
     /// Runnable again at once; goes to the back of the queue.
     Yield,
-    /// Waiting for `unpark`; the worker commits the park.
+    /// Waiting for `unpark`; the worker commits the park (see `Task::commit_park`).
     Park,
     /// Preempted asynchronously (`preempt/`): runnable, but pinned to its worker until it
     /// next switches out cooperatively.
@@ -88,7 +88,7 @@ impl Drop for Entry {
 pub(crate) fn run_entry(entry: Entry, link: Link) {
     let task = crate::context::current_task();
     // SAFETY: this runs as the coroutine of `task`, which owns its link cell; the link (its
-    // fiber, or a yielder on its stack) lives as long as the coroutine.
+    // fiber's header, or its yielder, both on its stack) lives as long as the coroutine.
     unsafe { *(*task).link.get() = link };
     // SAFETY: this is the task's coroutine, on its one run.
     unsafe { entry.0.run() };
@@ -366,11 +366,15 @@ impl Task {
         self.state.take_token()
     }
 
-    /// Called by the worker once the coroutine has switched out with `Suspend::Park`.
-    /// Returns true if the task is now parked, false if a wake-up arrived first (the token is
-    /// consumed and the task must be resumed again).
-    pub(crate) fn commit_park(&self) -> bool {
-        self.state.commit_park()
+    /// Parks the task once its coroutine has switched out to park, handing the caller's
+    /// reference to the parked state (see `unpark`). Gives the reference back if a wake-up
+    /// arrived first: the token is consumed and the task must run again.
+    pub(crate) fn commit_park(this: TaskRef) -> Option<TaskRef> {
+        if !this.state.commit_park() {
+            return Some(this);
+        }
+        let _ = Arc::into_raw(this);
+        None
     }
 
     /// Makes the task runnable or leaves it a token. Returns the reference the caller must
@@ -381,14 +385,9 @@ impl Task {
         }
         // SAFETY: every task lives in an `Arc` (`TaskRef`), so `self` is the pointer
         // `Arc::into_raw` gives for it; a parked task owns one strong count of itself, leaked
-        // by `Task::park_leak` when the park was committed; `SchedState::unpark` returned true
+        // by `Task::commit_park`; `SchedState::unpark` returned true
         // to exactly one unparker, which takes that count back here, once.
         Some(unsafe { Arc::from_raw(self as *const Task) })
-    }
-
-    /// Hands the worker's reference to the parked state (see `unpark`).
-    pub(crate) fn park_leak(this: TaskRef) {
-        let _ = Arc::into_raw(this);
     }
 
     /// Starts a new timed wait and returns its generation.
