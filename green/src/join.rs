@@ -168,8 +168,10 @@ where
             drop(locals);
         }
         std::mem::forget(unfinished);
-        self.packet.complete(result);
+        // Not preemptible from here on: a joiner that hears of the end has seen every
+        // asynchronous preemption this coroutine took.
         crate::preempt::coroutine_finished();
+        self.packet.complete(result);
     }
 
     unsafe fn abandon(&self) {
