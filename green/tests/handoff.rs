@@ -180,7 +180,9 @@ fn a_coroutine_that_parked_by_handing_off_unwinds_at_shutdown() {
 /// (which ends the slice anyway), else whether the coroutine switched to found itself asked
 /// to yield.
 fn preempt_request_seen_after_hand_off() -> Option<bool> {
-    let slice = Duration::from_millis(2);
+    // Long enough that `b` is not, in its turn, found overrunning a slice of its own before
+    // its preemption point when the thread is descheduled on a loaded machine.
+    let slice = Duration::from_millis(20);
     let rt = Arc::new(
         Runtime::builder()
             .workers(1)

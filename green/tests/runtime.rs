@@ -203,14 +203,20 @@ fn park_timeout_returns_after_the_timeout() {
 fn sleeps_end_after_their_duration_and_in_order() {
     within(|| {
         let order = Arc::new(Mutex::new(Vec::new()));
+        // Every sleep ends at a deadline fixed before the first spawn, so a slow spawn cannot
+        // reorder them.
+        let t0 = Instant::now();
         let handles: Vec<_> = [40u64, 10, 30, 20]
             .into_iter()
             .map(|ms| {
                 let order = order.clone();
                 green::spawn(move || {
+                    let deadline = t0 + Duration::from_millis(ms);
                     let start = Instant::now();
-                    green::sleep(Duration::from_millis(ms));
-                    assert!(start.elapsed() >= Duration::from_millis(ms));
+                    let dur = deadline.saturating_duration_since(start);
+                    green::sleep(dur);
+                    assert!(start.elapsed() >= dur);
+                    assert!(Instant::now() >= deadline);
                     // A std lock in a coroutine: not to be preempted while held.
                     let _no_preempt = green::preempt::disable();
                     order.lock().unwrap().push(ms);
@@ -353,7 +359,12 @@ fn spawning_on_a_shut_down_runtime_fails_cleanly() {
 #[test]
 fn shutdown_drops_queued_coroutines_and_their_joiners_learn_it() {
     within(|| {
-        let rt = Runtime::builder().workers(1).build().unwrap();
+        // Not preemptible: a preempted blocker would let the queued coroutine run.
+        let rt = Runtime::builder()
+            .workers(1)
+            .async_preempt(false)
+            .build()
+            .unwrap();
         let gate = Arc::new(AtomicBool::new(false));
         let running = Arc::new(AtomicBool::new(false));
         let (g, r) = (gate.clone(), running.clone());
