@@ -187,10 +187,8 @@ impl Task {
         let mut task = 'task: {
             if let Some(mut task) = crate::scheduler::take_reusable_task(shared) {
                 if let Some(t) = Arc::get_mut(&mut task) {
-                    debug_assert!(matches!(t.body.0.get_mut(), Body::Gone));
-                    let cache = t.park_cache.0.get_mut().take();
-                    *t = Task::fresh(shared.clone(), name, stack_size);
-                    *t.park_cache.0.get_mut() = cache;
+                    debug_assert!(Arc::ptr_eq(&t.shared, shared));
+                    t.reset(name, stack_size);
                     break 'task task;
                 }
             }
@@ -209,6 +207,38 @@ impl Task {
         let entry: CachedArc<dyn Job> = unsafe { job.clone().unsize(|p| p) };
         *t.body.0.get_mut() = Body::Entry(Entry(entry));
         (task, job)
+    }
+
+    /// Makes a finished task of the same runtime as a `fresh` one, in place, keeping its park
+    /// cache. Its `shared` stays: replacing it would add and drop a reference on the
+    /// runtime's count, a cache line every worker's spawns would then fight over. The pattern
+    /// names every field, so a new one cannot be forgotten here.
+    fn reset(&mut self, name: Name, stack_size: usize) {
+        let Task {
+            state,
+            wait_gen,
+            id,
+            name: old_name,
+            stack_size: size,
+            shared: _,
+            body,
+            guard,
+            link,
+            locals,
+            park_cache: _,
+            job_slot,
+        } = self;
+        debug_assert!(matches!(body.0.get_mut(), Body::Gone));
+        *state = SchedState::new_queued();
+        *wait_gen.get_mut() = 0;
+        *id = next_id();
+        *old_name = name;
+        *size = stack_size as u32;
+        *body = Owned::new(Body::Gone);
+        *guard = Owned::new(0);
+        *link = Owned::new(ptr::null_mut());
+        *locals = Owned::new(None);
+        *job_slot = Slot::new();
     }
 
     /// A task without its job (see `new_or_reused`).
