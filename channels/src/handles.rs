@@ -10,7 +10,7 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use select::sync::{Arc, Ordering};
+use select::sync::{ChanArc, Ordering};
 use select::{
     OwnedWaiter, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError,
     TrySendError, Waiter,
@@ -53,7 +53,7 @@ impl<T> Drop for Parked<'_, T> {
 /// assert_eq!(rx.recv(), Ok(2));
 /// ```
 pub struct Sender<T> {
-    pub(crate) chan: Arc<Chan<T>>,
+    pub(crate) chan: ChanArc<Chan<T>>,
 }
 
 /// The receiving half of a channel. Clone it for more receivers; each value goes to one.
@@ -66,7 +66,7 @@ pub struct Sender<T> {
 /// assert!(rx.recv().is_err());
 /// ```
 pub struct Receiver<T> {
-    pub(crate) chan: Option<Arc<Chan<T>>>,
+    pub(crate) chan: Option<ChanArc<Chan<T>>>,
 }
 
 /// A channel with room for `cap` values; `bounded(0)` is a rendezvous channel (Go's
@@ -79,7 +79,7 @@ pub struct Receiver<T> {
 /// h.join().unwrap();
 /// ```
 pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
-    let chan = Arc::new(Chan::new(cap));
+    let chan = ChanArc::new(Chan::new(cap));
     (Sender { chan: chan.clone() }, Receiver { chan: Some(chan) })
 }
 
@@ -248,7 +248,7 @@ impl<T> Sender<T> {
 
     /// True if both handles belong to the same channel.
     pub fn same_channel(&self, other: &Sender<T>) -> bool {
-        Arc::ptr_eq(&self.chan, &other.chan)
+        ChanArc::ptr_eq(&self.chan, &other.chan)
     }
 }
 
@@ -412,7 +412,7 @@ impl<T> Receiver<T> {
     /// True if both handles belong to the same channel.
     pub fn same_channel(&self, other: &Receiver<T>) -> bool {
         match (&self.chan, &other.chan) {
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (Some(a), Some(b)) => ChanArc::ptr_eq(a, b),
             (None, None) => true,
             _ => false,
         }

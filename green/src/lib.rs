@@ -69,6 +69,7 @@ pub use coroutine::{
 };
 pub use join::JoinHandle;
 pub use local::LocalKey;
+pub use mcache::CachedArc;
 pub use park_cache::{put_park_cache, take_park_cache, ParkCache};
 pub use runtime::{
     global, run, spawn, Builder, Runtime, RuntimeBuilder, DEFAULT_TIME_SLICE, MAX_WORKERS,

@@ -1,5 +1,6 @@
 //! Per-thread caches of small freed blocks, by size class: Go's `mcache` idea for the memory
-//! the runtime allocates on every spawn (a coroutine's closure and join packet, see `join.rs`).
+//! the runtime allocates on every spawn (a coroutine's closure and join packet, see `join.rs`)
+//! and, through the public [`CachedArc`], for each channel's shared state.
 //!
 //! Such a block is allocated by the spawner and freed by whoever drops it last, often a worker
 //! on another thread. With the system allocator that is a lock of the allocating thread's
@@ -363,9 +364,20 @@ impl<const N: usize> Slot<N> {
 }
 
 /// A thread-safe reference-counted pointer, as [`std::sync::Arc`] without weak references,
-/// whose block comes from this module's caches or lies in a [`Slot`]. Built for a concrete type and then turned
-/// into a trait object with [`CachedArc::unsize`].
-pub(crate) struct CachedArc<U: ?Sized> {
+/// whose block comes from the runtime's per-thread caches of small blocks (or, inside the
+/// runtime, lies in a task's slot). Meant for blocks that one thread allocates and another
+/// frees, which the system allocator serves with a lock of the allocating thread's arena:
+/// the channels allocate their shared state with it. Built for a concrete type (and, inside
+/// the runtime, then turned into a trait object).
+///
+/// ```
+/// let a = green::CachedArc::new(5);
+/// let b = a.clone();
+/// assert_eq!(*b, 5);
+/// assert!(green::CachedArc::ptr_eq(&a, &b));
+/// assert!(!green::CachedArc::ptr_eq(&a, &green::CachedArc::new(5)));
+/// ```
+pub struct CachedArc<U: ?Sized> {
     ptr: NonNull<ArcInner<U>>,
     _owns: PhantomData<ArcInner<U>>,
 }
@@ -378,7 +390,12 @@ unsafe impl<U: ?Sized + Send + Sync> Sync for CachedArc<U> {}
 
 impl<U> CachedArc<U> {
     /// Moves `value` into a cached block, with one reference.
-    pub(crate) fn new(value: U) -> CachedArc<U> {
+    ///
+    /// ```
+    /// let a = green::CachedArc::new(String::from("shared"));
+    /// assert_eq!(a.len(), 6);
+    /// ```
+    pub fn new(value: U) -> CachedArc<U> {
         let layout = Layout::new::<ArcInner<U>>();
         let ptr = alloc(layout).cast::<ArcInner<U>>();
         // SAFETY: the block is fresh, and large and aligned enough for `ArcInner<U>`.
@@ -416,6 +433,16 @@ impl<U> CachedArc<U> {
 }
 
 impl<U: ?Sized> CachedArc<U> {
+    /// True if both point to the same value, as [`std::sync::Arc::ptr_eq`].
+    ///
+    /// ```
+    /// let a = green::CachedArc::new(1);
+    /// assert!(green::CachedArc::ptr_eq(&a, &a.clone()));
+    /// ```
+    pub fn ptr_eq(this: &Self, other: &Self) -> bool {
+        ptr::addr_eq(this.ptr.as_ptr(), other.ptr.as_ptr())
+    }
+
     fn inner(&self) -> &ArcInner<U> {
         // SAFETY: the block stays allocated while this reference counts.
         unsafe { self.ptr.as_ref() }

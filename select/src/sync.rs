@@ -13,6 +13,14 @@ pub use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 #[cfg(not(loom))]
 pub use std::sync::Arc;
 
+/// The pointer to a channel's shared state: green's [`green::CachedArc`] normally, whose block
+/// the freeing thread keeps for its next allocation (a channel is often made on one worker and
+/// dropped last on another); loom's `Arc` under loom.
+#[cfg(not(loom))]
+pub use green::CachedArc as ChanArc;
+#[cfg(loom)]
+pub use loom::sync::Arc as ChanArc;
+
 use std::time::Instant;
 
 /// Locks a channel's state. Under loom it is loom's mutex, poisoning ignored: channel critical
