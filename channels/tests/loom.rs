@@ -1,6 +1,6 @@
 //! Model checks of the channel wake-up protocol with loom: the real channel and select code,
 //! built with `--cfg loom` so its locks, atomics and park/unpark come from loom.
-//! Run: `RUSTFLAGS="--cfg loom" cargo test -p channels --release --test loom`.
+//! Run: `RUSTFLAGS="--cfg loom" cargo test -p greenchan-channels --release --test loom`.
 //!
 //! The select models bound preemptions (loom's `preemption_bound`) to keep the run to seconds;
 //! select's case shuffle is off under loom, which needs deterministic replays.

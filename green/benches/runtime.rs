@@ -1,7 +1,7 @@
 //! Criterion benches of the runtime's hot paths: spawn+join, yield, park/unpark hand-off, and
-//! the cost of holding parked coroutines. `cargo bench -p green`.
+//! the cost of holding parked coroutines. `cargo bench -p greenchan-runtime`.
 //! The DESIGN §4 figures themselves (ns per task at 1M, resident bytes per parked coroutine)
-//! come from `cargo run --release -p green --example figures` and the comparison harness.
+//! come from `cargo run --release -p greenchan-runtime --example figures` and the comparison harness.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

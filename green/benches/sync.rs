@@ -1,6 +1,6 @@
 //! Criterion benches of `green::sync::Mutex` against `std::sync::Mutex`: the uncontended
 //! lock/unlock pair (one compare-exchange each way in both), and a contended counter, with
-//! coroutines on a two-worker runtime and with OS threads. `cargo bench -p green --bench sync`.
+//! coroutines on a two-worker runtime and with OS threads. `cargo bench -p greenchan-runtime --bench sync`.
 
 use std::sync::Arc;
 

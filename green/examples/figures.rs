@@ -1,5 +1,5 @@
 //! Prints the DESIGN §4 `spawn`, `yield` and `parked` figures for the green runtime alone:
-//! `cargo run --release -p green --example figures [spawn|yield|parked] [N]`.
+//! `cargo run --release -p greenchan-runtime --example figures [spawn|yield|parked] [N]`.
 //! The comparison harness (`bench/`) runs the same workloads beside other runtimes.
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,5 +1,5 @@
 //! The scheduling state of a task, the wake-up logic every blocking call relies on, kept apart
-//! from the task so that loom can model-check it (`RUSTFLAGS="--cfg loom" cargo test -p green
+//! from the task so that loom can model-check it (`RUSTFLAGS="--cfg loom" cargo test -p greenchan-runtime
 //! --release --lib state`).
 //!
 //! The low two bits say where the task is: `ACTIVE` (in exactly one run queue, or running on a

@@ -1,6 +1,6 @@
 //! One socket's readiness word and its parked waiters: the wake-up protocol between a coroutine
 //! whose syscall said `WouldBlock` and the poller, kept apart from the reactor so that loom can
-//! model-check it (`RUSTFLAGS="--cfg loom" cargo test -p netpoll --release --lib scheduled_io`).
+//! model-check it (`RUSTFLAGS="--cfg loom" cargo test -p greenchan-netpoll --release --lib scheduled_io`).
 //!
 //! The word is `sequence << 2 | bits`, one bit per direction. The two parties:
 //!

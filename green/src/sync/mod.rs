@@ -10,7 +10,7 @@
 //! operation, and a wait queue of `Waiter` nodes, edited under a short lock that is
 //! never held across a park, holds the blocked. Each file states its own race argument next to
 //! the code. Loom models of the protocols run with
-//! `RUSTFLAGS="--cfg loom" cargo test -p green --release --lib sync::`.
+//! `RUSTFLAGS="--cfg loom" cargo test -p greenchan-runtime --release --lib sync::`.
 //!
 //! Guards may be released on another thread than the one that took them (a coroutine migrates
 //! between workers while parked); these locks allow it, so their guards are `Send` where std's
