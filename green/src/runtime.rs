@@ -278,6 +278,18 @@ impl Runtime {
         self.shared.direct_switches()
     }
 
+    /// Entries in this runtime's timer heaps, including those of waits that ended early and
+    /// are not swept out yet. A diagnostic for tests.
+    ///
+    /// ```
+    /// let rt = green::Runtime::builder().workers(1).build().unwrap();
+    /// assert_eq!(rt.timer_entries(), 0);
+    /// ```
+    #[doc(hidden)]
+    pub fn timer_entries(&self) -> usize {
+        self.shared.timer_entries()
+    }
+
     /// True once [`shutdown`](Runtime::shutdown) has been called.
     pub fn is_shutdown(&self) -> bool {
         self.shared.is_shutdown()

@@ -258,6 +258,11 @@ impl Shared {
         self.shutdown.load(Ordering::Acquire)
     }
 
+    /// Entries in the workers' timer heaps, live or stale.
+    pub(crate) fn timer_entries(&self) -> usize {
+        self.remotes.iter().map(|r| lock(&r.timers).len()).sum()
+    }
+
     /// Stops the workers: each finishes the coroutine it is running, then exits, dropping the
     /// tasks still queued.
     pub(crate) fn begin_shutdown(&self) {

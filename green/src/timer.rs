@@ -5,6 +5,13 @@
 //! early (it was unparked) leaves a stale entry that is discarded when it expires instead of
 //! needing a search-and-remove. Each heap sits behind a mutex that is almost always taken by
 //! its own worker; idle workers take it too when they steal expired timers from a busy one.
+//!
+//! Stale entries would pile up when waits with long timeouts keep ending early (a select loop
+//! with a fresh one-hour timeout each turn, say), so the heap sweeps them out whenever it has
+//! doubled since its last sweep: a sweep is linear, but it comes only after as many pushes as
+//! the heap held, so each push pays for it in constant amortised time, and the heap stays
+//! within about twice the number of live waits (Go's timers clean deleted entries the same
+//! way).
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -38,15 +45,23 @@ impl Ord for Entry {
     }
 }
 
+/// Heaps smaller than this are never swept.
+const SWEEP_MIN: usize = 64;
+
 /// A min-heap of timed waits.
 #[derive(Default)]
 pub(crate) struct TimerHeap {
     heap: BinaryHeap<Entry>,
     seq: u64,
+    /// Length after the last sweep; the next sweep comes once the heap has doubled.
+    swept_len: usize,
 }
 
 impl TimerHeap {
     pub(crate) fn push(&mut self, deadline: Instant, task: TaskRef, gen: u32) {
+        if self.heap.len() >= SWEEP_MIN.max(2 * self.swept_len) {
+            self.sweep();
+        }
         self.seq += 1;
         self.heap.push(Entry {
             deadline,
@@ -54,6 +69,17 @@ impl TimerHeap {
             task,
             gen,
         });
+    }
+
+    /// Drops the entries whose wait has ended (stale generation).
+    fn sweep(&mut self) {
+        self.heap.retain(|e| e.task.wait_gen() == e.gen);
+        self.swept_len = self.heap.len();
+    }
+
+    /// Entries held, live or stale.
+    pub(crate) fn len(&self) -> usize {
+        self.heap.len()
     }
 
     pub(crate) fn next_deadline(&self) -> Option<Instant> {

@@ -199,6 +199,32 @@ fn park_timeout_returns_after_the_timeout() {
     });
 }
 
+/// Timed waits that end early (unparked long before their timeout) leave stale timer entries
+/// behind; the heap sweeps them, so a loop of them keeps memory flat instead of holding one
+/// entry per iteration until its hour is up.
+#[test]
+fn timed_waits_that_end_early_do_not_pile_up() {
+    within(|| {
+        let rt = Runtime::builder().workers(1).build().unwrap();
+        let rounds = 20_000;
+        rt.block_on(move || {
+            let me = green::current();
+            for _ in 0..rounds {
+                let waker = me.clone();
+                let h = green::spawn(move || waker.unpark());
+                green::park_timeout(Duration::from_secs(3600));
+                h.join().unwrap();
+            }
+        });
+        let held = rt.timer_entries();
+        assert!(
+            held < 1_000,
+            "{held} timer entries held after {rounds} early-ended waits"
+        );
+        rt.shutdown();
+    });
+}
+
 #[test]
 fn sleeps_end_after_their_duration_and_in_order() {
     within(|| {
