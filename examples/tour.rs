@@ -163,20 +163,20 @@ fn main() {
 
     println!("\n== an explicit runtime with one worker");
     let rt = Runtime::builder().workers(1).build().unwrap();
-    let v = rt.block_on(|| {
+    let v = rt.run(|| {
         let a = go!(|| 20);
         let b = go!(|| 22);
         a.join().unwrap() + b.join().unwrap()
     });
     println!("two coroutines on one worker computed {v}");
 
-    println!("\n== preemption: a loop with no calls cannot starve the worker");
+    println!("\n== a stuck worker is rescued: a loop with no calls keeps only its own thread");
     let stop = Arc::new(AtomicBool::new(false));
     let spinner = {
         let stop = stop.clone();
         rt.spawn(move || {
             let mut turns = 0u64;
-            // No runtime call, no preempt_point(): only the timer signal can interrupt this.
+            // No runtime call, no preempt_point(): nothing switches this coroutine away.
             while !stop.load(Ordering::Relaxed) {
                 turns = std::hint::black_box(turns + 1);
             }
@@ -184,22 +184,18 @@ fn main() {
         })
         .unwrap()
     };
-    let before = greenchan::preempt::async_preemptions();
-    let waited = rt.block_on(|| {
+    let waited = rt.run(|| {
         let start = Instant::now();
-        greenchan::sleep(Duration::from_millis(20)); // needs the one worker the spinner holds
+        greenchan::sleep(Duration::from_millis(20)); // the one worker is busy with the spinner
         start.elapsed()
     });
+    println!(
+        "a 20 ms sleep beside the spinner took {waited:?}, on one of {} spare worker thread(s) \
+         the monitor started for the stuck worker",
+        rt.spare_threads()
+    );
     stop.store(true, Ordering::Relaxed);
     spinner.join().unwrap();
-    if greenchan::preempt::is_supported() {
-        println!(
-            "a 20 ms sleep beside the spinner took {waited:?}; the spinner was preempted {} times",
-            greenchan::preempt::async_preemptions() - before
-        );
-    } else {
-        println!("a 20 ms sleep beside the spinner took {waited:?} (cooperative preemption only on this target)");
-    }
     rt.shutdown();
     match rt.spawn(|| ()) {
         Ok(_) => println!("unexpected: spawned on a stopped runtime"),

@@ -44,7 +44,7 @@ fn coroutines_spawned_in_run_outlive_it() {
 #[test]
 fn explicit_runtime_through_the_facade() {
     let rt = Runtime::builder().workers(1).build().unwrap();
-    let v = rt.block_on(|| {
+    let v = rt.run(|| {
         let h = go!(|| {
             greenchan::yield_now();
             greenchan::preempt_point();

@@ -51,11 +51,14 @@ fn spinners_and_channel_traffic_survive_many_preemptions() {
     const SPINNERS: u64 = 4;
     const MESSAGES: u64 = 20_000;
     const BUSY: u64 = 300_000;
-    let rt = Runtime::builder()
+    let builder = Runtime::builder()
         .workers(2)
-        .time_slice(Duration::from_millis(2))
-        .build()
-        .unwrap();
+        .time_slice(Duration::from_millis(2));
+    // SAFETY: the coroutines below compute on plain data and use greenchan's channels, whose
+    // critical sections are built to be preempted (see `greenchan::preempt`), and the system
+    // allocator, whose code (in libc) is never interrupted; none uses std locks, stdio,
+    // thread-locals or a statically linked allocator while it may be preempted.
+    let rt = unsafe { builder.allow_async_preemption() }.build().unwrap();
     let before = greenchan::preempt::async_preemptions();
 
     let spinners: Vec<_> = (1..=SPINNERS)

@@ -16,13 +16,7 @@ use common::on_thread;
 /// runtime down so that the woken coroutine is dropped from its queue, and returns after the
 /// shutdown. `op` must park on a channel operation right after it is called.
 fn unwind_while_registered(op: impl FnOnce() + Send + 'static) {
-    let rt = Arc::new(
-        green::Runtime::builder()
-            .workers(1)
-            .async_preempt(false) // the blocker below must keep the worker until released
-            .build()
-            .unwrap(),
-    );
+    let rt = Arc::new(green::Runtime::builder().workers(1).build().unwrap());
     let started = Arc::new(AtomicBool::new(false));
     let s = started.clone();
     let parked = rt

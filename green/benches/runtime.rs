@@ -19,7 +19,7 @@ fn spawn_join(c: &mut Criterion) {
             b.iter(|| {
                 let counter = Arc::new(AtomicUsize::new(0));
                 let c2 = counter.clone();
-                rt.block_on(move || {
+                rt.run(move || {
                     let hs: Vec<_> = (0..n)
                         .map(|_| {
                             let c = c2.clone();
@@ -48,7 +48,7 @@ fn yield_now(c: &mut Criterion) {
         g.throughput(Throughput::Elements((tasks * per) as u64));
         g.bench_function(BenchmarkId::new("workers", workers), |b| {
             b.iter(|| {
-                rt.block_on(move || {
+                rt.run(move || {
                     let hs: Vec<_> = (0..tasks)
                         .map(|_| {
                             green::spawn(move || {
@@ -76,7 +76,7 @@ fn park_unpark_handoff(c: &mut Criterion) {
         let rt = green::Runtime::builder().workers(workers).build().unwrap();
         g.bench_function(BenchmarkId::new("workers", workers), |b| {
             b.iter_custom(|iters| {
-                rt.block_on(move || {
+                rt.run(move || {
                     let turn = Arc::new(AtomicUsize::new(0));
                     let me = green::current();
                     let t2 = turn.clone();

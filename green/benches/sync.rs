@@ -32,7 +32,7 @@ fn contended(c: &mut Criterion) {
         b.iter(|| {
             let m = Arc::new(green::sync::Mutex::new(0usize));
             let m2 = m.clone();
-            rt.block_on(move || {
+            rt.run(move || {
                 let hs: Vec<_> = (0..parties)
                     .map(|_| {
                         let m = m2.clone();
@@ -55,7 +55,7 @@ fn contended(c: &mut Criterion) {
         b.iter(|| {
             let m = Arc::new(std::sync::Mutex::new(0usize));
             let m2 = m.clone();
-            rt.block_on(move || {
+            rt.run(move || {
                 let hs: Vec<_> = (0..parties)
                     .map(|_| {
                         let m = m2.clone();

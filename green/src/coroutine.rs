@@ -248,9 +248,40 @@ pub fn running_key() -> usize {
 
 /// Makes `task` runnable, or leaves it a token: what every unpark of a coroutine does.
 fn wake(task: &Task) {
-    if let Some(runnable) = task.unpark() {
-        scheduler::schedule(runnable);
+    scheduler::wake(task);
+}
+
+/// Waits for a wake-up token (or `deadline`) by blocking the worker's thread, without
+/// switching to another coroutine: how a coroutine waits while it is panicking.
+///
+/// std keeps panic state per OS thread: the panic count behind `thread::panicking()` (which
+/// std's locks consult to decide whether to poison) and whether the thread is inside the
+/// panic hook (a second panic there aborts the process). A coroutine that parked inside its
+/// panic hook or while unwinding would leave that state set for every other coroutine its
+/// worker ran meanwhile: their `thread::panicking()` would be true, their std mutex guards
+/// would poison what they unlock, and a panic of theirs inside the window would abort the
+/// process. std offers no way to save and restore that state per coroutine, so a panicking
+/// coroutine keeps its thread to itself, as a thread would, until it has finished panicking.
+/// The worker's other started coroutines wait meanwhile (the monitor rescues what may move);
+/// a hook or destructor that waits for one of *them* therefore deadlocks, which is the limit
+/// of this rule, documented on the crate.
+fn block_thread(task: &Task, deadline: Option<Instant>) {
+    if !task.begin_blocking() {
+        return; // a token was pending
     }
+    while !task.is_notified() {
+        match deadline {
+            None => thread::park(),
+            Some(d) => {
+                let now = Instant::now();
+                if now >= d {
+                    break;
+                }
+                thread::park_timeout(d - now);
+            }
+        }
+    }
+    task.end_blocking();
 }
 
 /// Wakes one coroutine or thread, like [`Coroutine::unpark`], without holding a reference to
@@ -352,8 +383,12 @@ pub fn park() {
         return thread::park();
     }
     // SAFETY: non-null means this is the running coroutine, alive while it runs.
-    if unsafe { &*task }.take_token() {
+    let t = unsafe { &*task };
+    if t.take_token() {
         return;
+    }
+    if thread::panicking() {
+        return block_thread(t, None);
     }
     if scheduler::park_direct(task) {
         return;
@@ -401,6 +436,9 @@ pub fn park_deadline(deadline: Instant) {
     if Instant::now() >= deadline {
         return;
     }
+    if thread::panicking() {
+        return block_thread(t, Some(deadline));
+    }
     let gen = t.begin_timed_wait();
     let me = current_task_ref().expect("running coroutine");
     scheduler::add_timer(me, deadline, gen);
@@ -421,7 +459,8 @@ pub fn park_deadline(deadline: Instant) {
 /// ```
 pub fn yield_now() {
     let task = context::current_task();
-    if task.is_null() {
+    if task.is_null() || thread::panicking() {
+        // A panicking coroutine keeps its thread (see `block_thread`).
         return thread::yield_now();
     }
     suspend(task, Suspend::Yield);

@@ -11,9 +11,9 @@
 //! still sees its I/O. The driver wakes the coroutines whose I/O is ready with
 //! [`Coroutine::unpark`](crate::Coroutine::unpark), which queues each on its own runtime.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// An I/O event source that idle workers poll instead of sleeping.
 ///
@@ -49,6 +49,17 @@ pub trait IdleDriver: Send + Sync {
 static DRIVER: OnceLock<&'static dyn IdleDriver> = OnceLock::new();
 /// Set while one thread is inside `IdleDriver::poll` on behalf of the scheduler.
 static POLLING: AtomicBool = AtomicBool::new(false);
+/// When a poll last ended, in microseconds since `epoch()`.
+static LAST_POLL: AtomicU64 = AtomicU64::new(0);
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn micros_now() -> u64 {
+    epoch().elapsed().as_micros() as u64
+}
 
 /// Installs the process's I/O driver; idle workers of every runtime poll it from then on.
 /// Fails (handing the driver back) if one is already installed.
@@ -90,7 +101,19 @@ pub(crate) fn begin_poll() -> Option<&'static dyn IdleDriver> {
 }
 
 pub(crate) fn end_poll() {
+    LAST_POLL.store(micros_now(), Ordering::Relaxed);
     POLLING.store(false, Ordering::Release);
+}
+
+/// True if a driver is installed, nobody polls it now, and nobody has for `for_at_least`:
+/// every worker that would poll it is busy or stuck, so a worker must be found for it (the
+/// monitor's rescue).
+pub(crate) fn starved(for_at_least: Duration) -> bool {
+    if installed().is_none() || POLLING.load(Ordering::Relaxed) {
+        return false;
+    }
+    let last = LAST_POLL.load(Ordering::Relaxed);
+    micros_now().saturating_sub(last) >= for_at_least.as_micros() as u64
 }
 
 /// A non-blocking poll if a driver is installed and idle; cheap when there is none or when

@@ -105,8 +105,6 @@ pub(crate) trait Job: Send + Sync {
 pub(crate) struct JobCell<F, T> {
     f: UnsafeCell<Option<F>>,
     packet: Packet<T>,
-    /// Whether the coroutine may be preempted asynchronously (`Builder::async_preempt`).
-    async_preempt: bool,
 }
 
 // SAFETY: `f` is touched only by the task's owner (`run` by its coroutine, `abandon` by whoever
@@ -115,11 +113,10 @@ pub(crate) struct JobCell<F, T> {
 unsafe impl<F: Send, T: Send> Sync for JobCell<F, T> {}
 
 impl<F, T> JobCell<F, T> {
-    pub(crate) fn new(f: F, async_preempt: bool) -> JobCell<F, T> {
+    pub(crate) fn new(f: F) -> JobCell<F, T> {
         JobCell {
             f: UnsafeCell::new(Some(f)),
             packet: Packet::new(),
-            async_preempt,
         }
     }
 }
@@ -145,7 +142,10 @@ where
         let Some(f) = (unsafe { &mut *self.f.get() }).take() else {
             return;
         };
-        crate::preempt::coroutine_started(self.async_preempt);
+        let task = crate::context::current_task();
+        // SAFETY: `run` runs as the current coroutine (its caller's contract), alive while
+        // it runs.
+        crate::preempt::coroutine_started(unsafe { (*task).async_preemptible() });
         let unfinished = Unfinished(&self.packet);
         let result = panic::catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
             // A runtime that shut down unwound the coroutine: say so, as for one that never ran.

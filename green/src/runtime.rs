@@ -6,6 +6,10 @@
 //! first use with one worker per CPU or `GREENCHAN_WORKERS`. Explicit runtimes coexist with the
 //! global one and shut down cleanly: workers finish the coroutine they run, drop what is
 //! queued, and exit; spawning afterwards is an error, not a hang.
+//!
+//! The two ways to trade soundness for Go's scheduling, asynchronous preemption and migration
+//! of started coroutines, are `unsafe` methods of the builders: the safe API cannot turn them
+//! on, and neither can the environment.
 
 use std::io;
 use std::panic;
@@ -16,15 +20,21 @@ use std::time::Duration;
 use crate::coroutine::Coroutine;
 use crate::join::{JobCell, JoinHandle, PacketOf};
 use crate::mcache::CachedArc;
-use crate::scheduler::{self, lock, Config, Shared, Worker};
+use crate::scheduler::{self, lock, Config, Shared};
 use crate::stack::{self, DEFAULT_STACK_SIZE};
-use crate::task::Task;
+use crate::task::{self, Task};
 
 /// Default time slice after which a running coroutine is preempted.
 pub const DEFAULT_TIME_SLICE: Duration = Duration::from_millis(10);
 
 /// Most workers a runtime accepts; more is surely a mistake.
 pub const MAX_WORKERS: usize = 1024;
+
+/// Default cap on spare worker threads ([`RuntimeBuilder::max_spare_threads`]).
+pub const DEFAULT_MAX_SPARE_THREADS: usize = 128;
+
+/// Most spare worker threads a runtime accepts.
+pub const MAX_SPARE_THREADS: usize = 4096;
 
 fn invalid(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, msg)
@@ -40,26 +50,28 @@ fn invalid(msg: String) -> io::Error {
 ///     .time_slice(Duration::from_millis(5))
 ///     .build()
 ///     .unwrap();
-/// assert_eq!(rt.block_on(|| 1 + 1), 2);
+/// assert_eq!(rt.run(|| 1 + 1), 2);
 /// rt.shutdown();
 /// ```
 #[derive(Debug, Clone)]
 pub struct RuntimeBuilder {
     workers: Option<usize>,
+    max_spare: usize,
     stack_size: usize,
     time_slice: Duration,
     thread_name: String,
-    async_preempt: bool,
+    task_flags: u8,
 }
 
 impl Default for RuntimeBuilder {
     fn default() -> Self {
         RuntimeBuilder {
             workers: None,
+            max_spare: DEFAULT_MAX_SPARE_THREADS,
             stack_size: DEFAULT_STACK_SIZE,
             time_slice: DEFAULT_TIME_SLICE,
             thread_name: "greenchan-worker".into(),
-            async_preempt: true,
+            task_flags: 0,
         }
     }
 }
@@ -78,31 +90,87 @@ impl RuntimeBuilder {
         self
     }
 
-    /// How long a coroutine runs before it is preempted (10 ms by default): asynchronously
-    /// where supported (see [`async_preempt`](Self::async_preempt)), else at its next
-    /// `preempt_point` or runtime call.
+    /// How long a coroutine runs before it is asked to yield at its next preemption point
+    /// (`preempt_point` or any runtime call), and how long a worker may stay inside one
+    /// coroutine before the work that may move off it is rescued (10 ms by default).
     pub fn time_slice(mut self, slice: Duration) -> Self {
         self.time_slice = slice;
         self
     }
 
-    /// Whether a coroutine that overruns its time slice is preempted asynchronously, by a
-    /// signal, even in a loop with no preemption point (default: on, where
-    /// [`preempt::is_supported`](crate::preempt::is_supported); the environment variable
-    /// `GREENCHAN_ASYNCPREEMPT=0` turns it off for every runtime). Off, only cooperative
-    /// preemption remains: coroutines yield at `preempt_point` and runtime calls. See
-    /// [`preempt`](crate::preempt) for what asynchronous preemption implies.
+    /// Most spare worker threads the runtime starts while workers are stuck inside
+    /// coroutines that do not yield (default [`DEFAULT_MAX_SPARE_THREADS`]; 0 disables
+    /// them, and the work of stuck workers then waits for a worker that is not stuck). A
+    /// spare retires once it has no coroutine of its own left and has been idle for a second.
     ///
     /// ```
     /// let rt = green::Runtime::builder()
     ///     .workers(1)
-    ///     .async_preempt(false)
+    ///     .max_spare_threads(4)
     ///     .build()
     ///     .unwrap();
-    /// assert_eq!(rt.block_on(|| 6 * 7), 42);
+    /// assert_eq!(rt.run(|| 6 * 7), 42);
     /// ```
-    pub fn async_preempt(mut self, on: bool) -> Self {
-        self.async_preempt = on;
+    pub fn max_spare_threads(mut self, n: usize) -> Self {
+        self.max_spare = n;
+        self
+    }
+
+    /// Lets the monitor preempt this runtime's coroutines asynchronously, with a signal, even
+    /// in a loop with no preemption point, as Go does since 1.14 (Linux on x86-64; elsewhere,
+    /// see [`preempt::is_supported`](crate::preempt::is_supported), and with
+    /// `GREENCHAN_ASYNCPREEMPT=0`, this does nothing). Without it a coroutine is switched only
+    /// at greenchan calls.
+    ///
+    /// # Safety
+    ///
+    /// A coroutine of this runtime may then be switched out at any instruction while other
+    /// coroutines run on the same thread. The caller promises that while its coroutines may be
+    /// preempted they hold no thread-affine state: no `std::sync` lock or guard, no
+    /// `println!`/`eprintln!` or other use of std's stdio locks, no borrow of a thread-local
+    /// (`thread_local!`, `rand::thread_rng`), no lazily initialised `LazyLock`/`OnceLock` being
+    /// initialised, and no allocation through a statically linked `#[global_allocator]`
+    /// (mimalloc, jemalloc); sections that need any of these are wrapped in
+    /// [`preempt::disable`](crate::preempt::disable). It also accepts that a system call made
+    /// directly may return `EINTR`. See [`preempt`](crate::preempt).
+    ///
+    /// ```
+    /// // SAFETY: the only coroutine spins on plain arithmetic.
+    /// let rt = unsafe { green::Runtime::builder().workers(1).allow_async_preemption() }
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(rt.run(|| (0..1000u64).sum::<u64>()), 499_500);
+    /// ```
+    pub unsafe fn allow_async_preemption(mut self) -> Self {
+        self.task_flags |= task::ASYNC_PREEMPT;
+        self
+    }
+
+    /// Lets this runtime's coroutines move between worker threads after they started, as
+    /// goroutines do: a woken coroutine runs on the worker of whoever woke it, and idle
+    /// workers steal runnable ones. Without it a coroutine runs on one thread from its start
+    /// to its end.
+    ///
+    /// # Safety
+    ///
+    /// A coroutine may then continue on another thread after any greenchan call that can
+    /// switch it (every blocking operation, `yield_now`, `sleep`, `preempt_point`). The caller
+    /// promises that no coroutine of this runtime keeps thread-affine state across such a
+    /// call: no `!Send` value (`Rc`, a `std::sync` guard, a `RefCell` borrow of a
+    /// thread-local, a `ThreadRng`), no reference into a thread-local, no value derived from
+    /// the thread's identity (`thread::current()`, a thread id cached by a C library), and no
+    /// use of a function that touches a thread-local both before and after such a call (LLVM
+    /// may compute the thread-local's address once per function).
+    ///
+    /// ```
+    /// // SAFETY: the coroutines keep nothing thread-affine across their calls.
+    /// let rt = unsafe { green::Runtime::builder().workers(2).allow_migration() }
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(rt.run(|| { green::yield_now(); 7 }), 7);
+    /// ```
+    pub unsafe fn allow_migration(mut self) -> Self {
+        self.task_flags |= task::MIGRATE;
         self
     }
 
@@ -112,8 +180,9 @@ impl RuntimeBuilder {
         self
     }
 
-    /// Starts the workers. Fails with `InvalidInput` on zero or too many workers, a stack size
-    /// out of bounds or a zero time slice, and with the OS error if a thread cannot start.
+    /// Starts the workers. Fails with `InvalidInput` on zero or too many workers, too many
+    /// spare threads, a stack size out of bounds or a zero time slice, and with the OS error
+    /// if a thread cannot start.
     pub fn build(self) -> io::Result<Runtime> {
         let workers = match self.workers {
             Some(0) => return Err(invalid("a runtime needs at least one worker, got 0".into())),
@@ -129,21 +198,27 @@ impl RuntimeBuilder {
         if self.time_slice.is_zero() {
             return Err(invalid("the time slice must be longer than zero".into()));
         }
+        if self.max_spare > MAX_SPARE_THREADS {
+            return Err(invalid(format!(
+                "{} spare threads requested; at most {MAX_SPARE_THREADS} are supported",
+                self.max_spare
+            )));
+        }
+        if self.task_flags & task::ASYNC_PREEMPT != 0 {
+            crate::preempt::install_for_opt_in();
+        }
         let config = Config {
             workers,
+            max_spare: self.max_spare,
             stack_size,
             time_slice: self.time_slice,
             thread_name: self.thread_name,
-            async_preempt: self.async_preempt && crate::preempt::enabled_by_env(),
+            task_flags: self.task_flags,
         };
-        let (shared, locals) = Shared::new(config);
+        let shared = Shared::new(config);
         let mut threads = Vec::with_capacity(workers);
-        for (index, local) in locals.into_iter().enumerate() {
-            let worker_shared = shared.clone();
-            let spawned = thread::Builder::new()
-                .name(format!("{}-{index}", shared.config.thread_name))
-                .spawn(move || Worker::new(index, worker_shared, local).run());
-            match spawned {
+        for index in 0..workers {
+            match shared.start_worker(index, false) {
                 Ok(handle) => threads.push(handle),
                 Err(e) => return Err(abandon(&shared, threads, e)),
             }
@@ -169,6 +244,7 @@ fn abandon(shared: &Shared, threads: Vec<thread::JoinHandle<()>>, e: io::Error) 
     for t in threads {
         let _ = t.join();
     }
+    shared.join_spares();
     shared.drain_after_shutdown();
     e
 }
@@ -232,16 +308,21 @@ impl Runtime {
     /// Runs `f` as a coroutine on this runtime and waits for its value, parking the caller if
     /// it is a coroutine and blocking it if it is a thread. A panic in `f` resumes here.
     ///
+    /// ```
+    /// let rt = green::Runtime::builder().workers(1).build().unwrap();
+    /// assert_eq!(rt.run(|| green::spawn(|| 20).join().unwrap() + 1), 21);
+    /// ```
+    ///
     /// # Panics
     /// If the runtime has shut down, or if `f` panics.
-    pub fn block_on<F, T>(&self, f: F) -> T
+    pub fn run<F, T>(&self, f: F) -> T
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
         let handle = self
             .spawn(f)
-            .unwrap_or_else(|e| panic!("greenchan: block_on: {e}"));
+            .unwrap_or_else(|e| panic!("greenchan: Runtime::run: {e}"));
         match handle.join() {
             Ok(v) => v,
             Err(payload) => panic::resume_unwind(payload),
@@ -262,7 +343,29 @@ impl Runtime {
                 let _ = t.join();
             }
         }
+        // The monitor, which starts spares, is gone: the spares' list is final.
+        self.shared.join_spares();
         self.shared.drain_after_shutdown();
+    }
+
+    /// Spare worker threads running now: started by the monitor while workers were stuck
+    /// inside coroutines that do not yield, retired once idle.
+    ///
+    /// ```
+    /// let rt = green::Runtime::builder().workers(1).build().unwrap();
+    /// assert_eq!(rt.spare_threads(), 0);
+    /// ```
+    pub fn spare_threads(&self) -> usize {
+        self.shared.spares_running()
+    }
+
+    /// How many times the monitor rescued the movable work of a stuck worker (woke an idle
+    /// worker for it or started a spare). A diagnostic for tests.
+    #[doc(hidden)]
+    pub fn rescues(&self) -> u64 {
+        self.shared
+            .rescues
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// How many times a coroutine of this runtime parked by switching straight to the
@@ -344,21 +447,12 @@ fn with_target_runtime<R>(f: impl FnOnce(&Arc<Shared>) -> R) -> R {
 }
 
 /// What a `Builder` says about one coroutine.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct SpawnOptions {
     name: Option<String>,
     stack_size: Option<usize>,
-    async_preempt: bool,
-}
-
-impl Default for SpawnOptions {
-    fn default() -> Self {
-        SpawnOptions {
-            name: None,
-            stack_size: None,
-            async_preempt: true,
-        }
-    }
+    /// Task flags opted into for this coroutine, on top of its runtime's.
+    task_flags: u8,
 }
 
 fn spawn_on<F, T>(shared: &Arc<Shared>, options: SpawnOptions, f: F) -> io::Result<JoinHandle<T>>
@@ -369,7 +463,7 @@ where
     let SpawnOptions {
         name,
         stack_size,
-        async_preempt,
+        task_flags,
     } = options;
     if shared.is_shutdown() {
         return Err(io::Error::other(
@@ -389,7 +483,8 @@ where
         shared,
         name.map(Box::new),
         size,
-        JobCell::new(f, async_preempt),
+        shared.config.task_flags | task_flags,
+        JobCell::new(f),
     );
     // SAFETY: `|p| p` is an unsizing coercion.
     let job: CachedArc<dyn PacketOf<T>> = unsafe { job.unsize(|p| p) };
@@ -439,7 +534,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    global().block_on(f)
+    global().run(f)
 }
 
 /// Coroutine factory, as [`std::thread::Builder`]: name and stack size, then `spawn`.
@@ -479,20 +574,48 @@ impl Builder {
         self
     }
 
-    /// Whether this coroutine may be preempted asynchronously, by a signal (default: yes,
-    /// where the runtime does so). `false` suits a coroutine that holds std locks or borrows
-    /// thread-locals across long computations; it still yields at preemption points once its
-    /// time slice is up. See [`preempt`](crate::preempt).
+    /// Lets the monitor preempt this coroutine asynchronously, with a signal, even in a loop
+    /// with no preemption point ([`RuntimeBuilder::allow_async_preemption`] for a whole
+    /// runtime). Linux on x86-64 only; elsewhere, and with `GREENCHAN_ASYNCPREEMPT=0`, it does
+    /// nothing.
+    ///
+    /// # Safety
+    ///
+    /// As for [`RuntimeBuilder::allow_async_preemption`]: the caller promises that while
+    /// this coroutine may be preempted it holds no thread-affine state (std locks, stdio,
+    /// thread-local borrows, lazy initialisers, a statically linked allocator), and accepts
+    /// `EINTR` from system calls it makes directly.
     ///
     /// ```
-    /// let h = green::Builder::new()
-    ///     .async_preempt(false)
+    /// // SAFETY: the coroutine computes on plain integers only.
+    /// let h = unsafe { green::Builder::new().allow_async_preemption() }
     ///     .spawn(|| (1..=10u32).product::<u32>())
     ///     .unwrap();
     /// assert_eq!(h.join().unwrap(), 3_628_800);
     /// ```
-    pub fn async_preempt(mut self, on: bool) -> Builder {
-        self.options.async_preempt = on;
+    pub unsafe fn allow_async_preemption(mut self) -> Builder {
+        self.options.task_flags |= task::ASYNC_PREEMPT;
+        self
+    }
+
+    /// Lets this coroutine move between worker threads after it started
+    /// ([`RuntimeBuilder::allow_migration`] for a whole runtime).
+    ///
+    /// # Safety
+    ///
+    /// As for [`RuntimeBuilder::allow_migration`]: the caller promises that the coroutine
+    /// keeps no thread-affine state across greenchan calls (`!Send` values, references into
+    /// or values derived from thread-locals or the thread's identity).
+    ///
+    /// ```
+    /// // SAFETY: nothing thread-affine is kept across the yield.
+    /// let h = unsafe { green::Builder::new().allow_migration() }
+    ///     .spawn(|| { green::yield_now(); 5 })
+    ///     .unwrap();
+    /// assert_eq!(h.join().unwrap(), 5);
+    /// ```
+    pub unsafe fn allow_migration(mut self) -> Builder {
+        self.options.task_flags |= task::MIGRATE;
         self
     }
 
@@ -502,6 +625,9 @@ impl Builder {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        if self.options.task_flags & task::ASYNC_PREEMPT != 0 {
+            crate::preempt::install_for_opt_in();
+        }
         with_target_runtime(|shared| spawn_on(shared, self.options, f))
     }
 
@@ -511,6 +637,9 @@ impl Builder {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        if self.options.task_flags & task::ASYNC_PREEMPT != 0 {
+            crate::preempt::install_for_opt_in();
+        }
         spawn_on(&runtime.shared, self.options, f)
     }
 }

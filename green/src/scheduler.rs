@@ -1,38 +1,75 @@
-//! The M:N scheduler: worker threads that run coroutines from per-worker queues, steal from one
-//! another when idle, and sleep when there is nothing to do.
+//! The M:N scheduler: worker threads that run coroutines, share out the ones that have not
+//! started yet, and sleep when there is nothing to do.
 //!
-//! The shape is Go's (`proc.go`) and tokio's multi-thread scheduler:
+//! # The rule it is built around
 //!
-//! - Each worker has a local run queue (a crossbeam work-stealing deque, kept bounded: past
-//!   `LOCAL_QUEUE_CAPACITY` half of it moves to the global queue) and a `runnext` slot. A
-//!   coroutine woken by the coroutine running on the same worker goes to `runnext` and runs as
-//!   soon as the waker blocks, which keeps a message and its receiver on one warm core. A run
-//!   of `RUNNEXT_STREAK` consecutive `runnext` tasks yields to the queue, so two coroutines
-//!   ping-ponging cannot starve the rest.
-//! - A global injection queue receives work from outside the runtime and overflow; workers
-//!   check it first every `GLOBAL_CHECK_INTERVAL` ticks so it is never starved.
-//! - An idle worker becomes a *spinning* searcher if fewer than half the workers already are;
-//!   searchers steal half of a victim's queue and expired timers. A searcher that finds work
-//!   while being the last searcher wakes another worker, so work spreads without every push
-//!   paying for a wake-up; pushes wake a sleeping worker only when nobody is searching.
-//! - A worker with nothing to do sleeps on its own condition variable until it is notified or
-//!   the earliest timer of the runtime is due: an idle runtime uses no CPU.
+//! A coroutine that has started runs on one OS thread until it ends (DESIGN §3). std, every
+//! crate and any C code on a thread assume that a `!Send` value and a thread-local stay on
+//! their thread, and LLVM computes a thread-local's address once per function, across calls;
+//! a coroutine moved to another thread between two of its calls would break all of that. So
+//! only coroutines that have not started move: the work-stealing deque of each worker holds
+//! unstarted coroutines only, and a started coroutine that becomes runnable again always goes
+//! back to its own worker (its *home*). The one exception is a coroutine spawned with the
+//! `unsafe` opt-in `allow_migration`, whose spawner promised that it keeps no thread-affine
+//! state across greenchan calls: it is scheduled as Go schedules goroutines.
 //!
-//! The sleep of an idle worker is where an I/O driver (the netpoller, see `driver.rs`) hooks
-//! in, as Go's `netpoll` does in `findrunnable`: one sleeper at a time polls the OS with the
-//! same timeout instead of waiting on its condition variable, and notifying it breaks the
-//! poll. A worker also polls without blocking when its local queue runs dry and every
-//! `NETPOLL_CHECK_INTERVAL` ticks, so I/O is seen while every worker is busy.
+//! # Queues
 //!
-//! Preemption hooks in at `run_task`, which publishes each resumption to the monitor thread
-//! (`sysmon.rs`). A coroutine preempted asynchronously (`preempt/`) is pinned to its worker
-//! until its next cooperative switch: it waits in the worker's `pinned` queue, which nobody
-//! steals from, behind the tasks its local and the global queue held.
+//! Each worker has, in the order it looks at them:
+//!
+//! - a `runnext` slot for the coroutine the running one just woke on this worker, which runs
+//!   as soon as the waker blocks (a message and its receiver stay on one warm core; a parking
+//!   coroutine switches to it directly, see `park_direct`). A run of `RUNNEXT_STREAK`
+//!   consecutive `runnext` tasks yields to the queues so two ping-ponging coroutines cannot
+//!   starve the rest;
+//! - its `inbox`, where other threads put the coroutines of this worker they woke; it is
+//!   drained into the home queue;
+//! - the *home queue*: started coroutines of this worker that are runnable (woken, yielded,
+//!   preempted). Nobody else touches it;
+//! - the *local queue*, a crossbeam work-stealing deque of unstarted coroutines spawned here,
+//!   bounded (past `LOCAL_QUEUE_CAPACITY` half of it moves to the global queue);
+//! - the runtime's global queue (work from outside the runtime, and overflow), checked first
+//!   every `GLOBAL_CHECK_INTERVAL` ticks so it is never starved.
+//!
+//! # Balance
+//!
+//! Since a coroutine stays where it starts, *where* it starts decides whether parallel work
+//! spreads. A worker that has both started and unstarted work therefore leaves the unstarted
+//! coroutines for idle workers while any are searching or asleep (it has woken them when it
+//! queued the work), and runs its own started ones meanwhile; it takes an unstarted one itself
+//! once nobody is idle, every `UNSTARTED_CHECK_INTERVAL` ticks, or when the idle workers have
+//! let it wait for `UNSTARTED_PATIENCE`. An idle worker steals half of a victim's unstarted
+//! coroutines, but not a victim's *only* one unless the victim has been inside one coroutine
+//! since the thief first saw it (`ONLY_TASK_GRACE`): a coroutine just spawned for a partner
+//! (pingpong's echo) then starts next to that partner instead of across threads.
+//!
+//! # Idle workers
+//!
+//! An idle worker becomes a *spinning* searcher if fewer than half the workers already are;
+//! searchers steal, fire due timers and watch their own inbox for `SEARCH_SPIN` before they
+//! sleep. A worker with nothing to do sleeps on its own condition variable until it is
+//! notified or the earliest timer of the runtime is due: an idle runtime uses no CPU. Pushes
+//! of unstarted work wake a sleeper only when nobody is searching; a wake-up routed to a
+//! worker's inbox wakes that worker if it sleeps. The sleep of an idle worker is where the
+//! I/O driver (the netpoller, see `driver.rs`) hooks in, as Go's `netpoll` does in
+//! `findrunnable`.
+//!
+//! # Stuck workers and spare threads
+//!
+//! A worker inside one coroutine for longer than a time slice (a loop with no greenchan call,
+//! a blocking system call, a std lock, a C library) is *stuck*; the monitor (`sysmon.rs`)
+//! rescues what may move off it: idle workers are woken to steal its unstarted coroutines and
+//! fire its timers, and when every worker is stuck the monitor starts *spare* worker threads
+//! (Go's `handoffp`), up to `max_spare_threads`. A spare is a worker like the others (the
+//! coroutines it starts stay with it); it retires once it has no coroutine of its own left
+//! and has been idle for `SPARE_KEEP_ALIVE`. A stuck coroutine then delays only the coroutines
+//! that started on its own thread.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 use crossbeam_deque::{Injector, Steal, Stealer, Worker as LocalQueue};
@@ -44,7 +81,7 @@ use crate::fiber::{self, Fiber, Landing, Outcome};
 use crate::preempt::{self, NoPreempt};
 use crate::stack::{self, RunningStack, StackPool};
 use crate::sysmon::{Monitor, SliceState};
-use crate::task::{Suspend, Task, TaskRef};
+use crate::task::{Suspend, Task, TaskRef, Woken};
 use crate::timer::TimerHeap;
 
 /// Past this many tasks a local queue sends half of them to the global queue.
@@ -53,7 +90,7 @@ const LOCAL_QUEUE_CAPACITY: usize = 256;
 const TASK_POOL_SIZE: usize = 256;
 /// Batches of `TASK_POOL_SIZE / 2` finished tasks a runtime's depot keeps for its workers.
 const TASK_DEPOT_BATCHES: usize = 16;
-/// Consecutive `runnext` runs before the local queue gets a turn.
+/// Consecutive `runnext` runs before the other queues get a turn.
 const RUNNEXT_STREAK: u32 = 16;
 /// Every this many ticks a worker looks at the global queue before its own (Go uses 61).
 const GLOBAL_CHECK_INTERVAL: u32 = 61;
@@ -62,12 +99,24 @@ const TIMER_CHECK_INTERVAL: u32 = 16;
 /// Every this many ticks a busy worker polls the I/O driver without blocking (if one is
 /// installed and nobody else polls it).
 const NETPOLL_CHECK_INTERVAL: u32 = 61;
+/// Every this many ticks a worker with no idle peer starts one of its unstarted coroutines
+/// before its started ones, so that a started coroutine yielding in a loop cannot hold back
+/// the new ones.
+const UNSTARTED_CHECK_INTERVAL: u32 = 8;
+/// How long a worker leaves its unstarted coroutines to idle peers before it starts one
+/// itself: about the time a sleeping worker needs to wake up and steal.
+const UNSTARTED_PATIENCE: Duration = Duration::from_micros(200);
+/// How long a victim must have stayed inside one coroutine before a thief takes its only
+/// unstarted coroutine (Go waits 3 µs before it steals a `runnext`).
+const ONLY_TASK_GRACE: Duration = Duration::from_micros(20);
 /// Least time between two releases of idle stacks' memory.
 const TRIM_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a searching worker keeps looking before it goes to sleep. Spinning this long
 /// costs little CPU and saves the futex wake-up a sleeping worker would need when work
 /// arrives a few microseconds later, which is the common case for message passing.
 const SEARCH_SPIN: Duration = Duration::from_micros(50);
+/// How long a spare worker with no coroutine of its own stays idle before it retires.
+pub(crate) const SPARE_KEEP_ALIVE: Duration = Duration::from_secs(1);
 
 /// Locks a mutex, ignoring poisoning: scheduler critical sections never panic while holding
 /// data in an inconsistent state, and a panicking coroutine must not take the runtime down.
@@ -78,12 +127,16 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// Settings of a runtime, fixed when it is built.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
+    /// Worker threads started with the runtime.
     pub(crate) workers: usize,
+    /// Most spare workers the monitor may start while workers are stuck.
+    pub(crate) max_spare: usize,
     pub(crate) stack_size: usize,
     pub(crate) time_slice: Duration,
     pub(crate) thread_name: String,
-    /// Whether the monitor may signal workers to preempt coroutines asynchronously.
-    pub(crate) async_preempt: bool,
+    /// Task flags every coroutine of this runtime gets (`task::MIGRATE`,
+    /// `task::ASYNC_PREEMPT`): the runtime-wide `unsafe` opt-ins.
+    pub(crate) task_flags: u8,
 }
 
 /// What a worker's sleep waits on: a flag and a condition variable, or the I/O driver.
@@ -151,7 +204,8 @@ impl Sleeper {
     }
 }
 
-/// The part of a worker other threads may touch.
+/// The part of a worker other threads may touch. One per slot: the runtime's workers, then
+/// room for its spare workers.
 struct Remote {
     sleeper: Sleeper,
     timers: Mutex<TimerHeap>,
@@ -163,6 +217,39 @@ struct Remote {
     /// Direct switches this worker made (`park_direct`); written by the worker alone, with a
     /// plain store, and summed by `Shared::direct_switches`.
     direct_switches: AtomicU64,
+    /// Started coroutines of this worker made runnable by other threads.
+    inbox: Injector<TaskRef>,
+    /// Set (before its last look at the queues) while the worker sleeps or is about to.
+    asleep: AtomicBool,
+    /// Set by whoever wakes this worker to search for work (it was counted as spinning).
+    woken_to_search: AtomicBool,
+    /// Set by the monitor while the worker has been inside one coroutine past a time slice.
+    stuck: AtomicBool,
+    /// Set while a thread runs this slot.
+    active: AtomicBool,
+    /// The slot's thread, woken when a coroutine that blocks it is unparked.
+    thread: Mutex<Option<Thread>>,
+    /// Started coroutines of this worker that have not finished.
+    live: AtomicUsize,
+}
+
+impl Remote {
+    fn new() -> Remote {
+        Remote {
+            sleeper: Sleeper::default(),
+            timers: Mutex::new(TimerHeap::default()),
+            next_timer: AtomicU64::new(u64::MAX),
+            slice: SliceState::default(),
+            direct_switches: AtomicU64::new(0),
+            inbox: Injector::new(),
+            asleep: AtomicBool::new(false),
+            woken_to_search: AtomicBool::new(false),
+            stuck: AtomicBool::new(false),
+            active: AtomicBool::new(false),
+            thread: Mutex::new(None),
+            live: AtomicUsize::new(0),
+        }
+    }
 }
 
 /// Workers, of any runtime, asleep on their condition variable while another thread holds the
@@ -194,9 +281,21 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) stacks: StackPool,
     injector: Injector<TaskRef>,
+    /// One per slot, like `remotes`.
     stealers: Box<[Stealer<TaskRef>]>,
     /// Padded: each worker writes its own on every switch.
     remotes: Box<[CachePadded<Remote>]>,
+    /// The local queues of slots no thread runs now; a thread takes its slot's at start and
+    /// gives it back when it exits.
+    free_locals: Mutex<Vec<Option<LocalQueue<TaskRef>>>>,
+    /// Slots `0..slots_used` have run a thread at some point: the range thieves look at.
+    slots_used: AtomicUsize,
+    /// Slots that run a thread now.
+    active: AtomicUsize,
+    /// Spare workers running now.
+    spares: AtomicUsize,
+    /// Threads of spare workers, joined at shutdown (and reaped by the monitor).
+    spare_threads: Mutex<Vec<thread::JoinHandle<()>>>,
     idle: Idle,
     monitor: Monitor,
     shutdown: AtomicBool,
@@ -206,40 +305,31 @@ pub(crate) struct Shared {
     /// Batches of finished tasks that a worker's full pool handed over, for a worker whose
     /// pool ran dry (see `keep_for_reuse`).
     task_depot: Mutex<Vec<Vec<TaskRef>>>,
+    /// Times the monitor woke or started a worker for a stuck worker's movable work.
+    pub(crate) rescues: AtomicU64,
+    /// Spare workers started so far.
+    pub(crate) spares_started: AtomicU64,
 }
 
 impl Shared {
-    /// Direct switches made by this runtime's workers so far (see `park_direct`).
-    pub(crate) fn direct_switches(&self) -> u64 {
-        self.remotes
-            .iter()
-            .map(|r| r.direct_switches.load(Ordering::Relaxed))
-            .sum()
-    }
-
-    /// Creates the shared state and the local queues to hand to the worker threads.
-    pub(crate) fn new(config: Config) -> (Arc<Shared>, Vec<LocalQueue<TaskRef>>) {
-        let locals: Vec<_> = (0..config.workers)
-            .map(|_| LocalQueue::new_fifo())
-            .collect();
+    /// Creates the shared state; the worker threads take their slot's local queue at start.
+    pub(crate) fn new(config: Config) -> Arc<Shared> {
+        let slots = config.workers + config.max_spare;
+        let locals: Vec<_> = (0..slots).map(|_| LocalQueue::new_fifo()).collect();
         let stealers = locals.iter().map(LocalQueue::stealer).collect();
-        let remotes = (0..config.workers)
-            .map(|_| {
-                CachePadded::new(Remote {
-                    sleeper: Sleeper::default(),
-                    timers: Mutex::new(TimerHeap::default()),
-                    next_timer: AtomicU64::new(u64::MAX),
-                    slice: SliceState::default(),
-                    direct_switches: AtomicU64::new(0),
-                })
-            })
+        let remotes = (0..slots)
+            .map(|_| CachePadded::new(Remote::new()))
             .collect();
-        let shared = Arc::new(Shared {
-            config,
+        Arc::new(Shared {
             stacks: StackPool::new(),
             injector: Injector::new(),
             stealers,
             remotes,
+            free_locals: Mutex::new(locals.into_iter().map(Some).collect()),
+            slots_used: AtomicUsize::new(config.workers),
+            active: AtomicUsize::new(0),
+            spares: AtomicUsize::new(0),
+            spare_threads: Mutex::new(Vec::new()),
             idle: Idle {
                 spinning: AtomicUsize::new(0),
                 sleeping: AtomicUsize::new(0),
@@ -250,17 +340,73 @@ impl Shared {
             epoch: Instant::now(),
             last_trim: AtomicU64::new(0),
             task_depot: Mutex::new(Vec::new()),
-        });
-        (shared, locals)
+            rescues: AtomicU64::new(0),
+            spares_started: AtomicU64::new(0),
+            config,
+        })
+    }
+
+    /// Direct switches made by this runtime's workers so far (see `park_direct`).
+    pub(crate) fn direct_switches(&self) -> u64 {
+        self.remotes
+            .iter()
+            .map(|r| r.direct_switches.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Entries in the workers' timer heaps, live or stale.
+    pub(crate) fn timer_entries(&self) -> usize {
+        self.remotes.iter().map(|r| lock(&r.timers).len()).sum()
+    }
+
+    /// Slots: the runtime's workers and room for its spare workers.
+    pub(crate) fn slot_count(&self) -> usize {
+        self.remotes.len()
+    }
+
+    /// Spare workers running now.
+    pub(crate) fn spares_running(&self) -> usize {
+        self.spares.load(Ordering::SeqCst)
     }
 
     pub(crate) fn is_shutdown(&self) -> bool {
         self.shutdown.load(Ordering::Acquire)
     }
 
-    /// Entries in the workers' timer heaps, live or stale.
-    pub(crate) fn timer_entries(&self) -> usize {
-        self.remotes.iter().map(|r| lock(&r.timers).len()).sum()
+    /// Starts the thread of worker `index` (a primary worker at build time, or a spare).
+    pub(crate) fn start_worker(
+        self: &Arc<Self>,
+        index: usize,
+        spare: bool,
+    ) -> std::io::Result<thread::JoinHandle<()>> {
+        let local = lock(&self.free_locals)[index]
+            .take()
+            .expect("a free slot has its local queue");
+        let remote = &self.remotes[index];
+        remote.active.store(true, Ordering::SeqCst);
+        remote.stuck.store(false, Ordering::SeqCst);
+        self.active.fetch_add(1, Ordering::SeqCst);
+        let name = if spare {
+            format!("{}-spare-{index}", self.config.thread_name)
+        } else {
+            format!("{}-{index}", self.config.thread_name)
+        };
+        let shared = self.clone();
+        let spawned = thread::Builder::new()
+            .name(name)
+            .spawn(move || Worker::new(index, shared, local, spare).run());
+        if spawned.is_err() {
+            // The closure, and the local queue in it, is gone; a new one serves the slot.
+            lock(&self.free_locals)[index] = Some(LocalQueue::new_fifo());
+            self.retire_slot(index);
+        }
+        spawned
+    }
+
+    /// Marks slot `index` free again (its thread exited or never started).
+    fn retire_slot(&self, index: usize) {
+        self.remotes[index].active.store(false, Ordering::SeqCst);
+        self.active.fetch_sub(1, Ordering::SeqCst);
     }
 
     /// Stops the workers: each finishes the coroutine it is running, then exits, dropping the
@@ -273,9 +419,99 @@ impl Shared {
         self.monitor.wake();
     }
 
-    /// Each worker's time-slice state, for the monitor.
-    pub(crate) fn slices(&self) -> impl Iterator<Item = &SliceState> {
-        self.remotes.iter().map(|r| &r.slice)
+    /// Joins the spare workers' threads (after the monitor, which starts them, has stopped).
+    pub(crate) fn join_spares(&self) {
+        let me = thread::current().id();
+        let spares = std::mem::take(&mut *lock(&self.spare_threads));
+        for t in spares {
+            if t.thread().id() != me {
+                let _ = t.join();
+            }
+        }
+    }
+
+    /// Each active worker's slot: index, time-slice state, and whether it is stuck.
+    pub(crate) fn active_slots(&self) -> impl Iterator<Item = (usize, &SliceState)> {
+        let used = self.slots_used.load(Ordering::Acquire);
+        self.remotes[..used]
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.active.load(Ordering::Acquire))
+            .map(|(i, r)| (i, &r.slice))
+    }
+
+    /// Tells whether worker `index` is stuck (set by the monitor).
+    pub(crate) fn set_stuck(&self, index: usize, stuck: bool) {
+        let remote = &self.remotes[index];
+        if remote.stuck.load(Ordering::Relaxed) != stuck {
+            remote.stuck.store(stuck, Ordering::SeqCst);
+        }
+    }
+
+    /// The monitor's rescue, run once per sample while some worker is stuck: if work that
+    /// may move is waiting where only stuck workers would get to it (their unstarted
+    /// coroutines, their due timers, the global queue, an unpolled I/O driver), wake an idle
+    /// worker to take it, or, when no worker that is not stuck is left idle and fewer such
+    /// workers run than the runtime was built with, start a spare.
+    pub(crate) fn rescue(self: &Arc<Self>, stuck: &[usize], now: Instant) {
+        if self.is_shutdown() || stuck.is_empty() {
+            return;
+        }
+        let now_nanos = self.nanos_since_epoch(now);
+        let movable = !self.injector.is_empty()
+            || stuck.iter().any(|&i| {
+                !self.stealers[i].is_empty()
+                    || self.remotes[i].next_timer.load(Ordering::Acquire) <= now_nanos
+            })
+            || driver::starved(self.config.time_slice);
+        if !movable {
+            return;
+        }
+        // Somebody idle and not stuck will take it once woken (a searcher takes it anyway).
+        if self.idle.spinning.load(Ordering::SeqCst) > 0 {
+            return;
+        }
+        if self.idle.sleeping.load(Ordering::SeqCst) > 0 {
+            self.rescues.fetch_add(1, Ordering::Relaxed);
+            self.notify_one();
+            return;
+        }
+        let running = self
+            .active
+            .load(Ordering::SeqCst)
+            .saturating_sub(stuck.len());
+        if running >= self.config.workers {
+            return;
+        }
+        self.start_spare();
+    }
+
+    /// Starts a spare worker in a free slot, if the cap allows.
+    fn start_spare(self: &Arc<Self>) {
+        if self.spares.load(Ordering::SeqCst) >= self.config.max_spare {
+            return;
+        }
+        let total = self.remotes.len();
+        let Some(index) = (self.config.workers..total).find(|&i| {
+            !self.remotes[i].active.load(Ordering::SeqCst) && lock(&self.free_locals)[i].is_some()
+        }) else {
+            return;
+        };
+        self.slots_used.fetch_max(index + 1, Ordering::AcqRel);
+        self.spares.fetch_add(1, Ordering::SeqCst);
+        match self.start_worker(index, true) {
+            Ok(handle) => {
+                self.rescues.fetch_add(1, Ordering::Relaxed);
+                self.spares_started.fetch_add(1, Ordering::Relaxed);
+                let mut threads = lock(&self.spare_threads);
+                threads.retain(|t| !t.is_finished());
+                threads.push(handle);
+            }
+            Err(e) => {
+                self.spares.fetch_sub(1, Ordering::SeqCst);
+                eprintln!("greenchan: cannot start a spare worker: {e}");
+            }
+        }
     }
 
     pub(crate) fn monitor(&self) -> &Monitor {
@@ -293,6 +529,14 @@ impl Shared {
             }
         }
         for remote in self.remotes.iter() {
+            loop {
+                match remote.inbox.steal() {
+                    // Not on its thread: it cannot be unwound here (see `Task::discard`).
+                    Steal::Success(task) => task.discard(),
+                    Steal::Retry => continue,
+                    Steal::Empty => break,
+                }
+            }
             let mut timers = lock(&remote.timers);
             let stale = std::mem::take(&mut *timers);
             drop(timers);
@@ -333,15 +577,40 @@ impl Shared {
         t.saturating_duration_since(self.epoch).as_nanos() as u64
     }
 
-    /// Queues a task from outside any worker of this runtime.
+    /// Queues a task from outside any worker of this runtime: an unstarted (or migrating)
+    /// one on the global queue, a started one in its home worker's inbox.
     pub(crate) fn inject(self: &Arc<Self>, task: TaskRef) {
         if self.is_shutdown() {
             // Workers are gone or going: nobody would run it.
             task.discard();
             return;
         }
+        if task.has_started() && !task.may_migrate() {
+            self.send_home(task);
+            return;
+        }
         self.injector.push(task);
         self.notify_one();
+    }
+
+    /// Gives a started coroutine back to its home worker, from another thread.
+    fn send_home(&self, task: TaskRef) {
+        let home = task.home();
+        let remote = &self.remotes[home];
+        remote.inbox.push(task);
+        // Against the fence in `Worker::sleep`: either the worker sees the task when it looks
+        // at its inbox after announcing its sleep, or we see the announcement and wake it.
+        fence(Ordering::SeqCst);
+        if remote.asleep.load(Ordering::Relaxed) {
+            self.wake_worker(home, false);
+        }
+    }
+
+    /// Wakes a coroutine that blocks its home worker's thread (see `coroutine::park`).
+    fn unblock(&self, task: &Task) {
+        if let Some(thread) = lock(&self.remotes[task.home()].thread).as_ref() {
+            thread.unpark();
+        }
     }
 
     /// Wakes a sleeping worker if there is one and nobody is already searching for work.
@@ -373,18 +642,43 @@ impl Shared {
             // The woken worker starts out as a searcher; count it now so that concurrent
             // pushes do not wake a second one for the same work.
             self.idle.spinning.fetch_add(1, Ordering::SeqCst);
+            self.remotes[index]
+                .woken_to_search
+                .store(true, Ordering::SeqCst);
             drop(sleepers);
             self.remotes[index].sleeper.notify();
         }
     }
 
-    fn has_visible_work(&self) -> bool {
-        !self.injector.is_empty() || self.stealers.iter().any(|s| !s.is_empty())
+    /// Wakes worker `index` if it sleeps (for work in its inbox: not as a searcher).
+    fn wake_worker(&self, index: usize, _to_search: bool) {
+        let mut sleepers = lock(&self.idle.sleepers);
+        let Some(pos) = sleepers.iter().position(|&i| i == index) else {
+            // Awake, or woken already: it looks at its inbox before it sleeps again.
+            return;
+        };
+        sleepers.swap_remove(pos);
+        self.idle.sleeping.fetch_sub(1, Ordering::SeqCst);
+        drop(sleepers);
+        self.remotes[index].sleeper.notify();
+    }
+
+    /// True while some worker is idle (searching or asleep) and could start unstarted work.
+    fn has_idle_worker(&self) -> bool {
+        self.idle.spinning.load(Ordering::Relaxed) != 0
+            || self.idle.sleeping.load(Ordering::Relaxed) != 0
+    }
+
+    fn has_visible_work(&self, me: usize) -> bool {
+        let used = self.slots_used.load(Ordering::Acquire);
+        !self.injector.is_empty()
+            || !self.remotes[me].inbox.is_empty()
+            || self.stealers[..used].iter().any(|s| !s.is_empty())
     }
 
     fn earliest_timer(&self) -> Option<Instant> {
-        let nanos = self
-            .remotes
+        let used = self.slots_used.load(Ordering::Acquire);
+        let nanos = self.remotes[..used]
             .iter()
             .map(|r| r.next_timer.load(Ordering::Acquire))
             .min()?;
@@ -393,26 +687,41 @@ impl Shared {
 
     fn any_timer_due(&self, now: Instant) -> bool {
         let now = self.nanos_since_epoch(now);
-        self.remotes
+        let used = self.slots_used.load(Ordering::Acquire);
+        self.remotes[..used]
             .iter()
             .any(|r| r.next_timer.load(Ordering::Acquire) <= now)
     }
 }
 
+/// Wakes a coroutine (what every unpark of one does): a parked one is scheduled; one that
+/// blocks its thread has that thread woken; otherwise a token is left.
+pub(crate) fn wake(task: &Task) {
+    match task.unpark() {
+        Woken::Run(task) => schedule(task),
+        Woken::Unblock => task.shared.unblock(task),
+        Woken::Nothing => {}
+    }
+}
+
 /// Schedules a task that was just made runnable by `unpark`.
 ///
-/// On a worker of the task's own runtime the task goes to that worker: into `runnext` when a
-/// coroutine woke it (it will most likely consume what the waker produced), else into the local
-/// queue. From anywhere else it goes to the runtime's global queue.
+/// A started coroutine goes home: on its own worker into `runnext` when a coroutine woke it
+/// (it will most likely consume what the waker produced), else into the home queue; from
+/// anywhere else into its worker's inbox. A coroutine allowed to migrate goes to the waker's
+/// worker instead, or to the global queue from outside the runtime.
 pub(crate) fn schedule(task: TaskRef) {
     // Coroutine code calls this; the worker's queues must not be half-updated if it is
     // preempted (the same goes for the other entry points below).
     let _no_preempt = NoPreempt::new();
-    queue_here_or_inject(task, |worker, task| {
-        if context::current_task().is_null() {
-            worker.push_local(task);
-        } else {
-            worker.push_runnext(task);
+    with_worker(|worker| match worker {
+        Some(worker) if Arc::ptr_eq(&worker.shared, &task.shared) => {
+            let by_coroutine = !context::current_task().is_null();
+            worker.make_runnable(task, by_coroutine);
+        }
+        _ => {
+            let shared = task.shared.clone();
+            shared.inject(task);
         }
     });
 }
@@ -421,7 +730,13 @@ pub(crate) fn schedule(task: TaskRef) {
 /// a worker of the same runtime, else on the global queue.
 pub(crate) fn schedule_new(task: TaskRef) {
     let _no_preempt = NoPreempt::new();
-    queue_here_or_inject(task, |worker, task| worker.push_local(task));
+    with_worker(|worker| match worker {
+        Some(worker) if Arc::ptr_eq(&worker.shared, &task.shared) => worker.push_local(task),
+        _ => {
+            let shared = task.shared.clone();
+            shared.inject(task);
+        }
+    });
 }
 
 /// Runs `f` with the worker this thread is, if it is one. The reference must not escape `f`.
@@ -433,16 +748,16 @@ fn with_worker<R>(f: impl FnOnce(Option<&Worker>) -> R) -> R {
     f(unsafe { worker.as_ref() })
 }
 
-/// Gives `task` to `push` with this thread's worker when that is a worker of the task's
-/// runtime; otherwise queues it on the runtime's global queue.
-fn queue_here_or_inject(task: TaskRef, push: impl FnOnce(&Worker, TaskRef)) {
-    with_worker(|worker| match worker {
-        Some(worker) if Arc::ptr_eq(&worker.shared, &task.shared) => push(worker, task),
-        _ => {
-            let shared = task.shared.clone();
-            shared.inject(task);
-        }
-    });
+/// True if this thread may unwind `task`'s coroutine: it has not started, it may migrate, or
+/// this thread is its home worker's. A started coroutine is never resumed elsewhere, not
+/// even to unwind it: its destructors may touch its thread's thread-locals.
+pub(crate) fn on_home_thread(task: &Task) -> bool {
+    if !task.has_started() || task.may_migrate() {
+        return true;
+    }
+    with_worker(|worker| {
+        worker.is_some_and(|w| Arc::ptr_eq(&w.shared, &task.shared) && w.index == task.home())
+    })
 }
 
 /// Arms a timer that ends the running coroutine's timed wait `gen` at `deadline`.
@@ -495,7 +810,10 @@ pub(crate) fn slice_expired() -> bool {
 pub(crate) struct Worker {
     index: usize,
     shared: Arc<Shared>,
+    /// Unstarted coroutines (and migrating ones); others steal from it.
     local: LocalQueue<TaskRef>,
+    /// Started coroutines of this worker that are runnable; nobody else touches it.
+    home: RefCell<VecDeque<TaskRef>>,
     runnext: Cell<Option<TaskRef>>,
     runnext_streak: Cell<u32>,
     tick: Cell<u32>,
@@ -505,25 +823,38 @@ pub(crate) struct Worker {
     switches: Cell<u64>,
     /// Finished tasks kept for reuse by spawns on this worker (`keep_for_reuse`).
     task_pool: RefCell<Vec<TaskRef>>,
-    /// Asynchronously preempted tasks, pinned to this worker (never stolen) until they
-    /// resume; see `pin`.
-    pinned: RefCell<VecDeque<TaskRef>>,
-    /// Other tasks to run before the first pinned one gets its turn.
-    pinned_wait: Cell<usize>,
     /// The task whose coroutine runs now, while the worker is switched out to it. A direct
     /// switch (`park_direct`) replaces it with the coroutine it switches to.
     running: Cell<Option<TaskRef>>,
     /// A task whose coroutine switched directly to another while parking: the coroutine it
     /// switched to commits that park as soon as it lands (`commit_handed_park`).
     handed: Cell<Option<TaskRef>>,
+    /// Since when this worker has left its unstarted coroutines to idle peers (see
+    /// `next_task`), and how many times in a row.
+    left_since: Cell<Option<Instant>>,
+    left_count: Cell<u32>,
+    /// Per slot, during one search: a victim's switch count when its only unstarted
+    /// coroutine was first seen, and when.
+    sightings: RefCell<Vec<(u64, Instant)>>,
+    /// A spare worker (started by the monitor; retires when idle).
+    spare: bool,
+    /// Started coroutines of this worker that have not finished (mirrors `Remote::live`).
+    live: Cell<usize>,
 }
 
 impl Worker {
-    pub(crate) fn new(index: usize, shared: Arc<Shared>, local: LocalQueue<TaskRef>) -> Worker {
+    pub(crate) fn new(
+        index: usize,
+        shared: Arc<Shared>,
+        local: LocalQueue<TaskRef>,
+        spare: bool,
+    ) -> Worker {
+        let slots = shared.remotes.len();
         Worker {
             index,
             shared,
             local,
+            home: RefCell::new(VecDeque::new()),
             runnext: Cell::new(None),
             runnext_streak: Cell::new(0),
             tick: Cell::new(0),
@@ -531,48 +862,66 @@ impl Worker {
             rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
             switches: Cell::new(0),
             task_pool: RefCell::new(Vec::new()),
-            pinned: RefCell::new(VecDeque::new()),
-            pinned_wait: Cell::new(0),
             running: Cell::new(None),
             handed: Cell::new(None),
+            left_since: Cell::new(None),
+            left_count: Cell::new(0),
+            sightings: RefCell::new(vec![(u64::MAX, Instant::now()); slots]),
+            spare,
+            live: Cell::new(0),
         }
     }
 
-    /// The worker loop; returns when the runtime shuts down.
+    /// The worker loop; returns when the runtime shuts down (or a spare retires).
     pub(crate) fn run(self) {
         stack::install_overflow_handler();
-        let registration = preempt::WorkerRegistration::new(
-            &self.shared.remotes[self.index].slice,
-            self.shared.config.async_preempt,
-        );
+        let remote = &self.shared.remotes[self.index];
+        *lock(&remote.thread) = Some(thread::current());
+        let registration = preempt::WorkerRegistration::new(&remote.slice);
         context::set_worker(&self);
         while !self.shared.is_shutdown() {
             self.tick.set(self.tick.get().wrapping_add(1));
-            if let Some(task) = self.next_local() {
+            if let Some(task) = self.next_task() {
                 self.run_task(task);
             } else if let Some(task) = self.search() {
                 self.run_task(task);
-            } else {
-                self.sleep();
+            } else if !self.sleep() {
+                break; // a spare retiring
             }
         }
-        context::set_worker(std::ptr::null());
         if driver::installed().is_some() {
             hand_off_poll();
         }
         if self.spinning.get() {
             self.shared.idle.spinning.fetch_sub(1, Ordering::SeqCst);
         }
-        if let Some(task) = self.runnext.take() {
-            task.discard();
+        // Drop what is queued here, on this thread, while it is still this worker's: a started
+        // coroutine may only be unwound on its own thread. Destructors that wake coroutines of
+        // this worker queue them here again, so repeat until nothing is left.
+        loop {
+            self.drain_inbox();
+            let next = self
+                .runnext
+                .take()
+                .or_else(|| self.home.borrow_mut().pop_front());
+            match next.or_else(|| self.local.pop()) {
+                Some(task) => task.discard(),
+                None => break,
+            }
         }
-        while let Some(task) = self.local.pop() {
-            task.discard();
-        }
-        for task in self.pinned.take() {
-            task.discard_preempted();
-        }
+        context::set_worker(std::ptr::null());
         drop(registration);
+        *lock(&remote.thread) = None;
+        let Worker {
+            index,
+            shared,
+            local,
+            task_pool,
+            ..
+        } = self;
+        drop(task_pool);
+        lock(&shared.free_locals)[index] = Some(local);
+        shared.retire_slot(index);
     }
 
     /// Keeps a finished task nobody else references (a detached coroutine's) for the next
@@ -607,62 +956,24 @@ impl Worker {
         x
     }
 
-    fn next_local(&self) -> Option<TaskRef> {
-        if self.pinned.borrow().is_empty() {
-            return self.next_queued();
+    /// Moves the started coroutines other threads woke for this worker to its home queue.
+    fn drain_inbox(&self) {
+        let inbox = &self.shared.remotes[self.index].inbox;
+        if inbox.is_empty() {
+            return;
         }
-        self.next_or_pinned()
-    }
-
-    /// Queues an asynchronously preempted task where only this worker finds it, behind the
-    /// tasks already queued here and in the global queue (as a yield goes to the back of the
-    /// queue; Go puts a preempted goroutine on its global queue).
-    fn pin(&self, task: TaskRef) {
-        let mut pinned = self.pinned.borrow_mut();
-        if pinned.is_empty() {
-            self.pinned_wait.set(self.queued_here());
-        }
-        pinned.push_back(task);
-    }
-
-    /// Tasks this worker would run before one queued now: its own and the global queue's.
-    fn queued_here(&self) -> usize {
-        let runnext = usize::from(self.runnext_has_task());
-        self.local.len() + runnext + self.shared.injector.len()
-    }
-
-    fn runnext_has_task(&self) -> bool {
-        let task = self.runnext.take();
-        let has = task.is_some();
-        self.runnext.set(task);
-        has
-    }
-
-    /// `next_local` with pinned tasks waiting: the first one runs once the tasks queued before
-    /// it have had their turn, or as soon as nothing else is runnable here. Timers are fired
-    /// first (a busy worker checks them only every few ticks, and each tick of a preempted
-    /// coroutine is a time slice long); the coroutines they wake were due while it ran, so
-    /// they go before it.
-    fn next_or_pinned(&self) -> Option<TaskRef> {
-        let before = self.local.len();
-        self.fire_timers(self.index, Instant::now());
-        let woken = self.local.len().saturating_sub(before);
-        self.pinned_wait.set(self.pinned_wait.get() + woken);
-        if self.pinned_wait.get() > 0 {
-            let next = self.next_queued().or_else(|| self.steal_global());
-            if let Some(task) = next {
-                self.pinned_wait.set(self.pinned_wait.get() - 1);
-                return Some(task);
+        let mut home = self.home.borrow_mut();
+        loop {
+            match inbox.steal() {
+                Steal::Success(task) => home.push_back(task),
+                Steal::Retry => continue,
+                Steal::Empty => break,
             }
         }
-        let task = self.pinned.borrow_mut().pop_front();
-        if !self.pinned.borrow().is_empty() {
-            self.pinned_wait.set(self.queued_here());
-        }
-        task
     }
 
-    fn next_queued(&self) -> Option<TaskRef> {
+    /// The next task from this worker's own queues (and, periodically, the global queue).
+    fn next_task(&self) -> Option<TaskRef> {
         let tick = self.tick.get();
         if tick % TIMER_CHECK_INTERVAL == 0 {
             self.fire_timers_if_any(self.index);
@@ -673,25 +984,64 @@ impl Worker {
             }
         }
         if tick % NETPOLL_CHECK_INTERVAL == 0 {
-            // I/O made ready coroutines land in the local queue.
+            // I/O made ready coroutines land in their home queues.
             driver::poll_now();
         }
+        self.drain_inbox();
         if let Some(task) = self.runnext.take() {
             let streak = self.runnext_streak.get();
             // With nothing else queued here there is nobody to be fair to: two coroutines
             // ping-ponging keep running back to back on this warm core (Go's runnext inherits
-            // the time slice the same way), and no idle searcher gets to steal one of them.
-            if streak < RUNNEXT_STREAK || self.local.is_empty() {
+            // the time slice the same way).
+            if streak < RUNNEXT_STREAK || (self.home.borrow().is_empty() && self.local.is_empty()) {
                 self.runnext_streak.set(streak + 1);
                 return Some(task);
             }
-            self.push_local(task);
+            self.requeue_here(task);
         }
         self.runnext_streak.set(0);
-        self.local.pop().or_else(|| {
+        self.next_queued(tick).or_else(|| {
             driver::poll_now();
-            self.local.pop()
+            self.drain_inbox();
+            self.next_queued(tick)
         })
+    }
+
+    /// A started coroutine from the home queue or an unstarted one from the local queue, by
+    /// the balance rule of the module doc.
+    fn next_queued(&self, tick: u32) -> Option<TaskRef> {
+        let mut home = self.home.borrow_mut();
+        if home.is_empty() {
+            drop(home);
+            self.left_since.set(None);
+            return self.local.pop();
+        }
+        if self.local.is_empty() || self.leave_unstarted(tick) {
+            return home.pop_front();
+        }
+        drop(home);
+        self.left_since.set(None);
+        self.local
+            .pop()
+            .or_else(|| self.home.borrow_mut().pop_front())
+    }
+
+    /// With both started and unstarted work here: whether to run a started coroutine and leave
+    /// the unstarted ones to idle peers.
+    fn leave_unstarted(&self, tick: u32) -> bool {
+        if !self.shared.has_idle_worker() {
+            return tick % UNSTARTED_CHECK_INTERVAL != 0;
+        }
+        // Idle peers were woken when the work was queued; give them a moment to take it.
+        let count = self.left_count.get().wrapping_add(1);
+        self.left_count.set(count);
+        match self.left_since.get() {
+            None => {
+                self.left_since.set(Some(Instant::now()));
+                true
+            }
+            Some(since) => count % 16 != 0 || since.elapsed() < UNSTARTED_PATIENCE,
+        }
     }
 
     fn steal_global(&self) -> Option<TaskRef> {
@@ -704,6 +1054,7 @@ impl Worker {
         }
     }
 
+    /// Queues an unstarted (or migrating) task where idle workers may steal it.
     pub(crate) fn push_local(&self, task: TaskRef) {
         if self.local.len() >= LOCAL_QUEUE_CAPACITY {
             // Keep the local queue bounded: the oldest half goes where every worker looks.
@@ -718,14 +1069,42 @@ impl Worker {
         self.shared.notify_one_relaxed();
     }
 
-    fn push_runnext(&self, task: TaskRef) {
-        if let Some(previous) = self.runnext.replace(Some(task)) {
-            self.push_local(previous);
+    /// Queues a runnable task of this worker behind the others.
+    fn requeue_here(&self, task: TaskRef) {
+        if task.may_migrate() {
+            self.push_local(task);
+        } else {
+            self.home.borrow_mut().push_back(task);
         }
     }
 
-    /// Wakes the timed waits of worker `index` that are due at `now`; the woken coroutines go
-    /// to this worker's queue.
+    fn push_runnext(&self, task: TaskRef) {
+        if let Some(previous) = self.runnext.replace(Some(task)) {
+            self.requeue_here(previous);
+        }
+    }
+
+    /// Makes a woken task runnable, from this worker's thread (see `schedule`).
+    fn make_runnable(&self, task: TaskRef, by_coroutine: bool) {
+        if task.may_migrate() {
+            if by_coroutine {
+                self.push_runnext(task);
+            } else {
+                self.push_local(task);
+            }
+        } else if task.home() == self.index {
+            if by_coroutine {
+                self.push_runnext(task);
+            } else {
+                self.home.borrow_mut().push_back(task);
+            }
+        } else {
+            self.shared.send_home(task);
+        }
+    }
+
+    /// Wakes the timed waits of worker `index` that are due at `now`; each woken coroutine
+    /// goes home.
     fn fire_timers(&self, index: usize, now: Instant) {
         let remote = &self.shared.remotes[index];
         if remote.next_timer.load(Ordering::Acquire) > self.shared.nanos_since_epoch(now) {
@@ -746,8 +1125,10 @@ impl Worker {
         }
         for (task, gen) in due {
             if task.wait_gen() == gen {
-                if let Some(task) = task.unpark() {
-                    self.push_local(task);
+                match task.unpark() {
+                    Woken::Run(task) => self.make_runnable(task, false),
+                    Woken::Unblock => self.shared.unblock(&task),
+                    Woken::Nothing => {}
                 }
             }
         }
@@ -764,58 +1145,102 @@ impl Worker {
         }
     }
 
-    /// Looks for work elsewhere: the global queue, other workers' queues, due timers.
+    /// Whether a thief may take `victim`'s only unstarted coroutine: the victim has been
+    /// inside one coroutine since this search first saw that task, for `ONLY_TASK_GRACE`
+    /// (or the monitor found it stuck).
+    fn may_take_only_task(&self, victim: usize) -> bool {
+        let remote = &self.shared.remotes[victim];
+        if remote.stuck.load(Ordering::Relaxed) {
+            return true;
+        }
+        let (switches, running) = remote.slice.sample();
+        let mut sightings = self.sightings.borrow_mut();
+        let seen = &mut sightings[victim];
+        if !running || seen.0 != switches {
+            *seen = (switches, Instant::now());
+            return false;
+        }
+        seen.1.elapsed() >= ONLY_TASK_GRACE
+    }
+
+    /// Looks for work elsewhere: the inbox, the global queue, other workers' unstarted
+    /// coroutines, due timers.
     fn search(&self) -> Option<TaskRef> {
         let shared = &self.shared;
         self.fire_timers_if_any(self.index);
-        if let Some(task) = self.local.pop() {
+        if let Some(task) = self.next_queued(self.tick.get()) {
             return Some(task);
         }
-        if !self.spinning.get() {
+        let may_steal = self.spinning.get() || {
             let spinning = shared.idle.spinning.load(Ordering::SeqCst);
-            if 2 * spinning >= shared.config.workers {
-                return self.steal_global();
+            if 2 * spinning >= shared.active.load(Ordering::Relaxed) {
+                false
+            } else {
+                shared.idle.spinning.fetch_add(1, Ordering::SeqCst);
+                self.spinning.set(true);
+                true
             }
-            shared.idle.spinning.fetch_add(1, Ordering::SeqCst);
-            self.spinning.set(true);
+        };
+        for s in self.sightings.borrow_mut().iter_mut() {
+            s.0 = u64::MAX;
         }
-        let n = shared.config.workers;
         let give_up = Instant::now() + SEARCH_SPIN;
         let mut rounds = 0u32;
         // The clock is read every few rounds only: a round is a few hundred nanoseconds.
         while rounds % 8 != 0 || Instant::now() < give_up {
             rounds = rounds.wrapping_add(1);
+            self.drain_inbox();
+            if let Some(task) = self.home.borrow_mut().pop_front() {
+                return self.found(task);
+            }
             if let Some(task) = self.steal_global() {
                 return self.found(task);
             }
             if rounds % 8 == 1 {
                 // I/O that became ready while we spin (Go's findrunnable polls here too); the
-                // coroutines it wakes land in this worker's queue.
+                // coroutines it wakes land in their home queues.
                 driver::poll_now();
-                if let Some(task) = self.local.pop() {
-                    return self.found(task);
-                }
+                continue;
             }
-            let start = self.next_random() as usize % n;
-            for i in 0..n {
-                let victim = (start + i) % n;
-                if victim == self.index {
-                    continue;
-                }
-                loop {
-                    match shared.stealers[victim].steal_batch_and_pop(&self.local) {
-                        Steal::Success(task) => return self.found(task),
-                        Steal::Empty => break,
-                        Steal::Retry => continue,
-                    }
-                }
-                self.fire_timers_if_any(victim);
-                if let Some(task) = self.local.pop() {
+            if may_steal {
+                if let Some(task) = self.steal_round() {
                     return self.found(task);
                 }
             }
             for _ in 0..32 {
                 std::hint::spin_loop();
+            }
+        }
+        None
+    }
+
+    /// One pass over the other workers: steal unstarted coroutines, fire due timers.
+    fn steal_round(&self) -> Option<TaskRef> {
+        let shared = &self.shared;
+        let n = shared.slots_used.load(Ordering::Acquire);
+        let start = self.next_random() as usize % n;
+        for i in 0..n {
+            let victim = (start + i) % n;
+            if victim == self.index || !shared.remotes[victim].active.load(Ordering::Relaxed) {
+                continue;
+            }
+            let stealer = &shared.stealers[victim];
+            let len = stealer.len();
+            if len >= 2 || (len == 1 && self.may_take_only_task(victim)) {
+                loop {
+                    match stealer.steal_batch_and_pop(&self.local) {
+                        Steal::Success(task) => return Some(task),
+                        Steal::Empty => break,
+                        Steal::Retry => continue,
+                    }
+                }
+            }
+            self.fire_timers_if_any(victim);
+            if let Some(task) = self.home.borrow_mut().pop_front() {
+                return Some(task);
+            }
+            if let Some(task) = self.local.pop() {
+                return Some(task);
             }
         }
         None
@@ -834,17 +1259,20 @@ impl Worker {
         Some(task)
     }
 
-    /// Sleeps until notified or until the runtime's earliest timer is due.
-    fn sleep(&self) {
+    /// Sleeps until notified or until the runtime's earliest timer is due. Returns false when
+    /// a spare worker retires instead (it has no coroutine left and stayed idle).
+    fn sleep(&self) -> bool {
         let shared = &self.shared;
+        let remote = &shared.remotes[self.index];
         let all_asleep = {
             let mut sleepers = lock(&shared.idle.sleepers);
             sleepers.push(self.index);
+            remote.asleep.store(true, Ordering::SeqCst);
             let before = shared.idle.sleeping.fetch_add(1, Ordering::SeqCst);
             if self.spinning.replace(false) {
                 shared.idle.spinning.fetch_sub(1, Ordering::SeqCst);
             }
-            before + 1 == shared.config.workers
+            before + 1 == shared.active.load(Ordering::SeqCst)
         };
         if all_asleep {
             shared.trim_if_due();
@@ -852,11 +1280,17 @@ impl Worker {
         fence(Ordering::SeqCst);
         // Re-check after announcing the sleep: a push that raced with the announcement either
         // sees us asleep and notifies us, or its work is visible here.
+        let now = Instant::now();
         let must_stay_awake = shared.is_shutdown()
-            || shared.has_visible_work()
-            || shared.any_timer_due(Instant::now());
+            || shared.has_visible_work(self.index)
+            || shared.any_timer_due(now);
+        let retire_at = (self.spare && self.live.get() == 0).then(|| now + SPARE_KEEP_ALIVE);
         if !must_stay_awake {
-            let sleeper = &shared.remotes[self.index].sleeper;
+            let deadline = match (shared.earliest_timer(), retire_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let sleeper = &remote.sleeper;
             // On standby before trying for the poll, so a poller exiting at the same moment
             // either leaves the poll free for us or finds us on standby.
             let standby = driver::installed().is_some();
@@ -866,25 +1300,38 @@ impl Worker {
             let poll = driver::begin_poll();
             if let Some(driver) = poll {
                 self.leave_poll_standby(standby);
-                sleeper.poll_driver(driver, shared.earliest_timer());
+                sleeper.poll_driver(driver, deadline);
                 driver::end_poll();
             } else {
-                sleeper.sleep(shared.earliest_timer());
+                sleeper.sleep(deadline);
                 self.leave_poll_standby(standby);
             }
         }
         shared.monitor.worker_woke();
         let mut sleepers = lock(&shared.idle.sleepers);
+        remote.asleep.store(false, Ordering::SeqCst);
         if let Some(pos) = sleepers.iter().position(|&i| i == self.index) {
-            // Woken by a timeout or ourselves: nobody counted us as a searcher.
+            // Woken by a timeout or ourselves: nobody counted us as awake.
             sleepers.swap_remove(pos);
             shared.idle.sleeping.fetch_sub(1, Ordering::SeqCst);
-        } else {
-            // `notify_one` took us off the list and counted us as a searcher.
-            self.spinning.set(true);
             drop(sleepers);
-            shared.remotes[self.index].sleeper.clear();
+            if retire_at.is_some_and(|at| Instant::now() >= at)
+                && self.live.get() == 0
+                && !shared.has_visible_work(self.index)
+                && self.local.is_empty()
+            {
+                shared.spares.fetch_sub(1, Ordering::SeqCst);
+                return false;
+            }
+        } else {
+            drop(sleepers);
+            // `notify_one` counted us as a searcher; `wake_worker` did not.
+            if remote.woken_to_search.swap(false, Ordering::SeqCst) {
+                self.spinning.set(true);
+            }
+            remote.sleeper.clear();
         }
+        true
     }
 
     fn leave_poll_standby(&self, standby: bool) {
@@ -896,6 +1343,12 @@ impl Worker {
 
     fn run_task(&self, task: TaskRef) {
         task.start_running();
+        if !task.has_started() {
+            self.live.set(self.live.get() + 1);
+            self.shared.remotes[self.index]
+                .live
+                .store(self.live.get(), Ordering::Relaxed);
+        }
         // SAFETY: this worker dequeued the task and set it running, so it owns the task's
         // worker-side cells until it queues or parks it again below.
         let mut fiber = match unsafe { task.context() } {
@@ -906,6 +1359,7 @@ impl Worker {
                     "greenchan: cannot start coroutine {}: no stack: {e}",
                     task.id
                 );
+                self.coroutine_ended();
                 task.finish();
                 return;
             }
@@ -924,12 +1378,16 @@ impl Worker {
             match outcome {
                 Outcome::Suspended(Suspend::Yield) => {
                     task.requeue();
-                    self.push_local(task);
+                    self.requeue_here(task);
                     return;
                 }
                 Outcome::Suspended(Suspend::Preempted) => {
+                    // Interrupted at an arbitrary instruction: it resumes on this thread,
+                    // migrating or not, behind what is queued here.
+                    // SAFETY: this worker just ran the task, so it owns its worker-side cells.
+                    unsafe { task.set_preempted(true) };
                     task.requeue();
-                    self.pin(task);
+                    self.home.borrow_mut().push_back(task);
                     return;
                 }
                 Outcome::Suspended(Suspend::Park) => {
@@ -942,6 +1400,7 @@ impl Worker {
                     fiber = unsafe { task.started_fiber() }.expect("a parked coroutine has run");
                 }
                 Outcome::Returned => {
+                    self.coroutine_ended();
                     task.finish();
                     // SAFETY: as above; the coroutine has finished.
                     if let Some(fiber) = unsafe { task.take_context() } {
@@ -954,16 +1413,28 @@ impl Worker {
         }
     }
 
-    /// Everything a switch into `task`'s coroutine publishes first: the current coroutine,
-    /// its stack for the overflow handler, and a new slice for the monitor.
+    fn coroutine_ended(&self) {
+        self.live.set(self.live.get() - 1);
+        self.shared.remotes[self.index]
+            .live
+            .store(self.live.get(), Ordering::Relaxed);
+    }
+
+    /// Everything a switch into `task`'s coroutine publishes first: its home, the current
+    /// coroutine, its stack for the overflow handler, and a new slice for the monitor.
     #[inline]
     fn enter(&self, task: &Task) {
+        task.set_home(self.index);
+        // SAFETY: this worker runs the task, so it owns its worker-side cells.
+        unsafe { task.set_preempted(false) };
         context::set_current_task(task);
         // SAFETY: this worker runs the task, so it owns its worker-side `guard` cell.
         stack::set_running(Some(RunningStack::of(task, unsafe { task.guard() })));
         let switches = self.switches.get().wrapping_add(1);
         self.switches.set(switches);
-        self.shared.remotes[self.index].slice.begin(switches);
+        self.shared.remotes[self.index]
+            .slice
+            .begin(switches, task.async_preemptible());
     }
 
     /// Undoes `enter` once the worker has its thread back.
@@ -975,9 +1446,8 @@ impl Worker {
     }
 
     /// The next task for a direct switch from a parking coroutine: the `runnext` one, when it
-    /// has run before and the worker loop would pick it now anyway (no pinned task waits, no
-    /// periodic check is due at this tick, the streak allows it, no shutdown). Counts as one
-    /// turn of the loop.
+    /// has run before and the worker loop would pick it now anyway (no periodic check is due
+    /// at this tick, the streak allows it, no shutdown). Counts as one turn of the loop.
     fn take_direct(&self) -> Option<(TaskRef, *mut Fiber)> {
         let tick = self.tick.get().wrapping_add(1);
         if tick % TIMER_CHECK_INTERVAL == 0
@@ -987,10 +1457,14 @@ impl Worker {
             return None;
         }
         let streak = self.runnext_streak.get();
-        if streak >= RUNNEXT_STREAK && !self.local.is_empty() {
+        if streak >= RUNNEXT_STREAK
+            && !(self.home.borrow().is_empty()
+                && self.local.is_empty()
+                && self.shared.remotes[self.index].inbox.is_empty())
+        {
             return None;
         }
-        if !self.pinned.borrow().is_empty() || self.shared.is_shutdown() {
+        if self.shared.is_shutdown() {
             return None;
         }
         let next = self.runnext.take()?;
@@ -1063,7 +1537,7 @@ pub(crate) fn commit_handed_park() {
     if let Some(woken) = w.handed.take().and_then(Task::commit_park) {
         // Woken while it switched out: runnable again, behind the coroutine running now.
         woken.requeue();
-        w.push_local(woken);
+        w.requeue_here(woken);
     }
 }
 

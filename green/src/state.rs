@@ -12,6 +12,10 @@
 //! arrives while the coroutine is still on its way out only sets the token and the commit
 //! fails, which runs the coroutine again: a wake-up is never lost, and exactly one party (the
 //! one whose compare-exchange moves `PARKED -> ACTIVE`) schedules a parked task.
+//!
+//! `BLOCKING` marks an active coroutine that waits by blocking its worker's thread instead of
+//! switching out (a panicking coroutine does, see `coroutine::park`): an unpark that leaves it
+//! a token must then also wake that thread, and `unpark` says so.
 
 #[cfg(loom)]
 use loom::sync::atomic::{AtomicU8, Ordering};
@@ -23,6 +27,18 @@ const PARKED: u8 = 2;
 const DONE: u8 = 3;
 const SCHED_MASK: u8 = 3;
 const NOTIFIED: u8 = 4;
+const BLOCKING: u8 = 8;
+
+/// What an unpark must do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wake {
+    /// The task was parked and is active again: the caller schedules it.
+    Schedule,
+    /// A token was left (or the task has ended): nothing more to do.
+    Token,
+    /// A token was left for a coroutine that blocks its worker's thread: wake that thread.
+    Unblock,
+}
 
 pub(crate) struct SchedState {
     state: AtomicU8,
@@ -91,30 +107,69 @@ impl SchedState {
         }
     }
 
-    /// Wakes the task: true if it was parked and the caller must now schedule it; otherwise a
-    /// token is left for its next park (or nothing, if it has ended).
-    pub(crate) fn unpark(&self) -> bool {
+    /// The running coroutine is about to block its thread until unparked. False if a token
+    /// was pending (it is consumed: do not block); else `BLOCKING` is set and the caller
+    /// blocks until `is_notified`, then calls `end_blocking`.
+    pub(crate) fn begin_blocking(&self) -> bool {
         let mut s = self.state.load(Ordering::Acquire);
         loop {
-            if s == DONE {
-                return false;
-            }
-            // Even when a token is already pending, write (the same value) with a
-            // read-modify-write: the parker's acquire on the state must synchronise with
-            // *this* unpark, or it could consume the old token, miss what the caller wrote
-            // before unparking, and park for good (a lost wake-up found under load).
-            let (next, wakes) = if s & NOTIFIED != 0 {
-                (s, false)
-            } else if s == PARKED {
-                (ACTIVE, true)
+            debug_assert_eq!(s & (SCHED_MASK | BLOCKING), ACTIVE);
+            let (next, blocks) = if s & NOTIFIED != 0 {
+                (ACTIVE, false)
             } else {
-                (s | NOTIFIED, false)
+                (ACTIVE | BLOCKING, true)
             };
             match self
                 .state
                 .compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire)
             {
-                Ok(_) => return wakes,
+                Ok(_) => return blocks,
+                Err(actual) => s = actual,
+            }
+        }
+    }
+
+    /// Whether a token is pending (read by a blocked coroutine after its thread wakes).
+    pub(crate) fn is_notified(&self) -> bool {
+        self.state.load(Ordering::Acquire) & NOTIFIED != 0
+    }
+
+    /// Ends a blocking wait: clears `BLOCKING` and consumes the token if one came.
+    pub(crate) fn end_blocking(&self) -> bool {
+        self.state
+            .fetch_and(!(BLOCKING | NOTIFIED), Ordering::AcqRel)
+            & NOTIFIED
+            != 0
+    }
+
+    /// Wakes the task: `Schedule` if it was parked and the caller must now schedule it;
+    /// otherwise a token is left for its next park (or nothing, if it has ended), and
+    /// `Unblock` if its thread must be woken too.
+    pub(crate) fn unpark(&self) -> Wake {
+        let mut s = self.state.load(Ordering::Acquire);
+        loop {
+            if s == DONE {
+                return Wake::Token;
+            }
+            // Even when a token is already pending, write (the same value) with a
+            // read-modify-write: the parker's acquire on the state must synchronise with
+            // *this* unpark, or it could consume the old token, miss what the caller wrote
+            // before unparking, and park for good (a lost wake-up found under load).
+            let (next, wake) = if s & NOTIFIED != 0 {
+                // Whoever set the token woke a blocked thread already.
+                (s, Wake::Token)
+            } else if s == PARKED {
+                (ACTIVE, Wake::Schedule)
+            } else if s & BLOCKING != 0 {
+                (s | NOTIFIED, Wake::Unblock)
+            } else {
+                (s | NOTIFIED, Wake::Token)
+            };
+            match self
+                .state
+                .compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return wake,
                 Err(actual) => s = actual,
             }
         }
@@ -138,7 +193,7 @@ mod loom_tests {
             let resumed = Arc::new(AtomicUsize::new(0));
             let (s2, r2) = (st.clone(), resumed.clone());
             let unparker = thread::spawn(move || {
-                if s2.unpark() {
+                if s2.unpark() == Wake::Schedule {
                     r2.fetch_add(1, Ordering::SeqCst); // scheduled by us
                 }
             });
@@ -159,12 +214,12 @@ mod loom_tests {
         loom::model(|| {
             let st = Arc::new(SchedState::new_queued());
             st.start_running();
-            assert!(!st.unpark()); // a stale token from some earlier wake-up
+            assert_eq!(st.unpark(), Wake::Token); // a stale token from some earlier wake-up
             let data = Arc::new(AtomicUsize::new(0));
             let (s2, d2) = (st.clone(), data.clone());
             let waker = thread::spawn(move || {
                 d2.store(1, Ordering::Relaxed);
-                s2.unpark()
+                s2.unpark() == Wake::Schedule
             });
             let mut parked = false;
             loop {
@@ -184,6 +239,37 @@ mod loom_tests {
         });
     }
 
+    /// A coroutine blocks its thread (it is panicking) while another thread unparks it: it is
+    /// either told not to block (the token came first) or its thread is woken, never left
+    /// blocked with a token pending; and exactly one of the two consumes the token.
+    #[test]
+    fn a_blocking_wait_is_never_missed() {
+        loom::model(|| {
+            let st = Arc::new(SchedState::new_queued());
+            st.start_running();
+            let woken = Arc::new(AtomicUsize::new(0));
+            let (s2, w2) = (st.clone(), woken.clone());
+            let unparker = thread::spawn(move || {
+                if s2.unpark() == Wake::Unblock {
+                    w2.fetch_add(1, Ordering::SeqCst); // the thread would be unparked
+                }
+            });
+            if st.begin_blocking() {
+                // Blocked: wait for the token, as the thread would until unparked.
+                while !st.is_notified() {
+                    loom::thread::yield_now();
+                }
+                assert!(st.end_blocking());
+                unparker.join().unwrap();
+                assert_eq!(woken.load(Ordering::SeqCst), 1, "blocked, never unblocked");
+            } else {
+                unparker.join().unwrap();
+                assert_eq!(woken.load(Ordering::SeqCst), 0);
+            }
+            assert!(!st.take_token(), "the token was consumed once");
+        });
+    }
+
     /// Two unparkers race for one parked task: exactly one schedules it.
     #[test]
     fn two_unparkers_schedule_once() {
@@ -196,7 +282,7 @@ mod loom_tests {
                 .map(|_| {
                     let (s, w) = (st.clone(), wins.clone());
                     thread::spawn(move || {
-                        if s.unpark() {
+                        if s.unpark() == Wake::Schedule {
                             w.fetch_add(1, Ordering::SeqCst);
                         }
                     })
@@ -217,7 +303,7 @@ mod loom_tests {
             let st = Arc::new(SchedState::new_queued());
             st.start_running();
             let s2 = st.clone();
-            let unparker = thread::spawn(move || assert!(!s2.unpark()));
+            let unparker = thread::spawn(move || assert_eq!(s2.unpark(), Wake::Token));
             st.requeue();
             unparker.join().unwrap();
             st.start_running();
@@ -234,9 +320,8 @@ mod loom_tests {
             let s2 = st.clone();
             let unparker = thread::spawn(move || s2.unpark());
             st.finish();
-            let scheduled = unparker.join().unwrap();
             // Either the unpark came while running (token, no schedule) or after the end.
-            assert!(!scheduled);
+            assert_eq!(unparker.join().unwrap(), Wake::Token);
         });
     }
 }

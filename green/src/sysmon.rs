@@ -1,5 +1,5 @@
 //! The monitor thread (Go's `sysmon`): notices a coroutine that has run longer than its time
-//! slice and asks it to yield.
+//! slice, asks it to yield, and rescues the work of a worker that stays stuck in one.
 //!
 //! Each worker publishes, per resumption, a switch counter and whether it is running a
 //! coroutine. Every half slice the monitor samples them: a worker that is running and whose
@@ -7,9 +7,16 @@
 //! next preemption point (`preempt_point`, and every runtime call that checks it) sees with a
 //! single load. Sampling instead of timestamping keeps the switch path free of clock reads.
 //!
-//! Where the runtime preempts asynchronously (`preempt/`), the monitor also signals the
-//! worker thread, so a loop with no preemption point yields too (DESIGN §3): the handler
-//! reads the same flag, and leaves it set for the next preemption point when it cannot act.
+//! Such a worker is also *stuck*: the coroutine may never reach a preemption point (a loop
+//! with no greenchan call, a blocking system call, a std lock, a C library). Its started
+//! coroutines must wait for it (they stay on their thread), but everything on it that may
+//! move is rescued (`Shared::rescue`): idle workers are woken for it, and when none is left,
+//! spare workers are started, as Go's `sysmon` hands the P of a blocked M to another M.
+//!
+//! Only for a coroutine that opted in to asynchronous preemption (the `unsafe`
+//! `allow_async_preemption`, `preempt/`) does the monitor also signal the worker thread, so a
+//! loop with no preemption point yields too: the handler reads the same flag, and leaves it
+//! set for the next preemption point when it cannot act. By default no signal is ever sent.
 //!
 //! An idle runtime must use no CPU, so after a run of samples in which nothing ran, the monitor
 //! sleeps until a worker wakes up and tells it (`worker_woke`, on the wake path only, never on
@@ -27,6 +34,8 @@ const IDLE_SAMPLES: u32 = 20;
 /// What a worker tells the monitor about itself; one per worker, written by that worker.
 #[derive(Default)]
 pub(crate) struct SliceState {
+    /// The resumption count, shifted left once; the low bit says whether the running
+    /// coroutine may be preempted asynchronously.
     switches: AtomicU64,
     running: AtomicBool,
     preempt: AtomicBool,
@@ -38,11 +47,23 @@ pub(crate) struct SliceState {
 }
 
 impl SliceState {
-    /// The worker is about to resume its `n`th coroutine.
+    /// The worker is about to resume its `n`th coroutine, which may be preempted
+    /// asynchronously if `async_ok`.
     #[inline]
-    pub(crate) fn begin(&self, n: u64) {
-        self.switches.store(n, Ordering::Relaxed);
+    pub(crate) fn begin(&self, n: u64, async_ok: bool) {
+        self.switches
+            .store(n << 1 | u64::from(async_ok), Ordering::Relaxed);
         self.running.store(true, Ordering::Relaxed);
+    }
+
+    /// The resumption count and whether a coroutine is running, for a thief deciding whether
+    /// the worker is busy.
+    #[inline]
+    pub(crate) fn sample(&self) -> (u64, bool) {
+        (
+            self.switches.load(Ordering::Relaxed) >> 1,
+            self.running.load(Ordering::Relaxed),
+        )
     }
 
     /// The coroutine switched out.
@@ -163,30 +184,46 @@ impl Monitor {
 pub(crate) fn run(shared: Arc<Shared>) {
     let slice = shared.config.time_slice;
     let tick = (slice / 2).max(Duration::from_micros(500));
-    let workers = shared.slices().count();
-    // Per worker: the switch count last seen and when it was first seen.
-    let mut seen: Vec<(u64, Instant)> = vec![(u64::MAX, Instant::now()); workers];
+    let slots = shared.slot_count();
+    // Per slot: the switch count last seen, when it was first seen, and when the running
+    // coroutine was last asked to yield.
+    let start = Instant::now();
+    let mut seen: Vec<(u64, Instant, Instant)> = vec![(u64::MAX, start, start); slots];
+    let mut stuck = Vec::new();
     let mut idle_samples = 0;
     let monitor = shared.monitor();
+    let async_allowed = crate::preempt::enabled_by_env();
     while !shared.is_shutdown() {
         monitor.wait(Some(tick));
         let now = Instant::now();
         let mut active = false;
-        for (i, state) in shared.slices().enumerate() {
+        stuck.clear();
+        for (i, state) in shared.active_slots() {
             let switches = state.switches.load(Ordering::Relaxed);
             let running = state.running.load(Ordering::Relaxed);
             if switches != seen[i].0 {
-                seen[i] = (switches, now);
+                seen[i] = (switches, now, now);
+                shared.set_stuck(i, false);
                 active = true;
             } else if running {
                 active = true;
                 if now.duration_since(seen[i].1) >= slice {
-                    state.preempt.store(true, Ordering::Relaxed);
-                    state.signal();
-                    seen[i].1 = now;
+                    stuck.push(i);
+                    shared.set_stuck(i, true);
                 }
+                if now.duration_since(seen[i].2) >= slice {
+                    // Once per slice: a preemption point consumes the request.
+                    seen[i].2 = now;
+                    state.preempt.store(true, Ordering::Relaxed);
+                    if async_allowed && switches & 1 != 0 {
+                        state.signal();
+                    }
+                }
+            } else {
+                shared.set_stuck(i, false);
             }
         }
+        shared.rescue(&stuck, now);
         if active {
             idle_samples = 0;
             continue;

@@ -19,7 +19,7 @@ use crate::fiber::{Fiber, Link};
 use crate::join::Job;
 use crate::mcache::{CachedArc, Slot};
 use crate::scheduler::Shared;
-use crate::state::SchedState;
+use crate::state::{SchedState, Wake};
 
 /// Why a coroutine handed control back to its worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +40,24 @@ pub(crate) type Name = Option<Box<String>>;
 
 /// A shared reference to a task; run queues, timers and handles hold these.
 pub(crate) type TaskRef = Arc<Task>;
+
+/// What an unpark of a task asks of the unparker (see `Task::unpark`).
+pub(crate) enum Woken {
+    /// It was parked: schedule it (the reference is the one its park left).
+    Run(TaskRef),
+    /// It blocks its worker's thread: wake that thread.
+    Unblock,
+    /// A token was left, or it has ended: nothing to do.
+    Nothing,
+}
+
+/// `Task::flags`: started coroutine may move between workers (`allow_migration`).
+pub(crate) const MIGRATE: u8 = 1;
+/// `Task::flags`: the coroutine may be preempted asynchronously (`allow_async_preemption`).
+pub(crate) const ASYNC_PREEMPT: u8 = 2;
+
+/// `Task::home` of a task that has not started yet.
+const NO_HOME: u32 = u32::MAX;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -139,6 +157,12 @@ pub(crate) struct Task {
     state: SchedState,
     /// Generation of the current timed wait; a timer fires only if it still matches.
     wait_gen: AtomicU32,
+    /// The worker (slot index) the coroutine runs on: set by that worker each time it
+    /// resumes the coroutine, which for a coroutine that may not migrate (the default) means
+    /// once, at its start. Read by whoever wakes it, after the park that published it.
+    home: AtomicU32,
+    /// `MIGRATE` and `ASYNC_PREEMPT`, fixed at spawn.
+    flags: u8,
     pub(crate) id: u64,
     pub(crate) name: Name,
     /// Usable stack size in bytes (at most `MAX_STACK_SIZE`, 1 GiB).
@@ -147,6 +171,8 @@ pub(crate) struct Task {
     body: Owned<Body>,
     /// The lowest address of the stack's guard page (one page), for the overflow report.
     guard: Owned<usize>,
+    /// Set by the worker while the coroutine is suspended by asynchronous preemption.
+    preempted: Owned<bool>,
     /// Set by the coroutine on its first run: what it suspends through.
     link: Owned<Link>,
     /// Coroutine-local values, created on first use.
@@ -164,10 +190,15 @@ const JOB_SLOT_SIZE: usize = 128;
 
 // SAFETY: the `Owned` fields are only accessed by the task's current owner, as documented on
 // `Task`, and ownership passes between threads through the queue and state machine (with
-// acquire/release ordering); every other field is immutable or atomic. The coroutine itself
-// may move between threads because its stack holds only data that was `Send` when the closure
-// was spawned (the spawn bounds require `F: Send`) plus runtime frames that are
-// thread-agnostic; the thread-local caveat is documented on the crate.
+// acquire/release ordering); every other field is immutable or atomic. What the task *refers
+// to* moves between threads only in two cases: a coroutine that has not started (its stack
+// holds nothing yet; its closure is `Send`, which the spawn bounds require), and, once started,
+// a coroutine whose spawner promised with the `unsafe` `allow_migration` that it keeps no
+// thread-affine state across greenchan calls. A started coroutine is otherwise only ever
+// resumed by the worker whose thread it started on (the scheduler routes every wake-up to that
+// worker), so the `!Send` values and thread-local addresses on its stack stay on their thread,
+// which is what std, allocators and other crates on that thread assume. A `TaskRef` on another
+// thread is used there only for its atomics (`unpark`) or to be queued back home.
 unsafe impl Send for Task {}
 // SAFETY: as above; shared access goes through atomics only.
 unsafe impl Sync for Task {}
@@ -181,6 +212,7 @@ impl Task {
         shared: &Arc<Shared>,
         name: Name,
         stack_size: usize,
+        flags: u8,
         job: J,
     ) -> (TaskRef, CachedArc<J>) {
         debug_assert!(stack_size <= crate::stack::MAX_STACK_SIZE);
@@ -188,11 +220,11 @@ impl Task {
             if let Some(mut task) = crate::scheduler::take_reusable_task(shared) {
                 if let Some(t) = Arc::get_mut(&mut task) {
                     debug_assert!(Arc::ptr_eq(&t.shared, shared));
-                    t.reset(name, stack_size);
+                    t.reset(name, stack_size, flags);
                     break 'task task;
                 }
             }
-            Arc::new(Task::fresh(shared.clone(), name, stack_size))
+            Arc::new(Task::fresh(shared.clone(), name, stack_size, flags))
         };
         let t = Arc::get_mut(&mut task).expect("a new or reset task has no other reference");
         // SAFETY: nothing placed earlier in the slot is referenced any more: a new task's slot
@@ -213,16 +245,19 @@ impl Task {
     /// cache. Its `shared` stays: replacing it would add and drop a reference on the
     /// runtime's count, a cache line every worker's spawns would then fight over. The pattern
     /// names every field, so a new one cannot be forgotten here.
-    fn reset(&mut self, name: Name, stack_size: usize) {
+    fn reset(&mut self, name: Name, stack_size: usize, new_flags: u8) {
         let Task {
             state,
             wait_gen,
+            home,
+            flags,
             id,
             name: old_name,
             stack_size: size,
             shared: _,
             body,
             guard,
+            preempted,
             link,
             locals,
             park_cache: _,
@@ -231,27 +266,33 @@ impl Task {
         debug_assert!(matches!(body.0.get_mut(), Body::Gone));
         *state = SchedState::new_queued();
         *wait_gen.get_mut() = 0;
+        *home.get_mut() = NO_HOME;
+        *flags = new_flags;
         *id = next_id();
         *old_name = name;
         *size = stack_size as u32;
         *body = Owned::new(Body::Gone);
         *guard = Owned::new(0);
+        *preempted = Owned::new(false);
         *link = Owned::new(ptr::null_mut());
         *locals = Owned::new(None);
         *job_slot = Slot::new();
     }
 
     /// A task without its job (see `new_or_reused`).
-    fn fresh(shared: Arc<Shared>, name: Name, stack_size: usize) -> Task {
+    fn fresh(shared: Arc<Shared>, name: Name, stack_size: usize, flags: u8) -> Task {
         Task {
             state: SchedState::new_queued(),
             wait_gen: AtomicU32::new(0),
+            home: AtomicU32::new(NO_HOME),
+            flags,
             id: next_id(),
             name,
             stack_size: stack_size as u32,
             shared,
             body: Owned::new(Body::Gone),
             guard: Owned::new(0),
+            preempted: Owned::new(false),
             link: Owned::new(ptr::null_mut()),
             locals: Owned::new(None),
             park_cache: Owned::new(None),
@@ -342,6 +383,16 @@ impl Task {
         )
     }
 
+    /// Records whether the coroutine is suspended by asynchronous preemption.
+    ///
+    /// # Safety
+    /// The caller is the worker running (or that just suspended) the task.
+    #[inline]
+    pub(crate) unsafe fn set_preempted(&self, preempted: bool) {
+        // SAFETY: the caller owns the task.
+        unsafe { *self.preempted.get() = preempted };
+    }
+
     pub(crate) fn stack_size(&self) -> usize {
         self.stack_size as usize
     }
@@ -407,17 +458,64 @@ impl Task {
         None
     }
 
-    /// Makes the task runnable or leaves it a token. Returns the reference the caller must
-    /// enqueue when the task was parked, else `None`.
-    pub(crate) fn unpark(&self) -> Option<TaskRef> {
-        if !self.state.unpark() {
-            return None;
+    /// Makes the task runnable or leaves it a token; says what the caller must do next.
+    pub(crate) fn unpark(&self) -> Woken {
+        match self.state.unpark() {
+            Wake::Token => Woken::Nothing,
+            Wake::Unblock => Woken::Unblock,
+            // SAFETY: every task lives in an `Arc` (`TaskRef`), so `self` is the pointer
+            // `Arc::into_raw` gives for it; a parked task owns one strong count of itself,
+            // leaked by `Task::commit_park`; `SchedState::unpark` returned `Schedule` to
+            // exactly one unparker, which takes that count back here, once.
+            Wake::Schedule => Woken::Run(unsafe { Arc::from_raw(self as *const Task) }),
         }
-        // SAFETY: every task lives in an `Arc` (`TaskRef`), so `self` is the pointer
-        // `Arc::into_raw` gives for it; a parked task owns one strong count of itself, leaked
-        // by `Task::commit_park`; `SchedState::unpark` returned true
-        // to exactly one unparker, which takes that count back here, once.
-        Some(unsafe { Arc::from_raw(self as *const Task) })
+    }
+
+    /// The running coroutine starts to wait by blocking its thread; false if a token was
+    /// pending (consumed). See `SchedState::begin_blocking`.
+    pub(crate) fn begin_blocking(&self) -> bool {
+        self.state.begin_blocking()
+    }
+
+    /// Whether a token is pending.
+    pub(crate) fn is_notified(&self) -> bool {
+        self.state.is_notified()
+    }
+
+    /// Ends a blocking wait; true if a token came (consumed).
+    pub(crate) fn end_blocking(&self) -> bool {
+        self.state.end_blocking()
+    }
+
+    /// The worker slot the coroutine runs on (meaningless before its first run).
+    #[inline]
+    pub(crate) fn home(&self) -> usize {
+        self.home.load(Ordering::Relaxed) as usize
+    }
+
+    /// Records the worker that resumes the coroutine. Relaxed: an unparker reads it only
+    /// after the coroutine's next park, whose commit (acquire-release) publishes it.
+    #[inline]
+    pub(crate) fn set_home(&self, index: usize) {
+        self.home.store(index as u32, Ordering::Relaxed);
+    }
+
+    /// True once the coroutine has been resumed once (it has a home).
+    #[inline]
+    pub(crate) fn has_started(&self) -> bool {
+        self.home.load(Ordering::Relaxed) != NO_HOME
+    }
+
+    /// True if the coroutine may move between workers after it started (`allow_migration`).
+    #[inline]
+    pub(crate) fn may_migrate(&self) -> bool {
+        self.flags & MIGRATE != 0
+    }
+
+    /// True if the coroutine may be preempted asynchronously (`allow_async_preemption`).
+    #[inline]
+    pub(crate) fn async_preemptible(&self) -> bool {
+        self.flags & ASYNC_PREEMPT != 0
     }
 
     /// Starts a new timed wait and returns its generation.
@@ -436,9 +534,19 @@ impl Task {
 }
 
 /// Unwinds a coroutine that will never be resumed (its stack unwinds so its destructors
-/// run) and returns its stack to the pool.
+/// run) and returns its stack to the pool. A coroutine that can not be unwound here is leaked
+/// instead, as one parked forever is: one stopped at an arbitrary instruction by asynchronous
+/// preemption (there may be no unwind information there), and a started one on a thread that
+/// is not its own (its destructors may use its thread's thread-locals, and its frames may
+/// hold their addresses).
 fn release(task: &Task, mut context: Fiber) {
     if !context.is_done() {
+        // SAFETY: the caller owns the task (see `discard` and `drop`).
+        let preempted = unsafe { *task.preempted.get() };
+        if preempted || !crate::scheduler::on_home_thread(task) {
+            std::mem::forget(context);
+            return;
+        }
         // No coroutine may be current while it unwinds on this thread, so that nothing its
         // destructors do suspends another coroutine; its stack is announced to the overflow
         // handler as while it runs.
@@ -473,17 +581,5 @@ impl Drop for Task {
         if let Body::Coroutine(context) = unsafe { self.body.get() }.take() {
             release(self, context);
         }
-    }
-}
-
-impl Task {
-    /// Drops a task that was preempted asynchronously and will never resume because its
-    /// runtime shut down. It cannot be unwound (it stopped at an arbitrary instruction, where
-    /// there may be no unwind information), so its coroutine and stack are leaked, as a parked
-    /// one is; an unstarted closure cannot be in this state.
-    pub(crate) fn discard_preempted(self: TaskRef) {
-        // SAFETY: a queued task belongs to whoever holds its queue entry.
-        let body = unsafe { self.body.get() }.take();
-        std::mem::forget(body);
     }
 }

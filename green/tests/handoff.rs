@@ -120,13 +120,7 @@ impl Drop for SetOnDrop {
 #[test]
 fn a_coroutine_that_parked_by_handing_off_unwinds_at_shutdown() {
     within(|| {
-        let rt = Arc::new(
-            Runtime::builder()
-                .workers(1)
-                .async_preempt(false) // `q` must keep the only worker until released
-                .build()
-                .unwrap(),
-        );
+        let rt = Arc::new(Runtime::builder().workers(1).build().unwrap());
         // `q` parks first, through its worker (nothing else is runnable yet).
         let q_parked = Arc::new(AtomicBool::new(false));
         let (gate, q_running) = (
@@ -183,10 +177,11 @@ fn preempt_request_seen_after_hand_off() -> Option<bool> {
     // Long enough that `b` is not, in its turn, found overrunning a slice of its own before
     // its preemption point when the thread is descheduled on a loaded machine.
     let slice = Duration::from_millis(20);
+    // No spare worker: the queued coroutine below may only run on the one worker, after `b`.
     let rt = Arc::new(
         Runtime::builder()
             .workers(1)
-            .async_preempt(false) // only the request flag, no signal
+            .max_spare_threads(0)
             .time_slice(slice)
             .build()
             .unwrap(),

@@ -1,5 +1,6 @@
-//! Asynchronous preemption (DESIGN §3): a loop with no preemption point is preempted by the
-//! monitor's signal, the interrupted registers survive, and the opt-outs hold. Each test runs
+//! Asynchronous preemption (DESIGN §3), the `unsafe` opt-in: nothing is preempted by default;
+//! opted in, a loop with no preemption point is preempted by the monitor's signal, the
+//! interrupted registers survive, and the opt-outs hold. Each test runs
 //! its scenario in a child process of its own (this binary re-run with one test selected), so
 //! the process-wide preemption counter and the signals belong to that scenario alone, and a
 //! scenario that hangs is killed by its own bound instead of stalling the suite.
@@ -56,12 +57,55 @@ fn expect_within<T>(rx: &mpsc::Receiver<T>, what: &str) -> T {
     }
 }
 
+/// One worker, opted in to asynchronous preemption.
 fn one_worker(slice_ms: u64) -> Runtime {
+    let builder = Runtime::builder()
+        .workers(1)
+        .time_slice(Duration::from_millis(slice_ms));
+    // SAFETY: the coroutines of these scenarios spin on plain arithmetic and atomics, and use
+    // nothing thread-affine (std locks, stdio, thread-locals) while they may be preempted:
+    // their one `mpsc` send or panic comes after the spinning, or under `disable`.
+    unsafe { builder.allow_async_preemption() }.build().unwrap()
+}
+
+/// One worker in the default configuration.
+fn one_default_worker(slice_ms: u64) -> Runtime {
     Runtime::builder()
         .workers(1)
         .time_slice(Duration::from_millis(slice_ms))
         .build()
         .unwrap()
+}
+
+/// The action installed for `SIGURG` in this process.
+#[cfg(target_os = "linux")]
+fn sigurg_action() -> usize {
+    // SAFETY: a query only (null new action), into a zeroed struct of the right type.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        assert_eq!(libc::sigaction(libc::SIGURG, std::ptr::null(), &mut old), 0);
+        old.sa_sigaction
+    }
+}
+
+#[test]
+fn by_default_nothing_is_preempted_and_no_signal_handler_is_installed() {
+    in_child(
+        "by_default_nothing_is_preempted_and_no_signal_handler_is_installed",
+        &[],
+        || {
+            let rt = one_default_worker(2);
+            assert_eq!(
+                preemptions_while_spinning(&rt, green::Builder::new(), false),
+                0
+            );
+            // The spinner overran its slice many times over, and still no handler exists:
+            // no signal was ever meant for a worker.
+            #[cfg(target_os = "linux")]
+            assert_eq!(sigurg_action(), libc::SIG_DFL);
+            rt.shutdown();
+        },
+    );
 }
 
 /// Whether this target preempts asynchronously; it must on Linux x86-64. Elsewhere the
@@ -262,30 +306,30 @@ fn preemptions_while_spinning(rt: &Runtime, builder: green::Builder, guard: bool
 }
 
 #[test]
-fn opt_outs_disable_async_preemption() {
-    in_child("opt_outs_disable_async_preemption", &[], || {
-        // The control: a spinner on a runtime with asynchronous preemption is preempted.
+fn opt_ins_and_opt_outs_of_async_preemption() {
+    in_child("opt_ins_and_opt_outs_of_async_preemption", &[], || {
+        // The control: a spinner on a runtime opted in to asynchronous preemption is preempted.
         let rt = one_worker(2);
         let control = preemptions_while_spinning(&rt, green::Builder::new(), false);
         assert_eq!(control > 0, supported());
-        // Per coroutine, with the builder or with a guard.
-        let off = green::Builder::new().async_preempt(false);
-        assert_eq!(preemptions_while_spinning(&rt, off, false), 0);
+        // A section under a guard is not.
         assert_eq!(
             preemptions_while_spinning(&rt, green::Builder::new(), true),
             0
         );
         rt.shutdown();
-        // Per runtime.
-        let rt = Runtime::builder()
-            .workers(1)
-            .time_slice(Duration::from_millis(2))
-            .async_preempt(false)
-            .build()
-            .unwrap();
+        // On a default runtime: a coroutine that did not opt in is not preempted, one whose
+        // builder opted in is.
+        let rt = one_default_worker(2);
         assert_eq!(
             preemptions_while_spinning(&rt, green::Builder::new(), false),
             0
+        );
+        // SAFETY: the spinner computes on integers and sends once after it stops spinning.
+        let opted = unsafe { green::Builder::new().allow_async_preemption() };
+        assert_eq!(
+            preemptions_while_spinning(&rt, opted, false) > 0,
+            supported()
         );
         rt.shutdown();
     });
@@ -372,9 +416,9 @@ fn other_sigurgs_reach_the_previous_handler() {
                 0
             );
         }
+        // Building a runtime that opts in installs the handler.
         let rt = one_worker(2);
-        // The worker installs the handler before it runs anything.
-        assert_eq!(rt.block_on(|| 1), 1);
+        assert_eq!(rt.run(|| 1), 1);
         let wait_for = |n: usize| {
             let start = Instant::now();
             while CALLS.load(Ordering::SeqCst) < n {

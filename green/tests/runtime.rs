@@ -51,7 +51,7 @@ fn closures_and_results_drop_once<const N: usize>(panics: bool) {
     let rt = Runtime::builder().workers(2).build().unwrap();
     let drops = Arc::new(AtomicUsize::new(0));
     let d = drops.clone();
-    let made = rt.block_on(move || {
+    let made = rt.run(move || {
         let mut made = 0;
         for _ in 0..20 {
             // Detached: their tasks go back to the pools and are reused below.
@@ -207,7 +207,7 @@ fn timed_waits_that_end_early_do_not_pile_up() {
     within(|| {
         let rt = Runtime::builder().workers(1).build().unwrap();
         let rounds = 20_000;
-        rt.block_on(move || {
+        rt.run(move || {
             let me = green::current();
             for _ in 0..rounds {
                 let waker = me.clone();
@@ -371,7 +371,7 @@ fn bad_input_is_a_clear_error() {
 fn spawning_on_a_shut_down_runtime_fails_cleanly() {
     within(|| {
         let rt = Runtime::builder().workers(2).build().unwrap();
-        assert_eq!(rt.block_on(|| 3), 3);
+        assert_eq!(rt.run(|| 3), 3);
         rt.shutdown();
         rt.shutdown(); // idempotent
         assert!(rt.is_shutdown());
@@ -386,11 +386,7 @@ fn spawning_on_a_shut_down_runtime_fails_cleanly() {
 fn shutdown_drops_queued_coroutines_and_their_joiners_learn_it() {
     within(|| {
         // Not preemptible: a preempted blocker would let the queued coroutine run.
-        let rt = Runtime::builder()
-            .workers(1)
-            .async_preempt(false)
-            .build()
-            .unwrap();
+        let rt = Runtime::builder().workers(1).build().unwrap();
         let gate = Arc::new(AtomicBool::new(false));
         let running = Arc::new(AtomicBool::new(false));
         let (g, r) = (gate.clone(), running.clone());
@@ -444,7 +440,7 @@ fn explicit_runtimes_coexist() {
         let ha = a.spawn(move || hb.join().unwrap()).unwrap();
         assert_eq!(ha.join().unwrap(), "from b");
         // Spawning from inside a runtime stays on that runtime.
-        let nested = a.block_on(|| green::spawn(|| 1).join().unwrap());
+        let nested = a.run(|| green::spawn(|| 1).join().unwrap());
         assert_eq!(nested, 1);
         a.shutdown();
         b.shutdown();
@@ -596,7 +592,7 @@ fn reused_tasks_start_fresh() {
         static MARK: Cell<u32> = Cell::new(0);
     }
     let rt = green::Runtime::builder().workers(1).build().unwrap();
-    let seen = rt.block_on(|| {
+    let seen = rt.run(|| {
         let (tx, rx) = std::sync::mpsc::channel();
         for i in 0..1000u32 {
             let tx = tx.clone();

@@ -84,7 +84,7 @@ fn many_coroutines_on_two_workers_contend_one_lock() {
         let m = Arc::new(Mutex::new(()));
         let n = 500u64;
         let per = 20u64;
-        let total = rt.block_on({
+        let total = rt.run({
             let (racy, m) = (racy.clone(), m.clone());
             move || {
                 let hs: Vec<_> = (0..n)
@@ -544,7 +544,7 @@ fn wait_group_crossbeam_style_go_style_and_mixed() {
         assert_eq!(done.load(Ordering::SeqCst), 20);
 
         let d = done.clone();
-        rt.block_on(move || {
+        rt.run(move || {
             // A coroutine waits on coroutines and threads, Go style.
             let wg = WaitGroup::new();
             wg.add(10);
@@ -819,7 +819,7 @@ fn must_not_block_the_worker<S: Send + Sync + 'static>(
         let shared = Arc::new(shared);
         let hold = Arc::new(hold);
         let block = Arc::new(block);
-        rt.block_on(move || {
+        rt.run(move || {
             let let_go = Arc::new(AtomicBool::new(false));
             let b_trying = Arc::new(AtomicBool::new(false));
             let holding = Arc::new(AtomicBool::new(false));

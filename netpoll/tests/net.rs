@@ -38,7 +38,7 @@ fn echo_with_many_client_coroutines() {
     const CLIENTS: usize = 200;
     const ROUNDS: usize = 20;
     let rt = runtime(2);
-    let checked = rt.block_on(|| {
+    let checked = rt.run(|| {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let server = green::spawn(move || {
@@ -137,7 +137,7 @@ fn thread_server_and_coroutine_client() {
             }
         }
     });
-    rt.block_on(move || {
+    rt.run(move || {
         let mut c = TcpStream::connect(addr).unwrap();
         for round in 0..50 {
             let msg = message(3, round);
@@ -203,7 +203,7 @@ fn timeouts_fire_with_would_block_on_threads() {
 
 #[test]
 fn timeouts_fire_with_would_block_in_coroutines() {
-    runtime(2).block_on(check_timeouts);
+    runtime(2).run(check_timeouts);
 }
 
 fn check_nonblocking() {
@@ -237,7 +237,7 @@ fn check_nonblocking() {
 #[test]
 fn nonblocking_mode_gives_would_block() {
     check_nonblocking();
-    runtime(1).block_on(check_nonblocking);
+    runtime(1).run(check_nonblocking);
 }
 
 #[test]
@@ -316,7 +316,7 @@ fn connect_refused_and_zero_timeout_are_errors() {
         l.local_addr().unwrap()
     };
     let err = runtime(1)
-        .block_on(move || TcpStream::connect(addr))
+        .run(move || TcpStream::connect(addr))
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "{err}");
     let err = TcpStream::connect_timeout(&addr, Duration::from_secs(10)).unwrap_err();
@@ -533,7 +533,7 @@ fn one_idle_worker_polls() {
     assert_eq!(&reader.join().unwrap(), b"xxx");
     // Timers still fire while the worker waits in the poller.
     let start = Instant::now();
-    rt.block_on(|| green::sleep(Duration::from_millis(20)));
+    rt.run(|| green::sleep(Duration::from_millis(20)));
     assert!(start.elapsed() >= Duration::from_millis(20));
 }
 

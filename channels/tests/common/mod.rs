@@ -41,7 +41,7 @@ pub fn on_one_worker<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) 
             .workers(1)
             .build()
             .expect("a one-worker runtime");
-        let v = rt.block_on(f);
+        let v = rt.run(f);
         rt.shutdown();
         v
     })

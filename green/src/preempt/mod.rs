@@ -1,22 +1,50 @@
 //! Preemption: what makes a coroutine that never blocks give its worker back.
 //!
-//! Two mechanisms, as in Go since 1.14. *Cooperative*: the monitor thread (`sysmon.rs`) sets
-//! a per-worker flag when a coroutine has run longer than its time slice, and every
-//! preemption point ([`preempt_point`](crate::preempt_point), runtime calls) yields when it
-//! sees it. *Asynchronous* (Linux on x86-64 only, `x86_64_linux.rs`): the monitor also sends
-//! `SIGURG` to the worker thread, and the signal handler, when the interrupted code is at a
-//! safe place, rewrites the interrupted context so that the thread, on return from the
+//! # By default: cooperative, plus rescue
+//!
+//! The monitor thread (`sysmon.rs`) sets a per-worker flag when a coroutine has run longer
+//! than its time slice, and every preemption point ([`preempt_point`](crate::preempt_point),
+//! runtime calls) yields when it sees it. Nothing else ever switches a coroutine: interleaving
+//! on a thread happens only where the code called the runtime, as in any single-threaded
+//! executor, so std's thread-local state (stdout's lock, lazily initialised thread-locals, the
+//! panic count, `errno`), statically linked allocators and every `!Send` value behave as on an
+//! OS thread. A coroutine that never reaches a preemption point keeps its worker, and the
+//! monitor rescues everything on that worker that may move (see the scheduler's docs): only
+//! the coroutines that started on the same thread wait for it.
+//!
+//! # Opt-in, `unsafe`: asynchronous preemption
+//!
+//! [`RuntimeBuilder::allow_async_preemption`](crate::RuntimeBuilder::allow_async_preemption)
+//! and [`Builder::allow_async_preemption`](crate::Builder::allow_async_preemption) turn on Go
+//! 1.14's mechanism (Linux on x86-64 only, `x86_64_linux.rs`; elsewhere they do nothing, see
+//! [`is_supported`]): the monitor also sends `SIGURG` to the worker thread running an
+//! opted-in coroutine past its slice, and the signal handler, when the interrupted code is at
+//! a safe place, rewrites the interrupted context so that the thread, on return from the
 //! signal, calls an assembly trampoline that saves every register, yields the coroutine like
 //! `yield_now`, restores every register and jumps back. A loop with no call at all is then
-//! preempted too. Elsewhere only the cooperative mechanism exists ([`is_supported`] is
-//! false); everything else in this module works the same on every target.
+//! preempted too.
 //!
-//! # Safety argument
+//! It is `unsafe` because it breaks what other code on the thread assumes: the coroutine can
+//! be switched out at any instruction, and other coroutines then run on the same thread in
+//! the middle of whatever it was doing. std and other crates are written for threads, where
+//! that never happens: a coroutine interrupted inside `println!` leaves stdout's `RefCell`
+//! borrowed and its reentrant lock held by "this thread", so another coroutine printing
+//! panics or splices its line in; one interrupted inside a lazy `thread_local!` initialiser,
+//! a statically linked allocator or a `LazyLock` initialiser lets another re-enter it
+//! (crashes, heap corruption, deadlocks); one interrupted between a failing system call and
+//! std's read of `errno` lets another overwrite it; one holding a `std::sync::Mutex` blocks
+//! the worker for good if another coroutine there takes the lock. The caller of the opt-in
+//! promises that the opted-in coroutines hold no such thread-affine state across arbitrary
+//! instructions: no std locks, `println!`, thread-locals, `rand::thread_rng`, or allocation
+//! through a statically linked `#[global_allocator]`, while they may be preempted. Sections
+//! can be shielded with [`disable`].
 //!
-//! Injecting a call at an arbitrary instruction is sound when (1) the injected code leaves
-//! the interrupted state exactly as it found it, (2) the injected code does not run anything
-//! the interrupted code could be in the middle of, and (3) whatever the interrupted code
-//! assumed about its thread still holds when it resumes. Point by point:
+//! ## Safety argument of the mechanism itself
+//!
+//! Injecting a call at an arbitrary instruction is sound, given the caller's promise, when (1)
+//! the injected code leaves the interrupted state exactly as it found it, (2) the injected code
+//! does not run anything the interrupted code could be in the middle of, and (3) whatever the
+//! interrupted code assumed about its thread still holds when it resumes. Point by point:
 //!
 //! 1. **State.** The handler does nothing but redirect (it never runs the scheduler: Go's
 //!    rule). It stores the interrupted RIP 128 bytes *below* the stack pointer, past the
@@ -33,16 +61,16 @@
 //! 2. **Reentrancy.** The handler redirects only when all of these hold, else it leaves the
 //!    flag set for the next cooperative preemption point:
 //!    - this thread is a worker whose monitor asked for preemption (the flag is set), and a
-//!      coroutine is current on it;
+//!      coroutine that opted in is current on it;
 //!    - the thread's *no-preempt depth* is zero. The runtime keeps it at least one whenever
 //!      a worker is not running coroutine code (the scheduler, the switch itself, the
-//!      unwinding of a dropped coroutine) and raises it around its own critical sections
-//!      that coroutine code enters: scheduling a woken task, arming a timer, spawning, and
-//!      the wait-queue locks of `sync` (see [`NoPreempt`]). The channels' spin locks are the
-//!      exception, kept off this counter for speed: a holder may be preempted inside its
-//!      few-dozen-instruction critical section, and a coroutine that then spins for that lock
-//!      past its backoff yields the coroutine, so a holder pinned to the same worker resumes
-//!      and releases it (`select::sync`);
+//!      unwinding of a dropped coroutine), for every coroutine that did not opt in, and
+//!      raises it around its own critical sections that coroutine code enters: scheduling a
+//!      woken task, arming a timer, spawning, and the wait-queue locks of `sync` (see
+//!      [`NoPreempt`]). The channels' spin locks are the exception, kept off this counter for
+//!      speed: a holder may be preempted inside its few-dozen-instruction critical section,
+//!      and a coroutine that then spins for that lock past its backoff yields, so a holder on
+//!      the same worker resumes and releases it (`select::sync`);
 //!    - the thread is not panicking (`std::thread::panicking`): std keeps per-thread panic
 //!      state, and a second coroutine panicking on the same thread while the first is
 //!      inside the panic hook would abort the process;
@@ -58,46 +86,21 @@
 //!
 //!    The handler touches only `const`-initialised thread-locals of plain data, atomics and
 //!    the interrupted context: it is async-signal-safe.
-//! 3. **Thread.** Code interrupted at an arbitrary instruction may hold a reference into
-//!    thread-local storage or a value computed from the thread's identity. An asynchronously
-//!    preempted coroutine is therefore *pinned* to its worker until its next cooperative
-//!    switch: it goes to a per-worker queue that is never stolen from (`Worker::pin`), so it
-//!    resumes on the thread it was interrupted on.
+//! 3. **Thread.** An asynchronously preempted coroutine resumes on the thread it was
+//!    interrupted on, even one that opted in to migration: it goes to its worker's home
+//!    queue, which nobody steals from.
 //!
-//! # What remains the user's concern
+//! A signal interrupts a blocking system call made directly by coroutine code. The handler
+//! is installed with `SA_RESTART`, so most restart transparently, but a few (`nanosleep`,
+//! `epoll_wait`, `poll`, ...) return `EINTR` regardless, as they do under Go: one more thing
+//! the opted-in code must accept.
 //!
-//! Pinning keeps a preempted coroutine's thread, not its exclusivity: other coroutines run on
-//! that worker meanwhile. Code that must not be interleaved with other coroutines *on the
-//! same thread* may need an opt-out:
+//! The environment variable `GREENCHAN_ASYNCPREEMPT=0` (Go's `GODEBUG=asyncpreemptoff=1`)
+//! turns the opt-in off for the whole process; no environment variable turns it on.
 //!
-//! - A `std::sync::Mutex` (or `parking_lot`, or a spin lock) held by a preempted coroutine
-//!   stays held while it waits to resume on its pinned worker. Another coroutine on that
-//!   worker that locks it blocks the worker thread, so the holder never gets to run: the
-//!   worker deadlocks. (Cooperative switches have the same hazard if one holds a std lock
-//!   across a blocking call, which the crate docs already forbid; asynchronous preemption
-//!   extends it to every instruction.) Either use greenchan's coroutine-aware `sync`
-//!   locks, which park instead of blocking the thread, or hold a [`NoPreempt`] guard
-//!   ([`disable`]) for as long as the std lock is held.
-//! - Thread-local state that is borrowed mutably across many instructions (a `RefCell` in a
-//!   `thread_local!`, std's stdout lock during a long `print!`, a statically linked
-//!   `#[global_allocator]` with per-thread caches, which unlike the system allocator lives
-//!   in the main program's text) can be entered by another coroutine on the same thread
-//!   while the first is preempted. Wrap such sections in [`disable`], or turn asynchronous
-//!   preemption off for the coroutine or the runtime.
-//! - A signal interrupts a blocking system call made directly by coroutine code. The handler
-//!   is installed with `SA_RESTART`, so most restart transparently, but a few (`nanosleep`,
-//!   `epoll_wait`, `poll`, ...) return `EINTR` regardless, as they do under Go.
-//!
-//! Opt-outs: per runtime with
-//! [`RuntimeBuilder::async_preempt(false)`](crate::RuntimeBuilder::async_preempt), per
-//! process with the environment variable `GREENCHAN_ASYNCPREEMPT=0` (Go's
-//! `GODEBUG=asyncpreemptoff=1`), per coroutine with
-//! [`Builder::async_preempt(false)`](crate::Builder::async_preempt), and per section with
-//! [`disable`]. Cooperative preemption stays on in every case.
-//!
-//! A coroutine that is still preempted (pinned, not yet resumed) when its runtime shuts down
-//! is left suspended, as a parked one is: it cannot be unwound from an arbitrary
-//! instruction, so its stack is leaked rather than reused.
+//! A coroutine that is still preempted (not yet resumed) when its runtime shuts down is left
+//! suspended, as a parked one is: it cannot be unwound from an arbitrary instruction, so its
+//! stack is leaked rather than reused.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -178,7 +181,7 @@ pub fn is_supported() -> bool {
 }
 
 /// True unless the environment variable `GREENCHAN_ASYNCPREEMPT` is `0` (or `off`, `false`),
-/// read once per process.
+/// read once per process: it can turn the `unsafe` opt-in off, never on.
 pub(crate) fn enabled_by_env() -> bool {
     static ENABLED: OnceLock<bool> = OnceLock::new();
     *ENABLED.get_or_init(|| match std::env::var("GREENCHAN_ASYNCPREEMPT") {
@@ -299,18 +302,25 @@ pub(crate) fn after_switch(saved: u32) {
     set_depth(saved);
 }
 
-/// Registers this thread as a worker: it runs at depth one outside coroutines, and, where
-/// asynchronous preemption is supported and `async_preempt` is set, the signal handler is
-/// installed and the monitor may signal this thread through `slice`. Unregisters on drop.
+/// Installs the preemption signal's handler (once per process) for an opt-in to
+/// asynchronous preemption; false where it is not supported or turned off by the environment,
+/// in which case the opt-in leaves cooperative preemption only.
+pub(crate) fn install_for_opt_in() -> bool {
+    enabled_by_env() && imp::install()
+}
+
+/// Registers this thread as a worker: it runs at depth one outside coroutines, and the monitor
+/// may signal this thread through `slice` (it does so only while a coroutine that opted in to
+/// asynchronous preemption runs on it). Unregisters on drop.
 pub(crate) struct WorkerRegistration {
     slice: *const SliceState,
 }
 
 impl WorkerRegistration {
-    pub(crate) fn new(slice: &SliceState, async_preempt: bool) -> WorkerRegistration {
+    pub(crate) fn new(slice: &SliceState) -> WorkerRegistration {
         set_depth(1);
         SLICE.with(|s| s.set(slice));
-        if async_preempt && imp::install() {
+        if imp::is_supported() {
             slice.publish_thread(imp::current_thread());
         }
         WorkerRegistration { slice }

@@ -30,8 +30,8 @@ pub fn within<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
 /// Shuts `rt` down from another thread while a coroutine keeps its worker busy until `gate`
 /// opens, opens it once the shutdown has begun, and waits for both. Coroutines queued behind
 /// the busy one are then dropped without running again. The busy coroutine must not be
-/// preemptible (a runtime or builder with `async_preempt(false)`), or a preemption would let
-/// the queued ones run first.
+/// preempted asynchronously (the default), or a preemption would let the queued ones run
+/// first.
 pub fn shut_down_while_busy(rt: &Arc<Runtime>, gate: &AtomicBool) {
     let r2 = rt.clone();
     let stopper = std::thread::spawn(move || r2.shutdown());
