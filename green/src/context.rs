@@ -1,10 +1,11 @@
 //! The thread-local facts a worker thread publishes for the code it runs: which worker this is
 //! and which coroutine is running on it.
 //!
-//! A coroutine migrates between worker threads whenever it is suspended, so no reference into
-//! thread-local storage may be held across a suspension point. Every accessor here is
+//! A coroutine that opted in to migration (`allow_migration`) may resume on another worker
+//! thread after any switch, and this runtime code runs in every coroutine, so it must not let
+//! the compiler cache a thread-local's address across a switch. Every accessor here is
 //! `#[inline(never)]` and returns a plain pointer: callers read the thread-local afresh after
-//! each switch instead of letting the compiler cache a thread-local address across it.
+//! each switch.
 
 use std::cell::Cell;
 use std::ptr;

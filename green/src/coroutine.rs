@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
+use crate::blocking::JobThread;
 use crate::context;
 use crate::fiber::{self, Landing};
 use crate::preempt;
@@ -50,7 +51,12 @@ impl fmt::Display for CoroutineId {
 #[derive(Clone)]
 enum Inner {
     Task(TaskRef),
-    Thread { thread: Thread, id: u64 },
+    Thread {
+        thread: Thread,
+        id: u64,
+    },
+    /// A `spawn_blocking` job, on whichever pool thread runs it.
+    Job(Arc<JobThread>),
 }
 
 /// A handle to a coroutine, or to a plain OS thread when [`current`] is called outside any
@@ -84,6 +90,12 @@ impl Coroutine {
         }
     }
 
+    pub(crate) fn from_job(job: Arc<JobThread>) -> Coroutine {
+        Coroutine {
+            inner: Inner::Job(job),
+        }
+    }
+
     /// This coroutine's id.
     ///
     /// ```
@@ -95,10 +107,12 @@ impl Coroutine {
         match &self.inner {
             Inner::Task(task) => CoroutineId::new(task.id),
             Inner::Thread { id, .. } => CoroutineId::new(*id),
+            Inner::Job(job) => CoroutineId::new(job.id),
         }
     }
 
-    /// The name given with [`Builder::name`](crate::Builder::name), or the thread's name.
+    /// The name given with [`Builder::name`](crate::Builder::name), or the thread's name
+    /// (`None` for a [`spawn_blocking`](crate::spawn_blocking) job).
     ///
     /// ```
     /// let h = green::Builder::new()
@@ -111,6 +125,7 @@ impl Coroutine {
         match &self.inner {
             Inner::Task(task) => task.name.as_deref().map(String::as_str),
             Inner::Thread { thread, .. } => thread.name(),
+            Inner::Job(_) => None,
         }
     }
 
@@ -126,6 +141,13 @@ impl Coroutine {
         match &self.inner {
             Inner::Task(task) => wake(task),
             Inner::Thread { thread, .. } => thread.unpark(),
+            Inner::Job(job) => {
+                // The pool thread running the job, if it runs; a spurious wake-up of its next
+                // job at worst, which `park` allows.
+                if let Some(thread) = crate::scheduler::lock(&job.thread).as_ref() {
+                    thread.unpark();
+                }
+            }
         }
     }
 
@@ -136,7 +158,7 @@ impl Coroutine {
     pub fn key(&self) -> usize {
         match &self.inner {
             Inner::Task(task) => Arc::as_ptr(task) as usize,
-            Inner::Thread { .. } => 0,
+            Inner::Thread { .. } | Inner::Job(_) => 0,
         }
     }
 
@@ -151,6 +173,7 @@ impl fmt::Debug for Coroutine {
         let kind = match self.inner {
             Inner::Task(_) => "coroutine",
             Inner::Thread { .. } => "thread",
+            Inner::Job(_) => "blocking job",
         };
         f.debug_struct("Coroutine")
             .field("kind", &kind)

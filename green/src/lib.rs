@@ -2,8 +2,8 @@
 //!
 //! Stackful coroutines on an M:N work-stealing scheduler. A coroutine is a closure running on
 //! its own small stack (carved from large lazily-committed regions, pooled, with a guard page);
-//! worker threads, one per CPU by default, run coroutines from per-worker queues and steal from
-//! each other when idle. A coroutine that blocks (`park`, `sleep`, `join`, and everything built
+//! worker threads, one per CPU by default, run coroutines from per-worker queues and share out
+//! the ones that have not started yet. A coroutine that blocks (`park`, `sleep`, `join`, and everything built
 //! on them: channels, select, sync) suspends and its worker runs another; the same calls on a
 //! plain OS thread block the thread. That two-faced blocking primitive, park/unpark, is the one
 //! everything else in greenchan parks and wakes through.
@@ -18,32 +18,57 @@
 //! assert_eq!(h.join().unwrap(), "slept"); // blocks this (non-coroutine) thread
 //! ```
 //!
-//! ## Threads, migration and thread-locals
+//! ## Soundness: a coroutine behaves as a thread would
 //!
-//! A suspended coroutine may resume on another worker thread. Data it holds must therefore be
-//! `Send` (the spawn bounds require it of the closure), and **thread-local storage is per
-//! worker thread, not per coroutine**: a `thread_local!` read before a blocking call may name a
-//! different thread's value after it, and a reference into one must not be held across a
-//! blocking call. `std::sync::Mutex` guards held across a blocking call may be unlocked from
-//! another thread, which std does not allow: hold them only within non-blocking sections (the
-//! coroutine-aware `sync` module of greenchan is the one to hold across them). Coroutine-local
-//! storage ([`coroutine_local!`]) is the portable replacement for thread-locals: one value per
-//! coroutine, and per thread outside coroutines.
+//! Safe code on a coroutine can do nothing it could not do on an OS thread. Two rules make
+//! that so, and the rest of the runtime is built around them:
 //!
-//! ## Preemption
+//! - **A started coroutine runs on one OS thread until it ends.** Only coroutines that have not
+//!   started move between workers. Thread-locals, `thread::current()`, `errno`, `Rc`s and other
+//!   `!Send` values on a coroutine's stack behave exactly as on an OS thread: std, allocators,
+//!   `rand::thread_rng` and C libraries assume nothing else.
+//! - **Nothing switches a coroutine except a greenchan call** (a blocking operation,
+//!   `yield_now`, `sleep`, `preempt_point`). Interleaving on a thread happens only where the code
+//!   called the runtime, as in any single-threaded executor; no signal is sent to a worker.
+//!
+//! What remains the user's concern is what any executor with several tasks per thread implies:
+//! a `std::sync::Mutex` guard (or stdout's lock, or a `LazyLock` being initialised) held
+//! *across* a greenchan blocking call can deadlock, when another coroutine of the same worker
+//! takes it and blocks the thread its holder needs. Hold greenchan's [`sync`] locks across
+//! blocking calls instead: they park. Coroutine-local storage ([`coroutine_local!`]) gives a
+//! value per coroutine rather than per thread.
+//!
+//! Panics keep std's per-thread state consistent: while a coroutine is panicking (from its
+//! panic hook to the end of its unwinding), a blocking call in it blocks its worker's thread
+//! instead of switching to another coroutine, because std's panic count and "inside the panic
+//! hook" flag belong to the thread. Other coroutines therefore never see `thread::panicking()`
+//! that is not theirs, poisoning stays exact, and a second panic cannot abort the process. The
+//! limit: a panic hook or destructor that waits for another coroutine *of the same worker*
+//! (a full channel whose only receiver started on that thread, say) waits forever.
+//!
+//! Go's scheduling is available to code that promises more, through two `unsafe` opt-ins on
+//! [`RuntimeBuilder`] and [`Builder`]: `allow_async_preemption` (a signal preempts a loop
+//! that makes no call, see [`preempt`]) and `allow_migration` (started coroutines move between
+//! workers). Their docs state what the caller promises.
+//!
+//! ## Starvation
 //!
 //! A coroutine that runs longer than its runtime's time slice (10 ms by default) is asked to
-//! yield by a monitor thread. On Linux x86-64 it is preempted asynchronously, by a signal, even
-//! in a loop that calls nothing (as goroutines are since Go 1.14); on other targets it yields
-//! at its next [`preempt_point`] or runtime call only. The [`preempt`] module explains what
-//! asynchronous preemption implies (notably for `std::sync::Mutex` and thread-locals) and how
-//! to opt out: per runtime, per coroutine, per section, or with `GREENCHAN_ASYNCPREEMPT=0`.
+//! yield by a monitor thread, and does so at its next [`preempt_point`] or runtime call. One
+//! that never gets there (a loop with no greenchan call, a blocking system call, a std lock, a
+//! C library) keeps its worker: the monitor then *rescues* everything on that worker that may
+//! move (coroutines not yet started, due timers, the I/O poller, the global queue), waking
+//! idle workers for it and, when every worker is stuck, starting spare worker threads up to
+//! [`RuntimeBuilder::max_spare_threads`], as Go hands off a blocked thread's work. A stuck
+//! coroutine delays only the coroutines that started on its own thread. Work known to block
+//! belongs on [`spawn_blocking`]'s pool of plain threads.
 //!
 //! ## Parked forever
 //!
 //! A coroutine parked with nobody left to wake it is never resumed: like a blocked goroutine in
 //! Go, it and its stack stay allocated until the process exits.
 
+mod blocking;
 mod context;
 mod coroutine;
 pub mod driver;
@@ -63,6 +88,7 @@ mod sysmon;
 mod task;
 mod timer;
 
+pub use blocking::spawn_blocking;
 pub use coroutine::{
     current, in_coroutine, park, park_deadline, park_timeout, preempt_point, running_key, sleep,
     yield_now, Coroutine, CoroutineId, RawUnparker,
@@ -72,6 +98,7 @@ pub use local::LocalKey;
 pub use mcache::CachedArc;
 pub use park_cache::{put_park_cache, take_park_cache, ParkCache};
 pub use runtime::{
-    global, run, spawn, Builder, Runtime, RuntimeBuilder, DEFAULT_TIME_SLICE, MAX_WORKERS,
+    global, run, spawn, Builder, Runtime, RuntimeBuilder, DEFAULT_MAX_SPARE_THREADS,
+    DEFAULT_TIME_SLICE, MAX_SPARE_THREADS, MAX_WORKERS,
 };
 pub use stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};

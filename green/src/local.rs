@@ -1,5 +1,7 @@
-//! Coroutine-local storage: the replacement for `thread_local!` in code that runs in
-//! coroutines, which migrate between worker threads when they block.
+//! Coroutine-local storage: state that belongs to a coroutine rather than to its thread. A
+//! `thread_local!` is shared by every coroutine that runs on a worker thread (and, under the
+//! `unsafe` opt-in `allow_migration`, a coroutine may even change threads when it blocks);
+//! a coroutine-local is the coroutine's own.
 //!
 //! A [`LocalKey`] declared with [`coroutine_local!`] has one value per coroutine, created on
 //! first access and dropped when the coroutine ends. On a plain thread it has one value per
@@ -42,7 +44,7 @@ thread_local! {
 /// }
 /// let a = green::spawn(|| {
 ///     CALLS.with(|c| c.set(c.get() + 1));
-///     green::yield_now(); // may resume on another thread; the value follows the coroutine
+///     green::yield_now(); // other coroutines ran meanwhile; this value is still ours
 ///     CALLS.with(|c| c.get())
 /// });
 /// let b = green::spawn(|| CALLS.with(|c| c.get()));

@@ -34,11 +34,17 @@
 //! # Balance
 //!
 //! Since a coroutine stays where it starts, *where* it starts decides whether parallel work
-//! spreads. A worker that has both started and unstarted work therefore leaves the unstarted
-//! coroutines for idle workers while any are searching or asleep (it has woken them when it
-//! queued the work), and runs its own started ones meanwhile; it takes an unstarted one itself
-//! once nobody is idle, every `UNSTARTED_CHECK_INTERVAL` ticks, or when the idle workers have
-//! let it wait for `UNSTARTED_PATIENCE`. An idle worker steals half of a victim's unstarted
+//! spreads. A worker that has both started and unstarted work therefore runs its started
+//! ones and leaves the unstarted ones, for up to a time slice, while another worker would take
+//! them sooner: one that is idle (searching, asleep, or not started yet; it wakes one) or that
+//! runs fewer coroutines and is not stuck (it steals when it next looks for work). That costs
+//! the waiting worker nothing, it is busy anyway, and it is what spreads work when the other
+//! workers are momentarily busy or waiting for a core on a loaded machine. Otherwise, and
+//! after the slice, it starts one of them every few turns. A worker with nothing else to run
+//! starts them at once. The global queue is pulled into the local queue periodically, for
+//! fairness, under the same rule.
+//!
+//! An idle worker steals half of a victim's unstarted
 //! coroutines, but not a victim's *only* one unless the victim has been inside one coroutine
 //! since the thief first saw it (`ONLY_TASK_GRACE`): a coroutine just spawned for a partner
 //! (pingpong's echo) then starts next to that partner instead of across threads.
@@ -99,13 +105,10 @@ const TIMER_CHECK_INTERVAL: u32 = 16;
 /// Every this many ticks a busy worker polls the I/O driver without blocking (if one is
 /// installed and nobody else polls it).
 const NETPOLL_CHECK_INTERVAL: u32 = 61;
-/// Every this many ticks a worker with no idle peer starts one of its unstarted coroutines
+/// Every this many ticks a worker alone in its runtime starts one of its unstarted coroutines
 /// before its started ones, so that a started coroutine yielding in a loop cannot hold back
 /// the new ones.
 const UNSTARTED_CHECK_INTERVAL: u32 = 8;
-/// How long a worker leaves its unstarted coroutines to idle peers before it starts one
-/// itself: about the time a sleeping worker needs to wake up and steal.
-const UNSTARTED_PATIENCE: Duration = Duration::from_micros(200);
 /// How long a victim must have stayed inside one coroutine before a thief takes its only
 /// unstarted coroutine (Go waits 3 µs before it steals a `runnext`).
 const ONLY_TASK_GRACE: Duration = Duration::from_micros(20);
@@ -271,6 +274,8 @@ fn hand_off_poll() {
 
 /// Who is searching and who is asleep.
 struct Idle {
+    /// Workers whose thread has not begun its loop yet.
+    starting: AtomicUsize,
     spinning: AtomicUsize,
     sleeping: AtomicUsize,
     sleepers: Mutex<Vec<usize>>,
@@ -331,6 +336,7 @@ impl Shared {
             spares: AtomicUsize::new(0),
             spare_threads: Mutex::new(Vec::new()),
             idle: Idle {
+                starting: AtomicUsize::new(0),
                 spinning: AtomicUsize::new(0),
                 sleeping: AtomicUsize::new(0),
                 sleepers: Mutex::new(Vec::new()),
@@ -386,6 +392,7 @@ impl Shared {
         remote.active.store(true, Ordering::SeqCst);
         remote.stuck.store(false, Ordering::SeqCst);
         self.active.fetch_add(1, Ordering::SeqCst);
+        self.idle.starting.fetch_add(1, Ordering::SeqCst);
         let name = if spare {
             format!("{}-spare-{index}", self.config.thread_name)
         } else {
@@ -396,6 +403,7 @@ impl Shared {
             .name(name)
             .spawn(move || Worker::new(index, shared, local, spare).run());
         if spawned.is_err() {
+            self.idle.starting.fetch_sub(1, Ordering::SeqCst);
             // The closure, and the local queue in it, is gone; a new one serves the slot.
             lock(&self.free_locals)[index] = Some(LocalQueue::new_fifo());
             self.retire_slot(index);
@@ -663,10 +671,23 @@ impl Shared {
         self.remotes[index].sleeper.notify();
     }
 
-    /// True while some worker is idle (searching or asleep) and could start unstarted work.
-    fn has_idle_worker(&self) -> bool {
-        self.idle.spinning.load(Ordering::Relaxed) != 0
+    /// True while another worker than `me` (which runs `live` coroutines) is idle (starting,
+    /// searching or asleep), or runs fewer coroutines and is not stuck: one that would take
+    /// unstarted work off `me` when it next looks for work.
+    fn has_lighter_worker(&self, me: usize, live: usize) -> bool {
+        if self.idle.spinning.load(Ordering::Relaxed) != 0
             || self.idle.sleeping.load(Ordering::Relaxed) != 0
+            || self.idle.starting.load(Ordering::Relaxed) != 0
+        {
+            return true;
+        }
+        let used = self.slots_used.load(Ordering::Acquire);
+        self.remotes[..used].iter().enumerate().any(|(i, r)| {
+            i != me
+                && r.active.load(Ordering::Relaxed)
+                && !r.stuck.load(Ordering::Relaxed)
+                && r.live.load(Ordering::Relaxed) < live
+        })
     }
 
     fn has_visible_work(&self, me: usize) -> bool {
@@ -838,7 +859,8 @@ pub(crate) struct Worker {
     sightings: RefCell<Vec<(u64, Instant)>>,
     /// A spare worker (started by the monitor; retires when idle).
     spare: bool,
-    /// Started coroutines of this worker that have not finished (mirrors `Remote::live`).
+    /// Started coroutines of this worker that have not finished, migrating ones aside
+    /// (mirrors `Remote::live`).
     live: Cell<usize>,
 }
 
@@ -879,11 +901,17 @@ impl Worker {
         *lock(&remote.thread) = Some(thread::current());
         let registration = preempt::WorkerRegistration::new(&remote.slice);
         context::set_worker(&self);
+        self.shared.idle.starting.fetch_sub(1, Ordering::SeqCst);
         while !self.shared.is_shutdown() {
             self.tick.set(self.tick.get().wrapping_add(1));
             if let Some(task) = self.next_task() {
+                if self.spinning.get() {
+                    // Woken to search, it found work in its own queues: it searches no more.
+                    self.found();
+                }
                 self.run_task(task);
             } else if let Some(task) = self.search() {
+                self.found();
                 self.run_task(task);
             } else if !self.sleep() {
                 break; // a spare retiring
@@ -979,8 +1007,10 @@ impl Worker {
             self.fire_timers_if_any(self.index);
         }
         if tick % GLOBAL_CHECK_INTERVAL == 0 {
+            // Fairness to the global queue: a batch of it joins the local queue, whose turn
+            // the balance rule gives (`next_queued`).
             if let Some(task) = self.steal_global() {
-                return Some(task);
+                self.local.push(task);
             }
         }
         if tick % NETPOLL_CHECK_INTERVAL == 0 {
@@ -1011,37 +1041,51 @@ impl Worker {
     /// the balance rule of the module doc.
     fn next_queued(&self, tick: u32) -> Option<TaskRef> {
         let mut home = self.home.borrow_mut();
+        if self.local.is_empty() {
+            self.left_since.set(None);
+            return home.pop_front();
+        }
         if home.is_empty() {
             drop(home);
-            self.left_since.set(None);
             return self.local.pop();
         }
-        if self.local.is_empty() || self.leave_unstarted(tick) {
+        if self.leave_unstarted(tick) {
             return home.pop_front();
         }
         drop(home);
-        self.left_since.set(None);
         self.local
             .pop()
             .or_else(|| self.home.borrow_mut().pop_front())
     }
 
     /// With both started and unstarted work here: whether to run a started coroutine and leave
-    /// the unstarted ones to idle peers.
+    /// the unstarted ones to other workers (see the module doc).
     fn leave_unstarted(&self, tick: u32) -> bool {
-        if !self.shared.has_idle_worker() {
-            return tick % UNSTARTED_CHECK_INTERVAL != 0;
-        }
-        // Idle peers were woken when the work was queued; give them a moment to take it.
         let count = self.left_count.get().wrapping_add(1);
         self.left_count.set(count);
-        match self.left_since.get() {
+        let since = match self.left_since.get() {
+            Some(since) => since,
             None => {
+                if !self.shared.has_lighter_worker(self.index, self.live.get()) {
+                    // Nobody would take them sooner: take turns.
+                    return tick % UNSTARTED_CHECK_INTERVAL != 0;
+                }
                 self.left_since.set(Some(Instant::now()));
-                true
+                // Make sure an idle peer is awake to take them (the wake-up when they were
+                // queued may have been skipped, see `notify_one_relaxed`).
+                self.shared.notify_one();
+                return true;
             }
-            Some(since) => count % 16 != 0 || since.elapsed() < UNSTARTED_PATIENCE,
+        };
+        // Every few turns: still worth waiting for?
+        if count % 16 != 0 {
+            return true;
         }
+        if !self.shared.has_lighter_worker(self.index, self.live.get()) {
+            self.left_since.set(None);
+            return false;
+        }
+        since.elapsed() < self.shared.config.time_slice
     }
 
     fn steal_global(&self) -> Option<TaskRef> {
@@ -1191,10 +1235,10 @@ impl Worker {
             rounds = rounds.wrapping_add(1);
             self.drain_inbox();
             if let Some(task) = self.home.borrow_mut().pop_front() {
-                return self.found(task);
+                return Some(task);
             }
             if let Some(task) = self.steal_global() {
-                return self.found(task);
+                return Some(task);
             }
             if rounds % 8 == 1 {
                 // I/O that became ready while we spin (Go's findrunnable polls here too); the
@@ -1204,7 +1248,7 @@ impl Worker {
             }
             if may_steal {
                 if let Some(task) = self.steal_round() {
-                    return self.found(task);
+                    return Some(task);
                 }
             }
             for _ in 0..32 {
@@ -1248,7 +1292,7 @@ impl Worker {
 
     /// A searcher found work: stop searching, and if it was the last searcher, wake another
     /// worker in case there is more.
-    fn found(&self, task: TaskRef) -> Option<TaskRef> {
+    fn found(&self) {
         self.shared.monitor.worker_woke();
         if self.spinning.replace(false) {
             let before = self.shared.idle.spinning.fetch_sub(1, Ordering::SeqCst);
@@ -1256,7 +1300,6 @@ impl Worker {
                 self.shared.notify_one();
             }
         }
-        Some(task)
     }
 
     /// Sleeps until notified or until the runtime's earliest timer is due. Returns false when
@@ -1343,7 +1386,7 @@ impl Worker {
 
     fn run_task(&self, task: TaskRef) {
         task.start_running();
-        if !task.has_started() {
+        if !task.has_started() && !task.may_migrate() {
             self.live.set(self.live.get() + 1);
             self.shared.remotes[self.index]
                 .live
@@ -1359,7 +1402,9 @@ impl Worker {
                     "greenchan: cannot start coroutine {}: no stack: {e}",
                     task.id
                 );
-                self.coroutine_ended();
+                if !task.may_migrate() {
+                    self.coroutine_ended();
+                }
                 task.finish();
                 return;
             }
@@ -1400,7 +1445,9 @@ impl Worker {
                     fiber = unsafe { task.started_fiber() }.expect("a parked coroutine has run");
                 }
                 Outcome::Returned => {
-                    self.coroutine_ended();
+                    if !task.may_migrate() {
+                        self.coroutine_ended();
+                    }
                     task.finish();
                     // SAFETY: as above; the coroutine has finished.
                     if let Some(fiber) = unsafe { task.take_context() } {

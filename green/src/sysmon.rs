@@ -2,7 +2,7 @@
 //! slice, asks it to yield, and rescues the work of a worker that stays stuck in one.
 //!
 //! Each worker publishes, per resumption, a switch counter and whether it is running a
-//! coroutine. Every half slice the monitor samples them: a worker that is running and whose
+//! coroutine. Every quarter slice the monitor samples them: a worker that is running and whose
 //! counter has not moved for a whole slice gets its preempt flag set, which the coroutine's
 //! next preemption point (`preempt_point`, and every runtime call that checks it) sees with a
 //! single load. Sampling instead of timestamping keeps the switch path free of clock reads.
@@ -183,7 +183,9 @@ impl Monitor {
 /// The monitor thread's body; returns when the runtime shuts down.
 pub(crate) fn run(shared: Arc<Shared>) {
     let slice = shared.config.time_slice;
-    let tick = (slice / 2).max(Duration::from_micros(500));
+    // A quarter slice: a worker is found stuck at most a quarter slice after its slice ran
+    // out, so a coroutine spawned beside stuck workers starts within two slices.
+    let tick = (slice / 4).max(Duration::from_micros(250));
     let slots = shared.slot_count();
     // Per slot: the switch count last seen, when it was first seen, and when the running
     // coroutine was last asked to yield.

@@ -1,0 +1,150 @@
+//! Where coroutines run (DESIGN §3): a started coroutine stays on the thread it started on,
+//! parallel work still spreads over every worker, and the `unsafe` opt-in `allow_migration`
+//! brings Go's migration back.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::thread::{self, ThreadId};
+
+use common::within;
+use green::Runtime;
+
+/// Yields of each coroutine in the balance test: enough work (some tens of milliseconds in
+/// all) that a sleeping worker surely wakes up while it lasts, even on a loaded machine.
+const YIELDS: usize = if cfg!(debug_assertions) {
+    5_000
+} else {
+    20_000
+};
+const TASKS: usize = 100;
+
+/// Spawns `TASKS` coroutines that yield in a loop, with `spawn`, and returns how many of the
+/// runtime's `workers` worker threads they ran on. (Spare workers may run some too: on a
+/// loaded machine a worker that waits a whole slice for a core looks stuck to the monitor.)
+fn yielders(
+    workers: usize,
+    spawn: impl Fn(Box<dyn FnOnce() + Send>) -> green::JoinHandle<()>,
+) -> usize {
+    let seen = Arc::new(Mutex::new(HashSet::<String>::new()));
+    let handles: Vec<_> = (0..TASKS)
+        .map(|_| {
+            let seen = seen.clone();
+            spawn(Box::new(move || {
+                let me = thread::current().name().unwrap_or_default().to_owned();
+                seen.lock().unwrap().insert(me);
+                for _ in 0..YIELDS {
+                    green::yield_now();
+                }
+            }))
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let seen = seen.lock().unwrap();
+    (0..workers)
+        .filter(|i| seen.contains(&format!("greenchan-worker-{i}")))
+        .count()
+}
+
+/// 100 coroutines spawned together run on every worker, whether a coroutine or a plain
+/// thread spawned them; twenty runs in a row. With two workers, and with one per core if
+/// that is more (more workers than cores would leave some waiting for a core while the work
+/// lasts).
+#[test]
+fn coroutines_spawned_together_run_on_every_worker() {
+    within(|| {
+        let cores = thread::available_parallelism().map_or(2, |n| n.get());
+        let mut counts = vec![2, cores];
+        counts.dedup();
+        for workers in counts {
+            for run in 0..20 {
+                let rt = Arc::new(Runtime::builder().workers(workers).build().unwrap());
+                let r2 = rt.clone();
+                let from_thread = yielders(workers, |f| r2.spawn(f).unwrap());
+                assert_eq!(
+                    from_thread, workers,
+                    "run {run}: spawned from a thread, they ran on {from_thread} of {workers} workers"
+                );
+                let from_coroutine = rt.run(move || yielders(workers, green::spawn));
+                assert_eq!(
+                    from_coroutine, workers,
+                    "run {run}: spawned from a coroutine, they ran on {from_coroutine} of {workers} workers"
+                );
+                rt.shutdown();
+            }
+        }
+    });
+}
+
+/// What a coroutine woken many times from other threads saw: the threads it ran on.
+fn threads_of_a_coroutine_woken_from_outside(rt: &Runtime) -> usize {
+    let seen = Arc::new(Mutex::new(HashSet::<ThreadId>::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let s2 = seen.clone();
+    let h = rt
+        .spawn(move || {
+            for _ in 0..500 {
+                s2.lock().unwrap().insert(thread::current().id());
+                tx.send(()).unwrap();
+                green::park();
+            }
+        })
+        .unwrap();
+    // Busy neighbours keep both workers running, so the global queue is served by either.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let busy: Vec<_> = (0..4)
+        .map(|_| {
+            let stop = stop.clone();
+            rt.spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    green::yield_now();
+                }
+            })
+            .unwrap()
+        })
+        .collect();
+    for _ in 0..500 {
+        rx.recv().unwrap();
+        h.coroutine().unpark();
+    }
+    h.join().unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for b in busy {
+        b.join().unwrap();
+    }
+    let n = seen.lock().unwrap().len();
+    n
+}
+
+/// By default a coroutine never changes threads, however it is woken.
+#[test]
+fn a_started_coroutine_stays_on_its_thread() {
+    within(|| {
+        let rt = Runtime::builder().workers(2).build().unwrap();
+        assert_eq!(threads_of_a_coroutine_woken_from_outside(&rt), 1);
+        rt.shutdown();
+    });
+}
+
+/// Under `allow_migration`, the same coroutine is resumed wherever a worker takes it.
+#[test]
+fn allow_migration_moves_started_coroutines() {
+    within(|| {
+        // SAFETY: the coroutines keep nothing thread-affine across their calls: the set of
+        // thread ids is behind an `Arc<Mutex>` locked and released between calls.
+        let builder = unsafe { Runtime::builder().workers(2).allow_migration() };
+        let rt = builder.build().unwrap();
+        let mut most = 0;
+        for _ in 0..20 {
+            most = most.max(threads_of_a_coroutine_woken_from_outside(&rt));
+            if most > 1 {
+                break;
+            }
+        }
+        assert!(most > 1, "a migrating coroutine never changed threads");
+        rt.shutdown();
+    });
+}
