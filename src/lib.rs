@@ -27,10 +27,10 @@
 //! ```
 
 pub use green::{
-    coroutine_local, current, in_coroutine, park, park_deadline, park_timeout, preempt,
-    preempt_point, run, sleep, spawn, yield_now, Builder, Coroutine, CoroutineId, JoinHandle,
-    LocalKey, Runtime, RuntimeBuilder, DEFAULT_STACK_SIZE, DEFAULT_TIME_SLICE, MAX_STACK_SIZE,
-    MAX_WORKERS, MIN_STACK_SIZE,
+    block_on, coroutine_local, current, in_coroutine, park, park_deadline, park_timeout, preempt,
+    preempt_point, run, sleep, spawn, yield_now, Builder, Coroutine, CoroutineId, JoinFuture,
+    JoinHandle, LocalKey, Runtime, RuntimeBuilder, DEFAULT_STACK_SIZE, DEFAULT_TIME_SLICE,
+    MAX_STACK_SIZE, MAX_WORKERS, MIN_STACK_SIZE,
 };
 
 /// Go-style channels: `bounded`, `unbounded`, `after`, `tick`, `never`, their handles and

@@ -44,6 +44,7 @@
 //! A coroutine parked with nobody left to wake it is never resumed: like a blocked goroutine in
 //! Go, it and its stack stay allocated until the process exits.
 
+mod bridge;
 mod context;
 mod coroutine;
 pub mod driver;
@@ -63,6 +64,7 @@ mod sysmon;
 mod task;
 mod timer;
 
+pub use bridge::{block_on, JoinFuture};
 pub use coroutine::{
     current, in_coroutine, park, park_deadline, park_timeout, preempt_point, running_key, sleep,
     yield_now, Coroutine, CoroutineId, RawUnparker,
