@@ -45,7 +45,9 @@ impl Wake for Unparker {
 /// own threads, and a handle to it entered where the future is created, as usual with tokio).
 ///
 /// Do not call it on a thread that an async runtime uses to run its tasks (inside a tokio
-/// task, say): like every blocking call, it would hold that thread.
+/// task, say): like every blocking call, it would hold that thread. The future's `poll` runs
+/// as ordinary code of the calling coroutine, so what the coroutine may do (hold a std lock
+/// between greenchan calls, say) the future may do too.
 ///
 /// ```
 /// use std::future::{ready, IntoFuture};
@@ -107,6 +109,16 @@ impl<T> JoinFuture<T> {
     }
 
     /// True once the coroutine has finished, as [`JoinHandle::is_finished`].
+    ///
+    /// ```
+    /// use std::future::IntoFuture;
+    ///
+    /// let f = green::spawn(|| ()).into_future();
+    /// while !f.is_finished() {
+    ///     std::thread::yield_now();
+    /// }
+    /// green::block_on(f).unwrap(); // ready at the first poll
+    /// ```
     pub fn is_finished(&self) -> bool {
         self.handle.is_finished()
     }
