@@ -296,3 +296,55 @@ fn join_future_of_a_finished_coroutine_and_from_a_coroutine() {
     });
     assert_eq!(outer.join().unwrap(), 3);
 }
+
+/// A waker that signals which one it is.
+struct Signal(usize, std::sync::mpsc::Sender<usize>);
+
+impl Wake for Signal {
+    fn wake(self: Arc<Self>) {
+        let _ = self.1.send(self.0);
+    }
+}
+
+/// Re-registering a waker races with the coroutine's end, many times: no wake-up is lost (a
+/// pending poll is always followed by a wake of the last waker given) and a replaced waker is
+/// never woken.
+#[test]
+fn join_future_reregistration_races_with_the_end() {
+    for i in 0..2_000u32 {
+        // Fresh wakers each round: a wake-up may land after the round saw the result.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let a = Waker::from(Arc::new(Signal(0, tx.clone())));
+        let b = Waker::from(Arc::new(Signal(1, tx)));
+        let mut fut = go!(move || {
+            if i % 2 == 0 {
+                greenchan::yield_now();
+            }
+            i
+        })
+        .into_future();
+        let mut last = None;
+        let got = loop {
+            // Poll with one waker, then at once with the other, racing the coroutine's end.
+            let mut ready = None;
+            for (id, w) in [(0, &a), (1, &b)] {
+                if let Poll::Ready(r) = Pin::new(&mut fut).poll(&mut Context::from_waker(w)) {
+                    ready = Some(r);
+                    break;
+                }
+                last = Some(id);
+            }
+            if let Some(r) = ready {
+                break r;
+            }
+            let woken = rx.recv_timeout(BOUND).expect("a wake-up was lost");
+            assert_eq!(Some(woken), last, "a replaced waker was woken");
+        };
+        assert_eq!(got.unwrap(), i);
+        // Any wake-up left over belongs to the last waker registered.
+        drop((a, b, fut));
+        while let Ok(woken) = rx.recv_timeout(Duration::ZERO) {
+            assert_eq!(Some(woken), last);
+        }
+    }
+}
