@@ -233,3 +233,8 @@ macro_rules! go {
         $crate::spawn($f)
     };
 }
+
+/// The README's examples, compiled and run as doc tests so they cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
