@@ -72,8 +72,10 @@
 //! [`yield_now`], [`sleep`], [`preempt_point`]). A coroutine that overruns its time slice
 //! yields at its next such call; a worker stuck in one coroutine (a loop without calls, a
 //! blocking system call) has its other work taken over by the other workers or by spare
-//! threads. Asynchronous (signal) preemption and migration of started coroutines are `unsafe`
-//! opt-ins on [`RuntimeBuilder`] and [`Builder`] whose docs state what the caller promises.
+//! threads (up to [`RuntimeBuilder::max_spare_threads`]). Asynchronous (signal) preemption and
+//! migration of started coroutines are `unsafe` opt-ins whose docs state what the caller
+//! promises: [`RuntimeBuilder::allow_async_preemption`] and
+//! [`RuntimeBuilder::allow_migration`], and the same per coroutine on [`Builder`].
 //!
 //! Unix only; Linux on x86-64 gets greenchan's own fiber switch and the asynchronous
 //! preemption opt-in, other Unix targets use corosensei and cooperative preemption.
@@ -188,9 +190,9 @@ pub mod sync {
 /// yields at its next preemption point, which every greenchan call is, as is
 /// [`preempt_point`] in a long loop. A worker stuck in one coroutine
 /// has its other work taken over by the other workers. Asynchronous preemption by a signal,
-/// which also interrupts a loop that calls nothing, is an `unsafe` opt-in of the runtime
-/// builder on Linux x86-64; this module reports whether the platform supports it and holds
-/// its controls.
+/// which also interrupts a loop that calls nothing, is an `unsafe` opt-in on Linux x86-64
+/// ([`RuntimeBuilder::allow_async_preemption`](crate::RuntimeBuilder::allow_async_preemption));
+/// this module says whether the platform supports it and holds its controls.
 ///
 /// ```
 /// let h = greenchan::go!(|| {
