@@ -1,7 +1,10 @@
 //! # greenchan
 //!
 //! Go's concurrency model for Rust, in plain blocking-style code: stackful coroutines started
-//! with [`go!`], an M:N work-stealing scheduler, Go-style channels and `select!`.
+//! with [`go!`], an M:N work-stealing scheduler, Go-style channels ([`chan`]) and
+//! [`select!`], sockets that park a coroutine until they are ready ([`net`]), and
+//! coroutine-aware locks ([`sync`]). A coroutine that blocks suspends, and its worker thread
+//! runs another; the same calls on a plain OS thread block the thread.
 //!
 //! ```
 //! use greenchan::go;
@@ -10,14 +13,13 @@
 //! assert_eq!(h.join().unwrap(), 42);
 //! ```
 //!
-//! This crate is the facade: it re-exports the runtime (`green`), the channels (as
-//! [`chan`]) and the select engine, so a program needs only `use greenchan::...`.
+//! Channels and `select!`, with crossbeam-channel's syntax and Go's semantics:
 //!
 //! ```
 //! use greenchan::{chan, go, select};
 //! use std::time::Duration;
 //!
-//! let (tx, rx) = chan::bounded(0);
+//! let (tx, rx) = chan::bounded(0); // rendezvous, like an unbuffered Go channel
 //! go!(move || tx.send("ping").unwrap());
 //! let got = select! {
 //!     recv(rx) -> msg => msg.unwrap(),
@@ -25,20 +27,107 @@
 //! };
 //! assert_eq!(got, "ping");
 //! ```
+//!
+//! A program usually starts in [`run`], which runs a closure as a coroutine on the global
+//! runtime (one worker per CPU, or `GREENCHAN_WORKERS`) and returns its value:
+//!
+//! ```
+//! use greenchan::{chan, go, sync::WaitGroup};
+//!
+//! let total = greenchan::run(|| {
+//!     let (tx, rx) = chan::unbounded();
+//!     let wg = WaitGroup::new();
+//!     for i in 1..=10u64 {
+//!         let (tx, wg) = (tx.clone(), wg.clone());
+//!         go!(move || {
+//!             tx.send(i * i).unwrap();
+//!             drop(wg); // done
+//!         });
+//!     }
+//!     drop(tx);
+//!     wg.wait();
+//!     rx.iter().sum::<u64>()
+//! });
+//! assert_eq!(total, 385);
+//! ```
+//!
+//! ## Async code
+//!
+//! greenchan has no executor of its own and works beside any: [`block_on`] waits for a future
+//! in a coroutine (parking it, not its worker), and a [`JoinHandle`] is
+//! [`IntoFuture`](std::future::IntoFuture), so async code can `.await` a coroutine.
+//!
+//! ```
+//! let rt = tokio::runtime::Runtime::new().unwrap(); // tokio on its own threads
+//! let task = rt.spawn(async { 6 * 7 });
+//! let coroutine = greenchan::go!(move || greenchan::block_on(task).unwrap());
+//! assert_eq!(rt.block_on(async { coroutine.await.unwrap() }), 42);
+//! ```
+//!
+//! ## Soundness
+//!
+//! Safe code on a coroutine behaves as on an OS thread. A coroutine that has started stays on
+//! its thread until it ends, so thread-locals, `errno` and `!Send` values behave as usual; and
+//! by default nothing switches a coroutine except a greenchan call (a blocking operation,
+//! [`yield_now`], [`sleep`], [`preempt_point`]). A coroutine that overruns its time slice
+//! yields at its next such call; a worker stuck in one coroutine (a loop without calls, a
+//! blocking system call) has its other work taken over by the other workers or by spare
+//! threads (up to [`RuntimeBuilder::max_spare_threads`]). Asynchronous (signal) preemption and
+//! migration of started coroutines are `unsafe` opt-ins whose docs state what the caller
+//! promises: [`RuntimeBuilder::allow_async_preemption`] and
+//! [`RuntimeBuilder::allow_migration`], and the same per coroutine on [`Builder`].
+//!
+//! Unix only; Linux on x86-64 gets greenchan's own fiber switch and the asynchronous
+//! preemption opt-in, other Unix targets use corosensei and cooperative preemption.
+//! `docs/architecture.md` in the repository is the map of the crates, of how a value travels
+//! from `send` to `recv`, and of these rules.
 
 pub use green::{
-    coroutine_local, current, in_coroutine, park, park_deadline, park_timeout, preempt,
+    block_on, coroutine_local, current, in_coroutine, park, park_deadline, park_timeout,
     preempt_point, run, sleep, spawn, spawn_blocking, yield_now, Builder, Coroutine, CoroutineId,
-    JoinHandle, LocalKey, Runtime, RuntimeBuilder, DEFAULT_MAX_SPARE_THREADS, DEFAULT_STACK_SIZE,
-    DEFAULT_TIME_SLICE, MAX_SPARE_THREADS, MAX_STACK_SIZE, MAX_WORKERS, MIN_STACK_SIZE,
+    JoinFuture, JoinHandle, LocalKey, Runtime, RuntimeBuilder, DEFAULT_MAX_SPARE_THREADS,
+    DEFAULT_STACK_SIZE, DEFAULT_TIME_SLICE, MAX_SPARE_THREADS, MAX_STACK_SIZE, MAX_WORKERS,
+    MIN_STACK_SIZE,
 };
 
-/// Go-style channels: `bounded`, `unbounded`, `after`, `tick`, `never`, their handles and
-/// errors.
-pub use channels as chan;
 pub use channels::{RecvError, SendError};
-/// Networking: `TcpListener`, `TcpStream`, `UdpSocket` and Unix sockets with std's API,
-/// parking the coroutine (not the worker) while a socket is not ready.
+
+/// Go-style channels: [`bounded`](chan::bounded) (capacity 0 is a rendezvous, like an
+/// unbuffered Go channel), [`unbounded`](chan::unbounded), [`after`](chan::after),
+/// [`tick`](chan::tick) and [`never`](chan::never) (Go's nil channel), their handles and errors.
+///
+/// Senders and receivers are `Clone` (many producers, many consumers). A channel closes when a
+/// handle calls `close()` or the last sender is dropped; then sends fail and give the value
+/// back, and receivers drain what is buffered and then get `Err`. Every operation parks the
+/// calling coroutine (or blocks the calling thread), and any of them can be an arm of
+/// [`select!`](crate::select!).
+///
+/// ```
+/// use greenchan::{chan, go};
+///
+/// let (tx, rx) = chan::bounded(2);
+/// let producer = go!(move || {
+///     for i in 0..5 {
+///         tx.send(i).unwrap(); // parks while the buffer is full
+///     }
+/// }); // dropping `tx` closes the channel
+/// let got: Vec<i32> = rx.iter().collect(); // ends once closed and drained
+/// assert_eq!(got, [0, 1, 2, 3, 4]);
+/// producer.join().unwrap();
+///
+/// let (tx, rx) = chan::unbounded::<i32>();
+/// tx.close();
+/// assert!(tx.send(1).is_err()); // the value comes back in the error
+/// assert!(rx.recv().is_err());
+/// ```
+pub mod chan {
+    pub use channels::*;
+}
+
+/// Networking: [`TcpListener`](net::TcpListener), [`TcpStream`](net::TcpStream),
+/// [`UdpSocket`](net::UdpSocket) and Unix sockets with the API of `std::net` and
+/// `std::os::unix::net`. Inside a coroutine a call that would block parks the coroutine (not
+/// its worker) until the socket is ready; on a plain thread it blocks like a std socket.
 ///
 /// ```
 /// use std::io::{Read, Write};
@@ -63,12 +152,67 @@ pub use channels::{RecvError, SendError};
 /// server.join().unwrap();
 /// # Ok::<(), std::io::Error>(())
 /// ```
-pub use netpoll as net;
-pub use select::{select, Select, SelectedOperation};
+pub mod net {
+    pub use netpoll::*;
+}
 
-/// Coroutine-aware `Mutex`, `RwLock`, `Condvar`, `WaitGroup`, `Semaphore`, `Barrier`,
-/// `OnceLock` and `Lazy`: they park the coroutine, never its worker thread.
-pub use green::sync;
+/// Coroutine-aware [`Mutex`](sync::Mutex), [`RwLock`](sync::RwLock),
+/// [`Condvar`](sync::Condvar), [`WaitGroup`](sync::WaitGroup),
+/// [`Semaphore`](sync::Semaphore), [`Barrier`](sync::Barrier), [`OnceLock`](sync::OnceLock)
+/// and [`Lazy`](sync::Lazy): they park the coroutine, never its worker thread, and block a
+/// plain thread. `Mutex`, `RwLock`, `Condvar` and `Barrier` have std's signatures and
+/// poisoning; `WaitGroup` works as crossbeam-utils' (clone to add, drop to mark done) and also
+/// has Go's `add`/`done`.
+///
+/// ```
+/// use greenchan::{go, sync::{Mutex, WaitGroup}};
+/// use std::sync::Arc;
+///
+/// let total = Arc::new(Mutex::new(0));
+/// let wg = WaitGroup::new();
+/// for i in 1..=10 {
+///     let (total, wg) = (total.clone(), wg.clone());
+///     go!(move || {
+///         *total.lock().unwrap() += i; // parks this coroutine if contended
+///         drop(wg);
+///     });
+/// }
+/// wg.wait();
+/// assert_eq!(*total.lock().unwrap(), 55);
+/// ```
+pub mod sync {
+    pub use green::sync::*;
+}
+
+/// Preemption: how a coroutine that computes for long gives its worker back.
+///
+/// By default preemption is cooperative: the monitor thread marks a coroutine that has run
+/// longer than its time slice (10 ms unless set with `RuntimeBuilder::time_slice`), and it
+/// yields at its next preemption point, which every greenchan call is, as is
+/// [`preempt_point`] in a long loop. A worker stuck in one coroutine
+/// has its other work taken over by the other workers. Asynchronous preemption by a signal,
+/// which also interrupts a loop that calls nothing, is an `unsafe` opt-in on Linux x86-64
+/// ([`RuntimeBuilder::allow_async_preemption`](crate::RuntimeBuilder::allow_async_preemption));
+/// this module says whether the platform supports it and holds its controls.
+///
+/// ```
+/// let h = greenchan::go!(|| {
+///     let mut x = 0u64;
+///     for i in 0..1_000_000u64 {
+///         x = x.wrapping_add(i);
+///         if i % 1024 == 0 {
+///             greenchan::preempt_point(); // yields once the time slice is used up
+///         }
+///     }
+///     x
+/// });
+/// assert_eq!(h.join().unwrap(), 499_999_500_000);
+/// ```
+pub mod preempt {
+    pub use green::preempt::*;
+}
+
+pub use select::{select, Select, SelectedOperation};
 
 /// Starts a coroutine, as `go f()` does in Go.
 ///
@@ -92,3 +236,8 @@ macro_rules! go {
         $crate::spawn($f)
     };
 }
+
+/// The README's examples, compiled and run as doc tests so they cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -10,6 +10,7 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::task::{Poll, Waker};
 use std::thread;
 
 use crate::coroutine::{self, Coroutine};
@@ -22,7 +23,14 @@ const DONE: u8 = 2;
 pub(crate) struct Packet<T> {
     state: AtomicU8,
     result: UnsafeCell<Option<thread::Result<T>>>,
-    waiter: UnsafeCell<Option<Coroutine>>,
+    waiter: UnsafeCell<Option<Joiner>>,
+}
+
+/// Who waits for the result: a coroutine or thread in `join`, or an async task awaiting the
+/// handle (`bridge::JoinFuture`). Same size as a bare `Option<Coroutine>`.
+enum Joiner {
+    Parked(Coroutine),
+    Task(Waker),
 }
 
 // SAFETY: `result` is written only by the finishing coroutine before `state` becomes `DONE`
@@ -47,10 +55,13 @@ impl<T> Packet<T> {
         // SAFETY: only the finishing coroutine writes `result`, once, before publishing.
         unsafe { *self.result.get() = Some(result) };
         if self.state.swap(DONE, Ordering::AcqRel) == WAITING {
-            // SAFETY: the joiner wrote `waiter` before publishing `WAITING`, which we acquired,
-            // and never touches it again.
-            if let Some(waiter) = unsafe { (*self.waiter.get()).take() } {
-                waiter.unpark();
+            // SAFETY: the joiner wrote `waiter` before publishing `WAITING`, which we acquired;
+            // it touches the slot again only after taking `WAITING` back (`poll_result`), which
+            // our swap has made impossible.
+            match unsafe { (*self.waiter.get()).take() } {
+                Some(Joiner::Parked(waiter)) => waiter.unpark(),
+                Some(Joiner::Task(waker)) => waker.wake(),
+                None => {}
             }
         }
     }
@@ -62,7 +73,7 @@ impl<T> Packet<T> {
     fn wait(&self) -> thread::Result<T> {
         if !self.is_done() {
             // SAFETY: the state is not `WAITING` yet, so the finisher does not read `waiter`.
-            unsafe { *self.waiter.get() = Some(coroutine::current()) };
+            unsafe { *self.waiter.get() = Some(Joiner::Parked(coroutine::current())) };
             if self
                 .state
                 .compare_exchange(RUNNING, WAITING, Ordering::AcqRel, Ordering::Acquire)
@@ -73,6 +84,41 @@ impl<T> Packet<T> {
                 }
             }
         }
+        self.take_result()
+    }
+
+    /// `join` for a future: the result once published, else `Pending` with `waker`
+    /// registered (replacing the one of an earlier poll). The registration is taken back
+    /// (`WAITING -> RUNNING`) before the slot is touched, so the finisher, which reads the slot
+    /// only after swapping `WAITING` out, never races with the replacement.
+    pub(crate) fn poll_result(&self, waker: &Waker) -> Poll<thread::Result<T>> {
+        let owned = matches!(
+            self.state
+                .compare_exchange(WAITING, RUNNING, Ordering::AcqRel, Ordering::Acquire),
+            Ok(_) | Err(RUNNING)
+        );
+        if owned {
+            {
+                // SAFETY: the state is `RUNNING`, so the finisher does not read `waiter`, and
+                // the only joiner is this one (the future owns the handle).
+                let slot = unsafe { &mut *self.waiter.get() };
+                if !matches!(slot, Some(Joiner::Task(w)) if w.will_wake(waker)) {
+                    *slot = Some(Joiner::Task(waker.clone()));
+                }
+            }
+            if self
+                .state
+                .compare_exchange(RUNNING, WAITING, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                return Poll::Pending;
+            }
+        }
+        Poll::Ready(self.take_result())
+    }
+
+    /// Takes the published result. Only after `DONE` was seen, once.
+    fn take_result(&self) -> thread::Result<T> {
         // SAFETY: `DONE` was observed with acquire ordering, so the write of `result` is
         // visible, and the finisher never touches it again.
         unsafe { (*self.result.get()).take() }.expect("a finished coroutine leaves its result")

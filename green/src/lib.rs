@@ -69,6 +69,7 @@
 //! Go, it and its stack stay allocated until the process exits.
 
 mod blocking;
+mod bridge;
 mod context;
 mod coroutine;
 pub mod driver;
@@ -89,6 +90,7 @@ mod task;
 mod timer;
 
 pub use blocking::spawn_blocking;
+pub use bridge::{block_on, JoinFuture};
 pub use coroutine::{
     current, in_coroutine, park, park_deadline, park_timeout, preempt_point, running_key, sleep,
     yield_now, Coroutine, CoroutineId, RawUnparker,
