@@ -16,9 +16,10 @@ use std::thread::{self, Thread};
 use std::time::Duration;
 
 use crate::coroutine::Coroutine;
-use crate::join::{JoinHandle, Packet, PacketOf};
+use crate::join::JoinHandle;
+use crate::locking::lock;
 use crate::mcache::CachedArc;
-use crate::scheduler::lock;
+use crate::task::job::{Packet, PacketOf};
 
 /// Most threads the pool runs at once (tokio's default too).
 const MAX_THREADS: usize = 512;

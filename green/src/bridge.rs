@@ -16,25 +16,12 @@
 
 use std::future::{Future, IntoFuture};
 use std::pin::{pin, Pin};
-use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+
+use std::task::{Context, Poll};
 use std::thread;
 
 use crate::coroutine::{self, Coroutine};
 use crate::join::JoinHandle;
-
-/// A waker that unparks one coroutine or thread.
-struct Unparker(Coroutine);
-
-impl Wake for Unparker {
-    fn wake(self: Arc<Self>) {
-        self.0.unpark();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.unpark();
-    }
-}
 
 /// Runs `future` to completion on the caller and returns its output.
 ///
@@ -64,7 +51,7 @@ impl Wake for Unparker {
 /// ```
 pub fn block_on<F: Future>(future: F) -> F::Output {
     let mut future = pin!(future);
-    let waker = Waker::from(Arc::new(Unparker(coroutine::current())));
+    let waker = coroutine::current().into_waker();
     let mut cx = Context::from_waker(&waker);
     loop {
         if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {

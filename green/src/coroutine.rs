@@ -11,15 +11,13 @@
 use std::fmt;
 use std::num::NonZeroU64;
 use std::sync::Arc;
+use std::task::{RawWaker, RawWakerVTable, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 use crate::blocking::JobThread;
-use crate::context;
-use crate::fiber::{self, Landing};
-use crate::preempt;
-use crate::scheduler;
-use crate::task::{self, Suspend, Task, TaskRef};
+use crate::scheduler::{self, context, suspend, Suspend, Task, TaskRef};
+use crate::task;
 
 /// A unique identifier of a coroutine (or of a plain thread seen through [`current`]).
 ///
@@ -144,7 +142,7 @@ impl Coroutine {
             Inner::Job(job) => {
                 // The pool thread running the job, if it runs; a spurious wake-up of its next
                 // job at worst, which `park` allows.
-                if let Some(thread) = crate::scheduler::lock(&job.thread).as_ref() {
+                if let Some(thread) = crate::locking::lock(&job.thread).as_ref() {
                     thread.unpark();
                 }
             }
@@ -159,6 +157,21 @@ impl Coroutine {
         match &self.inner {
             Inner::Task(task) => Arc::as_ptr(task) as usize,
             Inner::Thread { .. } | Inner::Job(_) => 0,
+        }
+    }
+
+    /// A `Waker` that unparks this coroutine (or thread): how the result slot of a
+    /// `JoinHandle`, and futures awaited with `block_on`, wake their waiter. For a coroutine
+    /// it is the task reference itself, with no allocation.
+    pub(crate) fn into_waker(self) -> Waker {
+        match self.inner {
+            Inner::Task(task) => {
+                let data = Arc::into_raw(task) as *const ();
+                // SAFETY: `data` is a strong reference to a task, which `TASK_WAKER`'s
+                // functions treat as such (see there).
+                unsafe { Waker::from_raw(RawWaker::new(data, &TASK_WAKER)) }
+            }
+            other => Waker::from(Arc::new(HandleWaker(Coroutine { inner: other }))),
         }
     }
 
@@ -182,6 +195,42 @@ impl fmt::Debug for Coroutine {
             .finish()
     }
 }
+
+/// A waker over a handle of a thread or a blocking job.
+struct HandleWaker(Coroutine);
+
+impl Wake for HandleWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// The waker of a coroutine: its data is one strong count of the task (`Arc::into_raw`).
+static TASK_WAKER: RawWakerVTable = RawWakerVTable::new(
+    |data| {
+        // SAFETY: `data` holds a strong count (the waker's), so the task is alive; the clone
+        // gets a count of its own.
+        unsafe { Arc::increment_strong_count(data as *const Task) };
+        RawWaker::new(data, &TASK_WAKER)
+    },
+    |data| {
+        // SAFETY: consumes the waker's count.
+        let task = unsafe { Arc::from_raw(data as *const Task) };
+        wake(&task);
+    },
+    |data| {
+        // SAFETY: the waker's count keeps the task alive for this call.
+        wake(unsafe { &*(data as *const Task) });
+    },
+    |data| {
+        // SAFETY: releases the waker's count.
+        drop(unsafe { Arc::from_raw(data as *const Task) });
+    },
+);
 
 thread_local! {
     static THREAD_ID: u64 = task::next_id();
@@ -232,33 +281,6 @@ pub fn current() -> Coroutine {
 /// ```
 pub fn in_coroutine() -> bool {
     !context::current_task().is_null()
-}
-
-/// Suspends the running coroutine, handing `why` to its worker. The coroutine's no-preempt
-/// depth (`preempt`) is kept across the switch: the worker runs at depth one, and the
-/// coroutine gets its own back on whichever thread resumes it.
-#[inline(never)]
-fn suspend(task: *const Task, why: Suspend) {
-    let depth = preempt::before_switch();
-    // SAFETY: `task` is the running coroutine (checked by every caller), so its link is its
-    // own; we copy it out before switching so no reference into the task's exclusive part is
-    // held across the switch.
-    let landing = unsafe { fiber::suspend((*task).link(), why) };
-    if landing == Landing::Direct {
-        scheduler::commit_handed_park();
-    }
-    preempt::after_switch(depth);
-}
-
-/// The asynchronous preemption itself, called from the trampoline on the coroutine's stack.
-#[cfg_attr(
-    not(all(target_os = "linux", target_arch = "x86_64")),
-    allow(dead_code)
-)]
-pub(crate) fn suspend_preempted() {
-    let task = context::current_task();
-    debug_assert!(!task.is_null(), "only a running coroutine is preempted");
-    suspend(task, Suspend::Preempted);
 }
 
 /// The key ([`Coroutine::key`]) of the running coroutine, 0 outside coroutines: one

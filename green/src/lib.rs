@@ -68,26 +68,35 @@
 //! A coroutine parked with nobody left to wake it is never resumed: like a blocked goroutine in
 //! Go, it and its stack stay allocated until the process exits.
 
+// The crate's layers, lowest first. A module uses only modules of its own layer or lower ones
+// (`tests/layers.rs` checks it): stacks and the fiber switch know nothing of tasks, tasks
+// nothing of the scheduler, the scheduler nothing of the coroutine API or `sync`.
+//
+// 0. Plain mechanisms: signal handler chaining, the no-preempt depth, poison-free locking.
+mod critical;
+mod locking;
+mod signal;
+// 1. Memory: coroutine stacks (regions, guards, overflow report), per-thread block caches.
+mod mcache;
+mod stack;
+// 2. The switch: a context on a stack, resumed and suspended (`fiber/`).
+mod fiber;
+// 3. Tasks: one coroutine's state machine, closure, join packet, locals (`task/`).
+mod task;
+// 4. Scheduling: workers and queues, timers, the monitor, the I/O driver hook, the signal
+//    preemption opt-in, the switch primitives (`scheduler/`).
+mod scheduler;
+// 5. The coroutine API: handles, park/unpark, join, runtimes and spawning, blocking pool,
+//    async bridge, coroutine-locals.
 mod blocking;
 mod bridge;
-mod context;
 mod coroutine;
-pub mod driver;
-mod fiber;
 mod join;
 mod local;
-mod mcache;
 mod park_cache;
-pub mod preempt;
 mod runtime;
-mod scheduler;
-mod signal;
-mod stack;
-mod state;
+// 6. Coroutine-aware synchronisation, built on the API alone.
 pub mod sync;
-mod sysmon;
-mod task;
-mod timer;
 
 pub use blocking::spawn_blocking;
 pub use bridge::{block_on, JoinFuture};
@@ -98,9 +107,11 @@ pub use coroutine::{
 pub use join::JoinHandle;
 pub use local::LocalKey;
 pub use mcache::CachedArc;
-pub use park_cache::{put_park_cache, take_park_cache, ParkCache};
+pub use park_cache::{put_park_cache, take_park_cache};
 pub use runtime::{
     global, run, spawn, Builder, Runtime, RuntimeBuilder, DEFAULT_MAX_SPARE_THREADS,
     DEFAULT_TIME_SLICE, MAX_SPARE_THREADS, MAX_WORKERS,
 };
+pub use scheduler::{driver, preempt};
 pub use stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};
+pub use task::park_cache::ParkCache;

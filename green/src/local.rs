@@ -13,22 +13,8 @@ use std::any::Any;
 use std::cell::UnsafeCell;
 use std::marker::PhantomData;
 
-use crate::context;
-
-/// The values of one coroutine (or thread): key address and boxed value.
-#[derive(Default)]
-pub(crate) struct Locals {
-    entries: Vec<(usize, Box<dyn Any>)>,
-}
-
-impl Locals {
-    fn find(&self, key: usize) -> Option<*const dyn Any> {
-        self.entries
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| &**v as *const dyn Any)
-    }
-}
+use crate::scheduler::context;
+use crate::task::locals::Locals;
 
 thread_local! {
     static THREAD_LOCALS: UnsafeCell<Locals> = UnsafeCell::new(Locals::default());

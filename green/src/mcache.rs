@@ -22,7 +22,7 @@
 //! block may be freed to the system allocator by any thread.
 //!
 //! The cache is thread-local state updated in several steps, so every access runs with
-//! asynchronous preemption disabled ([`crate::preempt::disable`]): another coroutine on the
+//! asynchronous preemption disabled ([`crate::critical::disable`]): another coroutine on the
 //! same thread can never observe it half-updated.
 
 use std::alloc::{self, Layout};
@@ -140,12 +140,12 @@ impl Depot {
 
     /// Takes a full magazine of `class`, if the depot has one.
     fn take(&self, class: usize) -> Option<Magazine> {
-        crate::scheduler::lock(&self.classes[class]).pop()
+        crate::locking::lock(&self.classes[class]).pop()
     }
 
     /// Keeps a full magazine of `class`, or frees its blocks if the depot has enough.
     fn put(&self, class: usize, mut magazine: Magazine) {
-        let mut stack = crate::scheduler::lock(&self.classes[class]);
+        let mut stack = crate::locking::lock(&self.classes[class]);
         if stack.len() < DEPOT_MAX {
             stack.push(magazine);
             return;
@@ -273,7 +273,7 @@ pub(crate) fn alloc(layout: Layout) -> NonNull<u8> {
         return system_alloc(layout);
     };
     let cached = {
-        let _no_preempt = crate::preempt::disable();
+        let _no_preempt = crate::critical::disable();
         // SAFETY: preemption is disabled and `take` does not re-enter the cache.
         CACHE.try_with(|cache| unsafe { cache.take(class, &DEPOT) })
     };
@@ -294,7 +294,7 @@ pub(crate) unsafe fn dealloc(block: NonNull<u8>, layout: Layout) {
         return;
     };
     let kept = {
-        let _no_preempt = crate::preempt::disable();
+        let _no_preempt = crate::critical::disable();
         // SAFETY: preemption is disabled and `keep` does not re-enter the cache; the block is
         // of `class` (it came from `alloc` with a layout of this class) and the caller gives
         // it up.
@@ -580,7 +580,7 @@ mod tests {
     }
 
     fn lock_len(depot: &Depot, class: usize) -> usize {
-        crate::scheduler::lock(&depot.classes[class]).len()
+        crate::locking::lock(&depot.classes[class]).len()
     }
 
     #[test]

@@ -18,10 +18,12 @@ use std::thread;
 use std::time::Duration;
 
 use crate::coroutine::Coroutine;
-use crate::join::{JobCell, JoinHandle, PacketOf};
+use crate::join::JoinHandle;
+use crate::locking::lock;
 use crate::mcache::CachedArc;
-use crate::scheduler::{self, lock, Config, Shared};
+use crate::scheduler::{self, Config, Shared};
 use crate::stack::{self, DEFAULT_STACK_SIZE};
+use crate::task::job::{JobCell, PacketOf};
 use crate::task::{self, Task};
 
 /// Default time slice after which a running coroutine is preempted.
@@ -118,7 +120,7 @@ impl RuntimeBuilder {
 
     /// Lets the monitor preempt this runtime's coroutines asynchronously, with a signal, even
     /// in a loop with no preemption point, as Go does since 1.14 (Linux on x86-64; elsewhere,
-    /// see [`preempt::is_supported`](crate::preempt::is_supported), and with
+    /// see [`preempt::is_supported`](crate::scheduler::preempt::is_supported), and with
     /// `GREENCHAN_ASYNCPREEMPT=0`, this does nothing). Without it a coroutine is switched only
     /// at greenchan calls.
     ///
@@ -131,7 +133,7 @@ impl RuntimeBuilder {
     /// (`thread_local!`, `rand::thread_rng`), no lazily initialised `LazyLock`/`OnceLock` being
     /// initialised, and no allocation through a statically linked `#[global_allocator]`
     /// (mimalloc, jemalloc); sections that need any of these are wrapped in
-    /// [`preempt::disable`](crate::preempt::disable). It also accepts that a system call made
+    /// [`preempt::disable`](crate::scheduler::preempt::disable). It also accepts that a system call made
     /// directly may return `EINTR`. See [`preempt`](crate::preempt).
     ///
     /// ```
@@ -205,7 +207,7 @@ impl RuntimeBuilder {
             )));
         }
         if self.task_flags & task::ASYNC_PREEMPT != 0 {
-            crate::preempt::install_for_opt_in();
+            crate::scheduler::preempt::install_for_opt_in();
         }
         let config = Config {
             workers,
@@ -226,7 +228,7 @@ impl RuntimeBuilder {
         let monitor_shared = shared.clone();
         let monitor = thread::Builder::new()
             .name(format!("{}-sysmon", shared.config.thread_name))
-            .spawn(move || crate::sysmon::run(monitor_shared));
+            .spawn(move || crate::scheduler::sysmon::run(monitor_shared));
         match monitor {
             Ok(handle) => threads.push(handle),
             Err(e) => return Err(abandon(&shared, threads, e)),
@@ -480,6 +482,7 @@ where
         }
     }
     let (task, job) = Task::new_or_reused(
+        scheduler::take_reusable_task(shared),
         shared,
         name.map(Box::new),
         size,
@@ -626,7 +629,7 @@ impl Builder {
         T: Send + 'static,
     {
         if self.options.task_flags & task::ASYNC_PREEMPT != 0 {
-            crate::preempt::install_for_opt_in();
+            crate::scheduler::preempt::install_for_opt_in();
         }
         with_target_runtime(|shared| spawn_on(shared, self.options, f))
     }
@@ -638,7 +641,7 @@ impl Builder {
         T: Send + 'static,
     {
         if self.options.task_flags & task::ASYNC_PREEMPT != 0 {
-            crate::preempt::install_for_opt_in();
+            crate::scheduler::preempt::install_for_opt_in();
         }
         spawn_on(&runtime.shared, self.options, f)
     }

@@ -19,8 +19,12 @@
 //! switch (whose switcher left its own park for the landing coroutine to commit), or an
 //! unwind: a runtime that drops a suspended coroutine resumes it once to run its destructors,
 //! and `suspend` then unwinds from where the coroutine stopped.
+//!
+//! This layer sits on the stacks (`stack/`) and knows nothing of tasks or schedulers: a fiber
+//! runs a `Start` function given a data pointer, and passes small messages (`u8`) when it
+//! suspends.
 
-use crate::task::Suspend;
+use std::cell::Cell;
 
 #[cfg(all(target_arch = "x86_64", not(greenchan_portable_fiber)))]
 mod x86_64;
@@ -33,13 +37,44 @@ mod portable;
 #[cfg(any(not(target_arch = "x86_64"), greenchan_portable_fiber))]
 pub(crate) use self::portable::{suspend, switch_to, Fiber, Link, DIRECT};
 
+/// What a fiber runs on its first resume: `start(data, link)`, `link` being what the fiber
+/// suspends through. The fiber knows nothing else of what it runs (a task's coroutine, in this
+/// runtime); `start` must not unwind.
+pub(crate) type Start = unsafe fn(data: *const (), link: Link);
+
 /// How a resumed fiber came back to its resumer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Outcome {
-    /// It suspended itself, for this reason.
-    Suspended(Suspend),
-    /// Its closure returned (or unwound to its base): the fiber is done.
+    /// It suspended itself with this message (the caller's code for why, below 3).
+    Suspended(u8),
+    /// Its start function returned: the fiber is done.
     Returned,
+}
+
+thread_local! {
+    /// Set on a thread while it unwinds a suspended fiber (`Fiber::force_unwind`).
+    static FORCED_UNWIND: Cell<bool> = const { Cell::new(false) };
+}
+
+/// True while this thread unwinds a fiber that will never be resumed (its code can tell that
+/// unwind from a panic of its own).
+pub(crate) fn unwinding_forcibly() -> bool {
+    FORCED_UNWIND.with(Cell::get)
+}
+
+/// Marks this thread as unwinding a fiber for as long as it lives.
+struct ForcedUnwindScope(bool);
+
+impl ForcedUnwindScope {
+    fn enter() -> ForcedUnwindScope {
+        ForcedUnwindScope(FORCED_UNWIND.with(|f| f.replace(true)))
+    }
+}
+
+impl Drop for ForcedUnwindScope {
+    fn drop(&mut self) {
+        FORCED_UNWIND.with(|f| f.set(self.0));
+    }
 }
 
 /// Why a suspended coroutine runs again.

@@ -4,27 +4,27 @@
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
-use super::{Landing, Outcome};
+use super::{ForcedUnwindScope, Landing, Outcome, Start};
 use crate::stack::GreenStack;
-use crate::task::{self, Suspend};
 
 /// This backend cannot switch from one coroutine to another directly.
 pub(crate) const DIRECT: bool = false;
 
 /// A coroutine's context: a corosensei coroutine on one of our stacks.
 pub(crate) struct Fiber {
-    co: Coroutine<(), Suspend, (), GreenStack>,
+    co: Coroutine<(), u8, (), GreenStack>,
 }
 
 /// What a running coroutine suspends through: its yielder, on its own stack.
-pub(crate) type Link = *const Yielder<(), Suspend>;
+pub(crate) type Link = *const Yielder<(), u8>;
 
 impl Fiber {
-    /// A fiber that runs `entry` on `stack` when first resumed.
-    pub(crate) fn new(stack: GreenStack, entry: task::Entry) -> Fiber {
+    /// A fiber that runs `start(data, link)` on `stack` when first resumed.
+    pub(crate) fn new(stack: GreenStack, start: Start, data: *const ()) -> Fiber {
         Fiber {
-            co: Coroutine::with_stack(stack, move |yielder: &Yielder<(), Suspend>, ()| {
-                task::run_entry(entry, yielder as Link);
+            co: Coroutine::with_stack(stack, move |yielder: &Yielder<(), u8>, ()| {
+                // SAFETY: the caller of `new` vouches for `start` and `data`.
+                unsafe { start(data, yielder as Link) };
             }),
         }
     }
@@ -56,6 +56,7 @@ impl Fiber {
     /// Runs a suspended fiber's destructors (corosensei unwinds it from where it stopped).
     pub(crate) fn force_unwind(&mut self) {
         if !self.co.done() {
+            let _scope = ForcedUnwindScope::enter();
             self.co.force_unwind();
         }
     }
@@ -71,7 +72,7 @@ impl Fiber {
 /// # Safety
 /// `link` is the running coroutine's own yielder, and the caller runs on that coroutine.
 #[inline]
-pub(crate) unsafe fn suspend(link: Link, why: Suspend) -> Landing {
+pub(crate) unsafe fn suspend(link: Link, why: u8) -> Landing {
     // SAFETY: as the caller promises: the yielder lives on the running coroutine's stack.
     unsafe { (*link).suspend(why) };
     Landing::Resumed

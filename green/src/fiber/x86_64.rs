@@ -25,22 +25,19 @@ use std::arch::asm;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
 
-use super::{Landing, Outcome};
+use super::{ForcedUnwindScope, Landing, Outcome, Start};
 use crate::stack::GreenStack;
-use crate::task::{self, Suspend};
 
 /// The payload a dropped coroutine is unwound with (see the module doc of `fiber`). The
-/// coroutine's entry recognises that unwind by its running with no current coroutine
-/// (`task::release`), as with corosensei's, not by this type.
+/// code it runs recognises that unwind by `fiber::unwinding_forcibly`, as with corosensei's,
+/// not by this type.
 struct ForcedUnwind;
 
 /// This backend can switch from one coroutine to another directly.
 pub(crate) const DIRECT: bool = true;
 
-// The values passed through a switch (its `arg`). A suspend passes its `Suspend` as 0..=2.
-const SUSPEND_YIELD: usize = 0;
-const SUSPEND_PARK: usize = 1;
-const SUSPEND_PREEMPTED: usize = 2;
+// The values passed through a switch (its `arg`). A suspend passes its message, 0..=2.
+const MAX_MESSAGE: usize = 2;
 const RETURNED: usize = 3;
 const RESUME: usize = 4;
 const DIRECT_SWITCH: usize = 5;
@@ -127,7 +124,9 @@ pub(crate) struct Header {
     /// While it runs: where its resumer's stack pointer is saved.
     parent: *mut usize,
     state: State,
-    entry: Option<task::Entry>,
+    /// What the first resume runs.
+    start: Start,
+    data: *const (),
 }
 
 /// A coroutine's context: its stack, with the header at the top.
@@ -145,8 +144,8 @@ pub(crate) type Link = *mut Header;
 unsafe impl Send for Fiber {}
 
 impl Fiber {
-    /// A fiber that runs `entry` on `stack` when first resumed.
-    pub(crate) fn new(stack: GreenStack, entry: task::Entry) -> Fiber {
+    /// A fiber that runs `start(data, link)` on `stack` when first resumed.
+    pub(crate) fn new(stack: GreenStack, start: Start, data: *const ()) -> Fiber {
         let header = (stack.top() - std::mem::size_of::<Header>()) & !15;
         let frame: [usize; 4] = [
             greenchan_fiber_start_v0_1 as *const () as usize, // the first continuation
@@ -162,7 +161,8 @@ impl Fiber {
                 sp,
                 parent: ptr::null_mut(),
                 state: State::New,
-                entry: Some(entry),
+                start,
+                data,
             });
             ptr::copy_nonoverlapping(frame.as_ptr(), sp as *mut usize, frame.len());
         }
@@ -205,26 +205,22 @@ impl Fiber {
         };
         // SAFETY: as above.
         match unsafe { switch_in(header, arg) } {
-            SUSPEND_YIELD => Outcome::Suspended(Suspend::Yield),
-            SUSPEND_PARK => Outcome::Suspended(Suspend::Park),
-            SUSPEND_PREEMPTED => Outcome::Suspended(Suspend::Preempted),
+            message @ 0..=MAX_MESSAGE => Outcome::Suspended(message as u8),
             RETURNED => Outcome::Returned,
             other => unreachable!("a fiber came back with {other}"),
         }
     }
 
     /// Runs a suspended fiber's destructors: it is resumed once and unwinds from where it
-    /// stopped (see the module doc). A fiber that never ran just drops its closure.
+    /// stopped (see the module doc). A fiber that never ran is just marked done.
     pub(crate) fn force_unwind(&mut self) {
         match self.state() {
             State::New => {
                 // SAFETY: not running: the header is ours.
-                unsafe {
-                    (*self.header).entry = None;
-                    (*self.header).state = State::Done;
-                }
+                unsafe { (*self.header).state = State::Done };
             }
             State::Suspended => {
+                let _scope = ForcedUnwindScope::enter();
                 // SAFETY: suspended, and `&mut self` keeps its stack until it returns.
                 let back = unsafe { switch_in(self.header, UNWIND) };
                 assert_eq!(back, RETURNED, "an unwinding coroutine suspended instead");
@@ -281,14 +277,12 @@ unsafe fn switch_in(header: Link, arg: usize) -> usize {
 /// The running coroutine's suspend: back to its parent with `why`, until it is resumed.
 ///
 /// # Safety
-/// `link` is the running fiber's own (see `task::Task::link`), and the caller runs on it.
+/// `link` is the running fiber's own (what its start function was given), and the caller runs
+/// on it.
 #[inline]
-pub(crate) unsafe fn suspend(link: Link, why: Suspend) -> Landing {
-    let arg = match why {
-        Suspend::Yield => SUSPEND_YIELD,
-        Suspend::Park => SUSPEND_PARK,
-        Suspend::Preempted => SUSPEND_PREEMPTED,
-    };
+pub(crate) unsafe fn suspend(link: Link, why: u8) -> Landing {
+    let arg = usize::from(why);
+    debug_assert!(arg <= MAX_MESSAGE);
     // SAFETY: the caller runs on this fiber, so it is alive and running; its parent slot was
     // set by the resume that runs it (or passed on by a direct switch) and is alive while that
     // resume waits for it.
@@ -339,14 +333,11 @@ unsafe fn landed(link: Link, back: usize) -> Landing {
 /// The first frame of every fiber (called by `greenchan_fiber_start_v0_1`).
 extern "C" fn fiber_main(header: Link) -> ! {
     // SAFETY: the first resume passes the header, at the top of this very stack.
-    let entry = unsafe { (*header).entry.take() };
-    // The entry catches the closure's panics; anything else escaping here (an unwind of a
+    let (start, data) = unsafe { ((*header).start, (*header).data) };
+    // `start` catches the panics of what it runs; anything else escaping here (an unwind of a
     // runtime bug) cannot cross this frame, which has no caller to unwind into.
-    let ran = panic::catch_unwind(AssertUnwindSafe(|| {
-        if let Some(entry) = entry {
-            task::run_entry(entry, header);
-        }
-    }));
+    // SAFETY: the creator of the fiber vouches for `start` and `data`.
+    let ran = panic::catch_unwind(AssertUnwindSafe(|| unsafe { start(data, header) }));
     if ran.is_err() {
         eprintln!("greenchan: a coroutine's entry unwound past its base; aborting");
         std::process::abort();

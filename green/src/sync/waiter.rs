@@ -46,7 +46,7 @@ pub(crate) type WaitQueue = QueueLock<VecDeque<Arc<Waiter>>>;
 /// that worker taking the same lock would block the worker thread, hence the holder, for good.
 pub(crate) fn lock_queue(q: &WaitQueue) -> QueueGuard<'_> {
     #[cfg(not(loom))]
-    let no_preempt = crate::preempt::disable();
+    let no_preempt = crate::critical::disable();
     QueueGuard {
         guard: q.lock().unwrap_or_else(PoisonError::into_inner),
         #[cfg(not(loom))]
@@ -59,7 +59,7 @@ pub(crate) struct QueueGuard<'a> {
     // Dropped first: the lock is released before preemption is enabled again.
     guard: MutexGuardOf<'a>,
     #[cfg(not(loom))]
-    _no_preempt: crate::preempt::NoPreempt,
+    _no_preempt: crate::critical::NoPreempt,
 }
 
 impl std::ops::Deref for QueueGuard<'_> {

@@ -118,43 +118,18 @@ use unsupported as imp;
 
 pub(crate) use imp::signal_thread;
 
-use crate::sysmon::SliceState;
+use crate::critical::set_depth;
+pub use crate::critical::{disable, NoPreempt};
+
+use crate::scheduler::sysmon::SliceState;
 
 thread_local! {
-    // The no-preempt depth of the code running on this thread; see the module doc. Plain
-    // data, `const` initialiser, no destructor: the signal handler reads it with one load.
-    static DEPTH: Cell<u32> = const { Cell::new(0) };
     // The slice state of the worker this thread is, or null; read by the signal handler.
     static SLICE: Cell<*const SliceState> = const { Cell::new(std::ptr::null()) };
 }
 
 /// Asynchronous preemptions performed in this process, for [`async_preemptions`].
 static PREEMPTIONS: AtomicU64 = AtomicU64::new(0);
-
-/// This thread's no-preempt depth. Never inlined: a coroutine that reads it after a switch
-/// may be on another thread, so the thread-local's address must be computed afresh.
-#[inline(never)]
-pub(crate) fn depth() -> u32 {
-    DEPTH.with(Cell::get)
-}
-
-/// Sets this thread's no-preempt depth; never inlined for the same reason as [`depth`].
-#[inline(never)]
-pub(crate) fn set_depth(depth: u32) {
-    DEPTH.with(|d| d.set(depth));
-}
-
-/// Adds one to this thread's depth (one call, one thread-local access).
-#[inline(never)]
-fn raise_depth() {
-    DEPTH.with(|d| d.set(d.get() + 1));
-}
-
-/// Takes one from this thread's depth.
-#[inline(never)]
-fn lower_depth() {
-    DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
-}
 
 /// The slice state of the worker running on this thread (null elsewhere).
 #[cfg_attr(
@@ -201,107 +176,6 @@ pub fn async_preemptions() -> u64 {
     PREEMPTIONS.load(Ordering::Relaxed)
 }
 
-/// While alive, the coroutine (or thread) that created it is not preempted asynchronously;
-/// cooperative preemption points still yield. Guards nest, are cheap (two thread-local
-/// accesses), and may be held across blocking calls: the depth they set belongs to the
-/// coroutine and travels with it. Not `Send`: drop it where it was made.
-///
-/// Use it around code that must not be interleaved with other coroutines on the same thread
-/// (a `std::sync::Mutex` held, a thread-local borrowed); see the module doc.
-///
-/// ```
-/// let total = green::spawn(|| {
-///     let _guard = green::preempt::disable();
-///     (0..1000u64).sum::<u64>() // not interrupted by a signal
-/// })
-/// .join()
-/// .unwrap();
-/// assert_eq!(total, 499_500);
-/// ```
-#[must_use = "preemption is disabled only while the guard is alive"]
-pub struct NoPreempt {
-    _not_send: std::marker::PhantomData<*const ()>,
-}
-
-impl NoPreempt {
-    /// Disables asynchronous preemption until the guard is dropped; same as [`disable`].
-    ///
-    /// ```
-    /// let guard = green::preempt::NoPreempt::new();
-    /// drop(guard);
-    /// ```
-    #[inline]
-    pub fn new() -> NoPreempt {
-        raise_depth();
-        NoPreempt {
-            _not_send: std::marker::PhantomData,
-        }
-    }
-}
-
-impl Default for NoPreempt {
-    fn default() -> Self {
-        NoPreempt::new()
-    }
-}
-
-impl Drop for NoPreempt {
-    #[inline]
-    fn drop(&mut self) {
-        lower_depth();
-    }
-}
-
-impl std::fmt::Debug for NoPreempt {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NoPreempt").finish()
-    }
-}
-
-/// Disables asynchronous preemption of the caller until the returned guard is dropped.
-///
-/// ```
-/// let v = green::spawn(|| {
-///     let _no_preempt = green::preempt::disable();
-///     let m = std::sync::Mutex::new(5); // a std lock: keep the holder from being preempted
-///     let v = *m.lock().unwrap();
-///     v
-/// })
-/// .join()
-/// .unwrap();
-/// assert_eq!(v, 5);
-/// ```
-#[inline]
-pub fn disable() -> NoPreempt {
-    NoPreempt::new()
-}
-
-/// The first thing a coroutine runs: its depth is `0`, or `1` if it opted out of asynchronous
-/// preemption (the depth then never drops to zero while it runs).
-#[inline]
-pub(crate) fn coroutine_started(async_preempt: bool) {
-    set_depth(u32::from(!async_preempt));
-}
-
-/// The last thing a coroutine runs before it returns to its worker.
-#[inline]
-pub(crate) fn coroutine_finished() {
-    set_depth(1);
-}
-
-/// Saves the running coroutine's depth before it switches out; the worker and the switch
-/// code then run at depth one. Pair with [`after_switch`].
-#[inline(never)]
-pub(crate) fn before_switch() -> u32 {
-    DEPTH.with(|d| d.replace(1))
-}
-
-/// Restores the coroutine's depth on whichever thread resumed it.
-#[inline]
-pub(crate) fn after_switch(saved: u32) {
-    set_depth(saved);
-}
-
 /// Installs the preemption signal's handler (once per process) for an opt-in to
 /// asynchronous preemption; false where it is not supported or turned off by the environment,
 /// in which case the opt-in leaves cooperative preemption only.
@@ -344,7 +218,7 @@ impl Drop for WorkerRegistration {
 )]
 fn yield_preempted() {
     PREEMPTIONS.fetch_add(1, Ordering::Relaxed);
-    crate::coroutine::suspend_preempted();
+    crate::scheduler::suspend_preempted();
     // The handler raised the depth to one before redirecting; the interrupted code ran at 0.
     set_depth(0);
 }

@@ -26,7 +26,8 @@ use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::scheduler::{lock, Shared};
+use crate::locking::lock;
+use crate::scheduler::Shared;
 
 /// Samples with nothing running before the monitor goes to sleep.
 const IDLE_SAMPLES: u32 = 20;
@@ -105,7 +106,7 @@ impl SliceState {
         if thread != 0 {
             // SAFETY: a published thread has not passed `withdraw_thread`, which it must
             // before exiting, and cannot until `signalling` is clear again.
-            unsafe { crate::preempt::signal_thread(thread) };
+            unsafe { crate::scheduler::preempt::signal_thread(thread) };
         }
         self.signalling.store(false, Ordering::SeqCst);
     }
@@ -194,7 +195,7 @@ pub(crate) fn run(shared: Arc<Shared>) {
     let mut stuck = Vec::new();
     let mut idle_samples = 0;
     let monitor = shared.monitor();
-    let async_allowed = crate::preempt::enabled_by_env();
+    let async_allowed = crate::scheduler::preempt::enabled_by_env();
     while !shared.is_shutdown() {
         monitor.wait(Some(tick));
         let now = Instant::now();

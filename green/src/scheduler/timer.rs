@@ -17,7 +17,7 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::time::Instant;
 
-use crate::task::TaskRef;
+use super::TaskRef;
 
 struct Entry {
     deadline: Instant,

@@ -74,21 +74,56 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 use crossbeam_deque::{Injector, Steal, Stealer, Worker as LocalQueue};
 use crossbeam_utils::CachePadded;
 
-use crate::context;
-use crate::driver::{self, IdleDriver};
+pub(crate) mod context;
+pub mod driver;
+pub mod preempt;
+pub(crate) mod sysmon;
+pub(crate) mod timer;
+
+use sysmon::{Monitor, SliceState};
+use timer::TimerHeap;
+
+/// A task of this scheduler, and the reference queues, timers and handles hold.
+pub(crate) type Task = task::Task<Shared>;
+pub(crate) type TaskRef = Arc<Task>;
+type Woken = TaskWoken<Shared>;
+
+/// Why a coroutine handed control back to its worker (the message its fiber passes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Suspend {
+    /// Runnable again at once; goes to the back of the queue.
+    Yield = 0,
+    /// Waiting for `unpark`; the worker commits the park (see `Task::commit_park`).
+    Park = 1,
+    /// Preempted asynchronously (`preempt/`): runnable, and resumed on this thread.
+    Preempted = 2,
+}
+
+impl Suspend {
+    fn from_message(message: u8) -> Suspend {
+        match message {
+            0 => Suspend::Yield,
+            1 => Suspend::Park,
+            2 => Suspend::Preempted,
+            other => unreachable!("a coroutine suspended with {other}"),
+        }
+    }
+}
+
+use crate::critical::{self, NoPreempt};
 use crate::fiber::{self, Fiber, Landing, Outcome};
-use crate::preempt::{self, NoPreempt};
+use crate::locking::lock;
 use crate::stack::{self, RunningStack, StackPool};
-use crate::sysmon::{Monitor, SliceState};
-use crate::task::{Suspend, Task, TaskRef, Woken};
-use crate::timer::TimerHeap;
+use driver::IdleDriver;
+
+use crate::task::{self, Home, Woken as TaskWoken};
 
 /// Past this many tasks a local queue sends half of them to the global queue.
 const LOCAL_QUEUE_CAPACITY: usize = 256;
@@ -120,12 +155,6 @@ const TRIM_INTERVAL: Duration = Duration::from_secs(1);
 const SEARCH_SPIN: Duration = Duration::from_micros(50);
 /// How long a spare worker with no coroutine of its own stays idle before it retires.
 pub(crate) const SPARE_KEEP_ALIVE: Duration = Duration::from_secs(1);
-
-/// Locks a mutex, ignoring poisoning: scheduler critical sections never panic while holding
-/// data in an inconsistent state, and a panicking coroutine must not take the runtime down.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// Settings of a runtime, fixed when it is built.
 #[derive(Debug, Clone)]
@@ -720,7 +749,7 @@ impl Shared {
 pub(crate) fn wake(task: &Task) {
     match task.unpark() {
         Woken::Run(task) => schedule(task),
-        Woken::Unblock => task.shared.unblock(task),
+        Woken::Unblock => task.runtime.unblock(task),
         Woken::Nothing => {}
     }
 }
@@ -736,12 +765,12 @@ pub(crate) fn schedule(task: TaskRef) {
     // preempted (the same goes for the other entry points below).
     let _no_preempt = NoPreempt::new();
     with_worker(|worker| match worker {
-        Some(worker) if Arc::ptr_eq(&worker.shared, &task.shared) => {
+        Some(worker) if Arc::ptr_eq(&worker.shared, &task.runtime) => {
             let by_coroutine = !context::current_task().is_null();
             worker.make_runnable(task, by_coroutine);
         }
         _ => {
-            let shared = task.shared.clone();
+            let shared = task.runtime.clone();
             shared.inject(task);
         }
     });
@@ -752,9 +781,9 @@ pub(crate) fn schedule(task: TaskRef) {
 pub(crate) fn schedule_new(task: TaskRef) {
     let _no_preempt = NoPreempt::new();
     with_worker(|worker| match worker {
-        Some(worker) if Arc::ptr_eq(&worker.shared, &task.shared) => worker.push_local(task),
+        Some(worker) if Arc::ptr_eq(&worker.shared, &task.runtime) => worker.push_local(task),
         _ => {
-            let shared = task.shared.clone();
+            let shared = task.runtime.clone();
             shared.inject(task);
         }
     });
@@ -777,7 +806,7 @@ pub(crate) fn on_home_thread(task: &Task) -> bool {
         return true;
     }
     with_worker(|worker| {
-        worker.is_some_and(|w| Arc::ptr_eq(&w.shared, &task.shared) && w.index == task.home())
+        worker.is_some_and(|w| Arc::ptr_eq(&w.shared, &task.runtime) && w.index == task.home())
     })
 }
 
@@ -1394,20 +1423,24 @@ impl Worker {
         }
         // SAFETY: this worker dequeued the task and set it running, so it owns the task's
         // worker-side cells until it queues or parks it again below.
-        let mut fiber = match unsafe { task.context() } {
-            Ok(fiber) => fiber,
-            Err(e) => {
-                // No stack: the closure was dropped, which completes the join with an error.
-                eprintln!(
-                    "greenchan: cannot start coroutine {}: no stack: {e}",
-                    task.id
-                );
-                if !task.may_migrate() {
-                    self.coroutine_ended();
+        let mut fiber = match unsafe { task.fiber() } {
+            Some(fiber) => fiber,
+            None => match self.shared.stacks.get(task.stack_size()) {
+                // SAFETY: as above; a task without a fiber has not run yet.
+                Ok(stack) => unsafe { task.install_fiber(stack) },
+                Err(e) => {
+                    // No stack: the closure is dropped, which completes the join with an error.
+                    eprintln!(
+                        "greenchan: cannot start coroutine {}: no stack: {e}",
+                        task.id
+                    );
+                    if !task.may_migrate() {
+                        self.coroutine_ended();
+                    }
+                    task.discard();
+                    return;
                 }
-                task.finish();
-                return;
-            }
+            },
         };
         let mut task = task;
         loop {
@@ -1421,36 +1454,39 @@ impl Worker {
             task = self.running.take().expect("a coroutine ran");
             self.leave();
             match outcome {
-                Outcome::Suspended(Suspend::Yield) => {
-                    task.requeue();
-                    self.requeue_here(task);
-                    return;
-                }
-                Outcome::Suspended(Suspend::Preempted) => {
-                    // Interrupted at an arbitrary instruction: it resumes on this thread,
-                    // migrating or not, behind what is queued here.
-                    // SAFETY: this worker just ran the task, so it owns its worker-side cells.
-                    unsafe { task.set_preempted(true) };
-                    task.requeue();
-                    self.home.borrow_mut().push_back(task);
-                    return;
-                }
-                Outcome::Suspended(Suspend::Park) => {
-                    let Some(woken) = Task::commit_park(task) else {
+                Outcome::Suspended(message) => match Suspend::from_message(message) {
+                    Suspend::Yield => {
+                        task.requeue();
+                        self.requeue_here(task);
                         return;
-                    };
-                    // An unpark arrived while the coroutine was switching out: resume it.
-                    task = woken;
-                    // SAFETY: as above; it has run, so it has its fiber.
-                    fiber = unsafe { task.started_fiber() }.expect("a parked coroutine has run");
-                }
+                    }
+                    Suspend::Preempted => {
+                        // Interrupted at an arbitrary instruction: it resumes on this thread,
+                        // migrating or not, behind what is queued here.
+                        // SAFETY: this worker just ran the task, so it owns its worker-side cells.
+                        unsafe { task.set_preempted(true) };
+                        task.requeue();
+                        self.home.borrow_mut().push_back(task);
+                        return;
+                    }
+                    Suspend::Park => {
+                        let Some(woken) = Task::commit_park(task) else {
+                            return;
+                        };
+                        // An unpark arrived while the coroutine was switching out: resume it.
+                        task = woken;
+                        // SAFETY: as above; it has run, so it has its fiber.
+                        fiber =
+                            unsafe { task.started_fiber() }.expect("a parked coroutine has run");
+                    }
+                },
                 Outcome::Returned => {
                     if !task.may_migrate() {
                         self.coroutine_ended();
                     }
                     task.finish();
                     // SAFETY: as above; the coroutine has finished.
-                    if let Some(fiber) = unsafe { task.take_context() } {
+                    if let Some(fiber) = unsafe { task.take_fiber() } {
                         self.shared.stacks.put(fiber.into_stack());
                     }
                     self.keep_for_reuse(task);
@@ -1542,11 +1578,11 @@ pub(crate) fn park_direct(task: *const Task) -> bool {
     }
     let worker = context::worker();
     // The switch code runs at depth one (no preemption while the worker's cells change hands).
-    let depth = preempt::before_switch();
+    let depth = critical::before_switch();
     // SAFETY: a non-null worker pointer is published by `Worker::run` on this thread and stays
     // valid while it runs coroutines, this one included.
     let Some((next, to)) = (unsafe { worker.as_ref() }).and_then(Worker::take_direct) else {
-        preempt::after_switch(depth);
+        critical::after_switch(depth);
         return false;
     };
     // SAFETY: as above.
@@ -1571,7 +1607,7 @@ pub(crate) fn park_direct(task: *const Task) -> bool {
     if landing == Landing::Direct {
         commit_handed_park();
     }
-    preempt::after_switch(depth);
+    critical::after_switch(depth);
     true
 }
 
@@ -1604,4 +1640,60 @@ impl RunningStack {
             name_len,
         }
     }
+}
+
+impl Home for Shared {
+    /// Unwinds a coroutine that will never be resumed, so its destructors run, and returns its
+    /// stack to the pool. A coroutine that can not be unwound here is leaked instead, as one
+    /// parked forever is: one stopped at an arbitrary instruction by asynchronous preemption
+    /// (there may be no unwind information there), and a started one on a thread that is not
+    /// its own (its destructors may use its thread's thread-locals, and its frames may hold
+    /// their addresses).
+    fn release(task: &Task, mut fiber: Fiber) {
+        if !fiber.is_done() {
+            // SAFETY: the caller owns the task (`Task::discard` and the task's drop).
+            let preempted = unsafe { task.is_preempted() };
+            if preempted || !on_home_thread(task) {
+                std::mem::forget(fiber);
+                return;
+            }
+            // No coroutine may be current while it unwinds on this thread, so that nothing its
+            // destructors do suspends another coroutine; its stack is announced to the overflow
+            // handler as while it runs.
+            let _guard = context::NoCurrentTask::enter();
+            // SAFETY: the caller owns the task.
+            let guard = unsafe { task.guard() };
+            stack::set_running(Some(RunningStack::of(task, guard)));
+            fiber.force_unwind();
+            stack::set_running(None);
+        }
+        task.runtime.stacks.put(fiber.into_stack());
+    }
+}
+
+/// Suspends the running coroutine `task`, handing `why` to its worker. The coroutine's
+/// no-preempt depth (`critical`) is kept across the switch: the worker runs at depth one, and
+/// the coroutine gets its own back when it is resumed.
+#[inline(never)]
+pub(crate) fn suspend(task: *const Task, why: Suspend) {
+    let depth = critical::before_switch();
+    // SAFETY: `task` is the running coroutine (checked by every caller), so its link is its
+    // own; we copy it out before switching so no reference into the task's exclusive part is
+    // held across the switch.
+    let landing = unsafe { fiber::suspend((*task).link(), why as u8) };
+    if landing == Landing::Direct {
+        commit_handed_park();
+    }
+    critical::after_switch(depth);
+}
+
+/// The asynchronous preemption itself, called from the trampoline on the coroutine's stack.
+#[cfg_attr(
+    not(all(target_os = "linux", target_arch = "x86_64")),
+    allow(dead_code)
+)]
+pub(crate) fn suspend_preempted() {
+    let task = context::current_task();
+    debug_assert!(!task.is_null(), "only a running coroutine is preempted");
+    suspend(task, Suspend::Preempted);
 }

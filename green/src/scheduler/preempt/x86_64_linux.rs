@@ -12,7 +12,8 @@ use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Once;
 
-use super::{depth, set_depth, worker_slice};
+use super::worker_slice;
+use crate::critical::{depth, set_depth};
 use crate::signal::PreviousHandler;
 
 /// Bytes below the stack pointer that leaf code may use without moving it (System V ABI).
@@ -330,7 +331,10 @@ unsafe fn redirect(uc: *mut libc::ucontext_t) {
     // SAFETY: non-null: the caller checked this thread is a worker, whose slice state the
     // runtime keeps alive while the worker runs (it is unregistered before it goes).
     let slice = unsafe { &*worker_slice() };
-    if !slice.preempt_requested() || depth() != 0 || crate::context::current_task().is_null() {
+    if !slice.preempt_requested()
+        || depth() != 0
+        || crate::scheduler::context::current_task().is_null()
+    {
         return;
     }
     // Never inside a panic: std keeps per-thread panic state (its count, and whether the

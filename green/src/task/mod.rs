@@ -16,21 +16,28 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::fiber::{Fiber, Link};
-use crate::join::Job;
 use crate::mcache::{CachedArc, Slot};
-use crate::scheduler::Shared;
-use crate::state::{SchedState, Wake};
+use crate::stack::GreenStack;
 
-/// Why a coroutine handed control back to its worker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Suspend {
-    /// Runnable again at once; goes to the back of the queue.
-    Yield,
-    /// Waiting for `unpark`; the worker commits the park (see `Task::commit_park`).
-    Park,
-    /// Preempted asynchronously (`preempt/`): runnable, but pinned to its worker until it
-    /// next switches out cooperatively.
-    Preempted,
+pub(crate) mod job;
+pub(crate) mod locals;
+pub(crate) mod park_cache;
+pub(crate) mod state;
+
+use job::Job;
+use locals::Locals;
+use park_cache::ParkCache;
+use state::{SchedState, Wake};
+
+/// The runtime a task belongs to, as the task layer sees it: the one thing a task asks of it is
+/// to release a coroutine that will never run again (`Task::discard`, or the task's drop). A
+/// scheduler implements it; tasks are generic over it so that this layer imports nothing of
+/// the layers above.
+pub(crate) trait Home: Send + Sync + Sized + 'static {
+    /// Releases `fiber`, the coroutine of `task`, which will never be resumed: unwinds it (so
+    /// its destructors run) if that may be done on this thread, else leaks it; and takes its
+    /// stack back.
+    fn release(task: &Task<Self>, fiber: Fiber);
 }
 
 /// A coroutine's name, boxed twice so that it takes one word in every task: names are rare,
@@ -38,13 +45,10 @@ pub(crate) enum Suspend {
 #[allow(clippy::box_collection)]
 pub(crate) type Name = Option<Box<String>>;
 
-/// A shared reference to a task; run queues, timers and handles hold these.
-pub(crate) type TaskRef = Arc<Task>;
-
 /// What an unpark of a task asks of the unparker (see `Task::unpark`).
-pub(crate) enum Woken {
+pub(crate) enum Woken<R: Home> {
     /// It was parked: schedule it (the reference is the one its park left).
-    Run(TaskRef),
+    Run(Arc<Task<R>>),
     /// It blocks its worker's thread: wake that thread.
     Unblock,
     /// A token was left, or it has ended: nothing to do.
@@ -75,7 +79,7 @@ thread_local! {
 pub(crate) fn next_id() -> u64 {
     // The read-modify-write of the block must not be interleaved with another coroutine's on
     // this thread, as an asynchronous preemption could otherwise do.
-    let _no_preempt = crate::preempt::disable();
+    let _no_preempt = crate::critical::disable();
     IDS.with(|ids| {
         let (next, end) = ids.get();
         if next < end {
@@ -101,28 +105,38 @@ impl Drop for Entry {
     }
 }
 
-/// The body of every coroutine, on its own stack: records the link it suspends through, then
-/// runs the closure.
-pub(crate) fn run_entry(entry: Entry, link: Link) {
-    let task = crate::context::current_task();
-    // SAFETY: this runs as the coroutine of `task`, which owns its link cell; the link (its
-    // fiber's header, or its yielder, both on its stack) lives as long as the coroutine.
-    unsafe { *(*task).link.get() = link };
+/// The start of every coroutine, on its own stack (the fiber's `Start`): records the link it
+/// suspends through, then runs the closure, and, before the joiner hears of the end, drops the
+/// coroutine's locals and makes it unpreemptible.
+///
+/// # Safety
+/// `data` is the task (`*const Task<R>`) whose fiber this is, alive while the coroutine runs
+/// (its runner holds a reference), and this is the fiber's first resume.
+unsafe fn coroutine_main<R: Home>(data: *const (), link: Link) {
+    // SAFETY: as the caller promises.
+    let task = unsafe { &*(data as *const Task<R>) };
+    // SAFETY: this runs as the task's coroutine, which owns its link, entry and locals cells
+    // while it runs; the link (its fiber's header, or its yielder, both on its stack) lives as
+    // long as the coroutine.
+    unsafe { *task.link.get() = link };
+    // SAFETY: as above.
+    let Some(entry) = (unsafe { task.entry.get() }).take() else {
+        return;
+    };
+    crate::critical::coroutine_started(task.async_preemptible());
+    let mut before_complete = || {
+        // Coroutine-locals die with the coroutine, in it, before its joiner hears of the end.
+        // SAFETY: as above; the reference ends here.
+        let locals = unsafe { task.locals.get() }.take();
+        drop(locals);
+        // Not preemptible from here on: a joiner that hears of the end has seen every
+        // asynchronous preemption this coroutine took.
+        crate::critical::coroutine_finished();
+    };
     // SAFETY: this is the task's coroutine, on its one run.
-    unsafe { entry.0.run() };
-}
-
-/// What a task runs: its closure until the first run, then the coroutine made from it.
-enum Body {
-    Entry(Entry),
-    Coroutine(Fiber),
-    Gone,
-}
-
-impl Body {
-    fn take(&mut self) -> Body {
-        std::mem::replace(self, Body::Gone)
-    }
+    unsafe { entry.0.run(&mut before_complete) };
+    // The closure has run: dropping the entry finds nothing to abandon.
+    drop(entry);
 }
 
 /// A cell only the party that currently owns the task may touch (see `Task`).
@@ -143,17 +157,18 @@ impl<T> Owned<T> {
     }
 }
 
-/// One coroutine.
+/// One coroutine, of a runtime `R`.
 ///
 /// The fields in `Owned` cells belong to whoever owns the task at the moment: the holder of
 /// its queue entry while it is queued, the worker running it while it runs. The worker
-/// touches `body` and `guard`; the coroutine itself, while it runs, touches
-/// `link`, `locals` and `park_cache`. Separate cells keep those two parties from ever aliasing one another.
+/// touches `fiber`, `guard` and `preempted`; the coroutine itself, while it runs, touches
+/// `link`, `entry`, `locals` and `park_cache`. Separate cells keep those two parties from ever
+/// aliasing one another.
 ///
 /// The stack is taken from the pool when the coroutine first runs, not when it is spawned:
 /// a burst of spawns that have not run yet holds closures, not stacks, and a coroutine that
 /// runs to completion hands a warm stack straight to the next one.
-pub(crate) struct Task {
+pub(crate) struct Task<R: Home> {
     state: SchedState,
     /// Generation of the current timed wait; a timer fires only if it still matches.
     wait_gen: AtomicU32,
@@ -167,8 +182,12 @@ pub(crate) struct Task {
     pub(crate) name: Name,
     /// Usable stack size in bytes (at most `MAX_STACK_SIZE`, 1 GiB).
     stack_size: u32,
-    pub(crate) shared: Arc<Shared>,
-    body: Owned<Body>,
+    /// The runtime the task belongs to.
+    pub(crate) runtime: Arc<R>,
+    /// The closure and join packet, until the coroutine takes them at its start.
+    entry: Owned<Option<Entry>>,
+    /// The coroutine, once its first run gave it a stack.
+    fiber: Owned<Option<Fiber>>,
     /// The lowest address of the stack's guard page (one page), for the overflow report.
     guard: Owned<usize>,
     /// Set by the worker while the coroutine is suspended by asynchronous preemption.
@@ -176,10 +195,10 @@ pub(crate) struct Task {
     /// Set by the coroutine on its first run: what it suspends through.
     link: Owned<Link>,
     /// Coroutine-local values, created on first use.
-    locals: Owned<Option<Box<crate::local::Locals>>>,
+    locals: Owned<Option<Box<Locals>>>,
     /// What the channel layer keeps between two blocking operations of this coroutine (its
     /// waiter), see `park_cache.rs`. Kept when the task is reused.
-    park_cache: Owned<Option<crate::ParkCache>>,
+    park_cache: Owned<Option<ParkCache>>,
     /// Where the closure and join packet live when they are small, which they usually are:
     /// the task is reused, so a spawn then allocates nothing for them (see `new_or_reused`).
     job_slot: Slot<JOB_SLOT_SIZE>,
@@ -197,34 +216,36 @@ const JOB_SLOT_SIZE: usize = 128;
 // thread-affine state across greenchan calls. A started coroutine is otherwise only ever
 // resumed by the worker whose thread it started on (the scheduler routes every wake-up to that
 // worker), so the `!Send` values and thread-local addresses on its stack stay on their thread,
-// which is what std, allocators and other crates on that thread assume. A `TaskRef` on another
-// thread is used there only for its atomics (`unpark`) or to be queued back home.
-unsafe impl Send for Task {}
+// which is what std, allocators and other crates on that thread assume. A task reference on
+// another thread is used there only for its atomics (`unpark`) or to be queued back home.
+unsafe impl<R: Home> Send for Task<R> {}
 // SAFETY: as above; shared access goes through atomics only.
-unsafe impl Sync for Task {}
+unsafe impl<R: Home> Sync for Task<R> {}
 
-impl Task {
-    /// A task for a new coroutine that runs `job`: a finished one of the same runtime, reset
-    /// in place, when the spawning worker kept one, else a new allocation. Returns the task
-    /// and a second reference to the job, for the `JoinHandle`, which must be dropped before
-    /// that handle's reference to the task (the job may lie in the task's slot).
+impl<R: Home> Task<R> {
+    /// A task for a new coroutine that runs `job`: `reused`, a finished task of the same
+    /// runtime reset in place, when the caller has one nobody else references, else a new
+    /// allocation. Returns the task and a second reference to the job, for the `JoinHandle`,
+    /// which must be dropped before that handle's reference to the task (the job may lie in
+    /// the task's slot).
     pub(crate) fn new_or_reused<J: Job + 'static>(
-        shared: &Arc<Shared>,
+        reused: Option<Arc<Self>>,
+        runtime: &Arc<R>,
         name: Name,
         stack_size: usize,
         flags: u8,
         job: J,
-    ) -> (TaskRef, CachedArc<J>) {
+    ) -> (Arc<Self>, CachedArc<J>) {
         debug_assert!(stack_size <= crate::stack::MAX_STACK_SIZE);
         let mut task = 'task: {
-            if let Some(mut task) = crate::scheduler::take_reusable_task(shared) {
+            if let Some(mut task) = reused {
                 if let Some(t) = Arc::get_mut(&mut task) {
-                    debug_assert!(Arc::ptr_eq(&t.shared, shared));
+                    debug_assert!(Arc::ptr_eq(&t.runtime, runtime));
                     t.reset(name, stack_size, flags);
                     break 'task task;
                 }
             }
-            Arc::new(Task::fresh(shared.clone(), name, stack_size, flags))
+            Arc::new(Task::fresh(runtime.clone(), name, stack_size, flags))
         };
         let t = Arc::get_mut(&mut task).expect("a new or reset task has no other reference");
         // SAFETY: nothing placed earlier in the slot is referenced any more: a new task's slot
@@ -237,12 +258,12 @@ impl Task {
         let job = unsafe { t.job_slot.place(job) };
         // SAFETY: `|p| p` is an unsizing coercion.
         let entry: CachedArc<dyn Job> = unsafe { job.clone().unsize(|p| p) };
-        *t.body.0.get_mut() = Body::Entry(Entry(entry));
+        *t.entry.0.get_mut() = Some(Entry(entry));
         (task, job)
     }
 
     /// Makes a finished task of the same runtime as a `fresh` one, in place, keeping its park
-    /// cache. Its `shared` stays: replacing it would add and drop a reference on the
+    /// cache. Its `runtime` stays: replacing it would add and drop a reference on the
     /// runtime's count, a cache line every worker's spawns would then fight over. The pattern
     /// names every field, so a new one cannot be forgotten here.
     fn reset(&mut self, name: Name, stack_size: usize, new_flags: u8) {
@@ -254,8 +275,9 @@ impl Task {
             id,
             name: old_name,
             stack_size: size,
-            shared: _,
-            body,
+            runtime: _,
+            entry,
+            fiber,
             guard,
             preempted,
             link,
@@ -263,7 +285,7 @@ impl Task {
             park_cache: _,
             job_slot,
         } = self;
-        debug_assert!(matches!(body.0.get_mut(), Body::Gone));
+        debug_assert!(entry.0.get_mut().is_none() && fiber.0.get_mut().is_none());
         *state = SchedState::new_queued();
         *wait_gen.get_mut() = 0;
         *home.get_mut() = NO_HOME;
@@ -271,7 +293,6 @@ impl Task {
         *id = next_id();
         *old_name = name;
         *size = stack_size as u32;
-        *body = Owned::new(Body::Gone);
         *guard = Owned::new(0);
         *preempted = Owned::new(false);
         *link = Owned::new(ptr::null_mut());
@@ -280,7 +301,7 @@ impl Task {
     }
 
     /// A task without its job (see `new_or_reused`).
-    fn fresh(shared: Arc<Shared>, name: Name, stack_size: usize, flags: u8) -> Task {
+    fn fresh(runtime: Arc<R>, name: Name, stack_size: usize, flags: u8) -> Task<R> {
         Task {
             state: SchedState::new_queued(),
             wait_gen: AtomicU32::new(0),
@@ -289,8 +310,9 @@ impl Task {
             id: next_id(),
             name,
             stack_size: stack_size as u32,
-            shared,
-            body: Owned::new(Body::Gone),
+            runtime,
+            entry: Owned::new(None),
+            fiber: Owned::new(None),
             guard: Owned::new(0),
             preempted: Owned::new(false),
             link: Owned::new(ptr::null_mut()),
@@ -300,19 +322,34 @@ impl Task {
         }
     }
 
-    /// The coroutine's fiber, created with a pooled stack on the first call. `Err` if no stack
-    /// could be had; the closure is then dropped, which tells the joiner.
+    /// The coroutine's fiber, if it has one (it has had its first run, or is about to).
     ///
     /// # Safety
     /// The caller is the worker running the task (it dequeued it and set it running).
     #[inline]
-    pub(crate) unsafe fn context(&self) -> std::io::Result<*mut Fiber> {
+    pub(crate) unsafe fn fiber(&self) -> Option<*mut Fiber> {
         // SAFETY: the caller owns the task (the worker running it).
-        match unsafe { self.body.get() } {
-            Body::Coroutine(fiber) => Ok(fiber as *mut Fiber),
-            // SAFETY: as above.
-            _ => unsafe { self.start_coroutine() },
-        }
+        unsafe { self.fiber.get() }
+            .as_mut()
+            .map(|f| f as *mut Fiber)
+    }
+
+    /// Builds the coroutine's fiber on `stack`, for its first run.
+    ///
+    /// # Safety
+    /// As for [`fiber`](Task::fiber); the task has no fiber yet, and lives in an `Arc` (the
+    /// fiber refers to it by address).
+    #[cold]
+    #[inline(never)]
+    pub(crate) unsafe fn install_fiber(&self, stack: GreenStack) -> *mut Fiber {
+        let (guard_lo, _) = stack.guard_range();
+        // SAFETY: the caller owns the task.
+        unsafe { *self.guard.get() = guard_lo };
+        let data = self as *const Task<R> as *const ();
+        // SAFETY: as above.
+        let fiber = unsafe { self.fiber.get() };
+        debug_assert!(fiber.is_none());
+        fiber.insert(Fiber::new(stack, coroutine_main::<R>, data)) as *mut Fiber
     }
 
     /// The fiber of a coroutine that has run before and is suspended, for a direct switch;
@@ -323,49 +360,22 @@ impl Task {
     #[inline]
     pub(crate) unsafe fn started_fiber(&self) -> Option<*mut Fiber> {
         // SAFETY: as the caller promises.
-        match unsafe { self.body.get() } {
-            Body::Coroutine(fiber) if fiber.is_started() => Some(fiber as *mut Fiber),
+        match unsafe { self.fiber.get() } {
+            Some(fiber) if fiber.is_started() => Some(fiber as *mut Fiber),
             _ => None,
         }
     }
 
-    /// The first run: takes the task's closure, gets it a stack and builds its fiber.
+    /// Takes the coroutine's fiber back from the task (finished: to recycle its stack).
     ///
     /// # Safety
-    /// As for [`context`](Task::context).
-    #[cold]
-    #[inline(never)]
-    unsafe fn start_coroutine(&self) -> std::io::Result<*mut Fiber> {
-        // SAFETY: the caller owns the task (the worker running it).
-        let body = unsafe { self.body.get() };
-        let Body::Entry(entry) = body.take() else {
-            unreachable!("a runnable task has its closure or its coroutine")
-        };
-        let stack = self.shared.stacks.get(self.stack_size())?;
-        let (guard_lo, guard_hi) = stack.guard_range();
-        debug_assert_eq!(guard_hi - guard_lo, crate::stack::page_size());
-        // SAFETY: as above.
-        unsafe { *self.guard.get() = guard_lo };
-        *body = Body::Coroutine(Fiber::new(stack, entry));
-        match body {
-            Body::Coroutine(fiber) => Ok(fiber as *mut Fiber),
-            _ => unreachable!("just built"),
-        }
-    }
-
-    /// Takes the finished coroutine's fiber back from the task, to recycle its stack.
-    ///
-    /// # Safety
-    /// The caller is the worker that ran the task to completion.
-    pub(crate) unsafe fn take_context(&self) -> Option<Fiber> {
+    /// The caller owns the task (the worker that ran it, or the holder of its queue entry).
+    pub(crate) unsafe fn take_fiber(&self) -> Option<Fiber> {
         // SAFETY: the caller owns the task.
-        match unsafe { self.body.get() }.take() {
-            Body::Coroutine(fiber) => Some(fiber),
-            _ => None,
-        }
+        unsafe { self.fiber.get() }.take()
     }
 
-    /// The guard page of the stack (zeros before the first run).
+    /// The guard range of the stack (zeros before the first run).
     ///
     /// # Safety
     /// The caller is the worker running the task.
@@ -393,6 +403,15 @@ impl Task {
         unsafe { *self.preempted.get() = preempted };
     }
 
+    /// Whether the coroutine is suspended by asynchronous preemption.
+    ///
+    /// # Safety
+    /// The caller owns the task.
+    pub(crate) unsafe fn is_preempted(&self) -> bool {
+        // SAFETY: the caller owns the task.
+        unsafe { *self.preempted.get() }
+    }
+
     pub(crate) fn stack_size(&self) -> usize {
         self.stack_size as usize
     }
@@ -413,7 +432,7 @@ impl Task {
     /// Only the coroutine itself, while running, calls this, and it holds the reference only
     /// while it does not suspend.
     #[allow(clippy::mut_from_ref)]
-    pub(crate) unsafe fn locals(&self) -> &mut Option<Box<crate::local::Locals>> {
+    pub(crate) unsafe fn locals(&self) -> &mut Option<Box<Locals>> {
         // SAFETY: the caller is the running coroutine, which owns this cell.
         unsafe { self.locals.get() }
     }
@@ -423,7 +442,7 @@ impl Task {
     /// # Safety
     /// As for [`locals`](Task::locals).
     #[allow(clippy::mut_from_ref)]
-    pub(crate) unsafe fn park_cache(&self) -> &mut Option<crate::ParkCache> {
+    pub(crate) unsafe fn park_cache(&self) -> &mut Option<ParkCache> {
         // SAFETY: the caller is the running coroutine, which owns this cell.
         unsafe { self.park_cache.get() }
     }
@@ -450,7 +469,7 @@ impl Task {
     /// Parks the task once its coroutine has switched out to park, handing the caller's
     /// reference to the parked state (see `unpark`). Gives the reference back if a wake-up
     /// arrived first: the token is consumed and the task must run again.
-    pub(crate) fn commit_park(this: TaskRef) -> Option<TaskRef> {
+    pub(crate) fn commit_park(this: Arc<Self>) -> Option<Arc<Self>> {
         if !this.state.commit_park() {
             return Some(this);
         }
@@ -459,15 +478,15 @@ impl Task {
     }
 
     /// Makes the task runnable or leaves it a token; says what the caller must do next.
-    pub(crate) fn unpark(&self) -> Woken {
+    pub(crate) fn unpark(&self) -> Woken<R> {
         match self.state.unpark() {
             Wake::Token => Woken::Nothing,
             Wake::Unblock => Woken::Unblock,
-            // SAFETY: every task lives in an `Arc` (`TaskRef`), so `self` is the pointer
-            // `Arc::into_raw` gives for it; a parked task owns one strong count of itself,
-            // leaked by `Task::commit_park`; `SchedState::unpark` returned `Schedule` to
-            // exactly one unparker, which takes that count back here, once.
-            Wake::Schedule => Woken::Run(unsafe { Arc::from_raw(self as *const Task) }),
+            // SAFETY: every task lives in an `Arc`, so `self` is the pointer `Arc::into_raw`
+            // gives for it; a parked task owns one strong count of itself, leaked by
+            // `Task::commit_park`; `SchedState::unpark` returned `Schedule` to exactly one
+            // unparker, which takes that count back here, once.
+            Wake::Schedule => Woken::Run(unsafe { Arc::from_raw(self as *const Task<R>) }),
         }
     }
 
@@ -531,55 +550,26 @@ impl Task {
     pub(crate) fn wait_gen(&self) -> u32 {
         self.wait_gen.load(Ordering::Acquire)
     }
-}
 
-/// Unwinds a coroutine that will never be resumed (its stack unwinds so its destructors
-/// run) and returns its stack to the pool. A coroutine that can not be unwound here is leaked
-/// instead, as one parked forever is: one stopped at an arbitrary instruction by asynchronous
-/// preemption (there may be no unwind information there), and a started one on a thread that
-/// is not its own (its destructors may use its thread's thread-locals, and its frames may
-/// hold their addresses).
-fn release(task: &Task, mut context: Fiber) {
-    if !context.is_done() {
-        // SAFETY: the caller owns the task (see `discard` and `drop`).
-        let preempted = unsafe { *task.preempted.get() };
-        if preempted || !crate::scheduler::on_home_thread(task) {
-            std::mem::forget(context);
-            return;
-        }
-        // No coroutine may be current while it unwinds on this thread, so that nothing its
-        // destructors do suspends another coroutine; its stack is announced to the overflow
-        // handler as while it runs.
-        let _guard = crate::context::NoCurrentTask::enter();
-        // SAFETY: the caller owns the task (see `discard` and `drop`).
-        let guard = unsafe { task.guard() };
-        crate::stack::set_running(Some(crate::stack::RunningStack::of(task, guard)));
-        context.force_unwind();
-        crate::stack::set_running(None);
-    }
-    task.shared.stacks.put(context.into_stack());
-}
-
-impl Task {
     /// Drops a queued task that will never run because its runtime shut down. The caller owns
-    /// the queue entry, hence the task. Its joiner learns of it through the completion guard
-    /// that the dropped closure carries.
-    pub(crate) fn discard(self: TaskRef) {
+    /// the queue entry, hence the task. A coroutine that has run is released by its runtime
+    /// (`Home::release`); an unstarted closure is dropped here, which tells its joiner.
+    pub(crate) fn discard(self: Arc<Self>) {
         // SAFETY: a queued task belongs to whoever holds its queue entry.
-        let body = unsafe { self.body.get() }.take();
-        if let Body::Coroutine(context) = body {
-            release(&self, context);
+        if let Some(fiber) = unsafe { self.fiber.get() }.take() {
+            R::release(&self, fiber);
         }
-        // An unstarted closure is dropped here, which tells its joiner.
+        // SAFETY: as above.
+        let entry = unsafe { self.entry.get() }.take();
+        drop(entry);
         self.finish();
     }
 }
 
-impl Drop for Task {
+impl<R: Home> Drop for Task<R> {
     fn drop(&mut self) {
-        // SAFETY: `&mut self`: nobody else can reach the task any more.
-        if let Body::Coroutine(context) = unsafe { self.body.get() }.take() {
-            release(self, context);
+        if let Some(fiber) = self.fiber.0.get_mut().take() {
+            R::release(self, fiber);
         }
     }
 }

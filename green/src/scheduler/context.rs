@@ -10,8 +10,7 @@
 use std::cell::Cell;
 use std::ptr;
 
-use crate::scheduler::Worker;
-use crate::task::Task;
+use super::{Task, Worker};
 
 thread_local! {
     static CURRENT_TASK: Cell<*const Task> = const { Cell::new(ptr::null()) };
@@ -52,8 +51,8 @@ pub(crate) struct NoCurrentTask {
 impl NoCurrentTask {
     pub(crate) fn enter() -> NoCurrentTask {
         let saved = current_task();
-        let depth = crate::preempt::depth();
-        crate::preempt::set_depth(depth.max(1));
+        let depth = crate::critical::depth();
+        crate::critical::set_depth(depth.max(1));
         set_current_task(ptr::null());
         NoCurrentTask { saved, depth }
     }
@@ -62,6 +61,6 @@ impl NoCurrentTask {
 impl Drop for NoCurrentTask {
     fn drop(&mut self) {
         set_current_task(self.saved);
-        crate::preempt::set_depth(self.depth);
+        crate::critical::set_depth(self.depth);
     }
 }
