@@ -46,6 +46,7 @@ fn one_million_parked_coroutines() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let maps_during = map_count();
+    eprintln!("{N} parked coroutines: {maps_before} mappings before, {maps_during} during");
     assert!(
         maps_during < maps_before + 10_000,
         "{N} parked coroutines took {} mappings (before: {maps_before})",

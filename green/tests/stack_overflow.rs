@@ -42,7 +42,7 @@ fn recurse(depth: u64) -> u64 {
     recurse(depth + 1).wrapping_add(frame[(depth % 32) as usize])
 }
 
-fn assert_aborted_with(out: &Output, report: &[&str]) {
+fn assert_aborted_with<S: AsRef<str>>(out: &Output, report: &[S]) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         out.status.signal(),
@@ -50,7 +50,7 @@ fn assert_aborted_with(out: &Output, report: &[&str]) {
         "the child should abort; status {:?}, stderr:\n{stderr}",
         out.status
     );
-    for needle in report {
+    for needle in report.iter().map(AsRef::as_ref) {
         assert!(
             stderr.contains(needle),
             "stderr lacks {needle:?}:\n{stderr}"
@@ -75,8 +75,11 @@ fn overflowing_coroutine_is_named_and_aborts() {
     assert_aborted_with(
         &out,
         &[
-            "greenchan: coroutine 'deep' (id ",
-            "overflowed its stack of 65536 bytes; aborting",
+            "greenchan: coroutine 'deep' (id ".to_owned(),
+            format!(
+                "overflowed its stack of {} bytes; aborting",
+                green::DEFAULT_STACK_SIZE
+            ),
         ],
     );
 }
@@ -140,4 +143,44 @@ fn deep_but_bounded_recursion_fits() {
         .join()
         .unwrap();
     assert_eq!(depth, 1_000);
+}
+
+/// 100 KiB of locals on a coroutine spawned with the defaults: in a debug build (how `cargo
+/// test` builds this), where every temporary gets a stack slot of its own, this needs more than
+/// the old 64 KiB default. Run in a child so that, were the stack too small, the overflow
+/// report would fail this test instead of aborting the whole test binary.
+#[test]
+fn hundred_kib_of_locals_fit_the_default_stack() {
+    let test = "hundred_kib_of_locals_fit_the_default_stack";
+    if is_child(test) {
+        #[inline(never)]
+        fn big_locals(seed: u8) -> u64 {
+            let mut buf = [seed; 100 * 1024];
+            // The optimiser (were there one) cannot shrink what `black_box` may read or write.
+            black_box(&mut buf);
+            for (i, b) in buf.iter_mut().enumerate().step_by(4096) {
+                *b = b.wrapping_add(i as u8);
+            }
+            let copy = black_box(buf); // a second 100 KiB temporary in a debug build
+            copy.iter().map(|&b| b as u64).sum()
+        }
+        let spawned = green::spawn(|| big_locals(1)).join().unwrap();
+        let on_go = green::Builder::new()
+            .name("big-locals".into())
+            .spawn(|| big_locals(2))
+            .unwrap()
+            .join()
+            .unwrap();
+        let on_run = green::run(|| big_locals(3));
+        println!("sums: {spawned} {on_go} {on_run}");
+        std::process::exit(0);
+    }
+    let out = run_child(test);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("sums: "),
+        "the child failed: {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -7,10 +7,15 @@
 //! wakes it), on a plain thread by `poll(2)` on the descriptor, in both cases honouring the
 //! read or write timeout. The user-visible mode and timeouts live here rather than in the
 //! kernel, shared by all clones of a socket as `O_NONBLOCK` and `SO_RCVTIMEO` are in std.
+//!
+//! It also owns the listen backlog the listeners use: std listens with 128, which a burst of
+//! connects overflows (the kernel then drops handshakes, and clients see resets or long
+//! stalls), so listeners are re-listened with the system's `somaxconn`, as Go does.
 
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::reactor::Registration;
@@ -232,5 +237,39 @@ pub(crate) fn wait_fd(fd: RawFd, dir: Dir, deadline: Option<Instant>) -> io::Res
         if r > 0 {
             return Ok(true);
         }
+    }
+}
+
+/// The backlog used where `/proc/sys/net/core/somaxconn` cannot be read (other systems, or a
+/// sandbox without `/proc`): Linux's default `somaxconn` since 5.4. Every Unix kernel caps a
+/// larger backlog at its own maximum, so this asks for "as many as allowed, up to 4096".
+pub(crate) const FALLBACK_BACKLOG: u32 = 4096;
+
+/// The backlog `bind` listens with: the system's `somaxconn`, read once per process, as Go's
+/// `maxListenerBacklog` does; [`FALLBACK_BACKLOG`] when it cannot be read or is not a positive
+/// number.
+pub(crate) fn default_backlog() -> u32 {
+    static BACKLOG: OnceLock<u32> = OnceLock::new();
+    *BACKLOG.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(FALLBACK_BACKLOG)
+    })
+}
+
+/// Sets the backlog of a socket std's `bind` left listening with 128: `listen(2)` again on a
+/// listening socket changes only its queue limit (Linux, the BSDs and macOS), which the
+/// kernel caps at its `somaxconn`. Backlogs beyond `c_int` are clamped, as they would be
+/// capped anyway.
+pub(crate) fn listen(sock: &impl AsRawFd, backlog: u32) -> io::Result<()> {
+    let backlog = libc::c_int::try_from(backlog).unwrap_or(libc::c_int::MAX);
+    // SAFETY: listen(2) on a descriptor the caller's socket owns; it touches no memory of
+    // ours, and the socket stays valid (borrowed) for the call.
+    if unsafe { libc::listen(sock.as_raw_fd(), backlog) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }

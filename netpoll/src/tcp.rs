@@ -10,7 +10,7 @@ use std::net::{self, Shutdown, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::sys::{zero_timeout, Dir, Socket};
+use crate::sys::{self, zero_timeout, Dir, Socket};
 
 /// Calls `f` on each address `addr` resolves to until one succeeds, as std does.
 pub(crate) fn each_addr<A: ToSocketAddrs, T>(
@@ -61,7 +61,11 @@ pub struct TcpListener {
 
 impl TcpListener {
     /// Creates a listener bound to `addr` (the first of its addresses that binds), as
-    /// [`std::net::TcpListener::bind`].
+    /// [`std::net::TcpListener::bind`], but listening with the system's maximum backlog
+    /// (`/proc/sys/net/core/somaxconn`, read once per process; 4096 where it cannot be read),
+    /// as Go does, rather than std's 128: connections that arrive faster than they are
+    /// accepted wait in the kernel instead of being dropped. See
+    /// [`bind_with_backlog`](Self::bind_with_backlog) to choose it.
     ///
     /// ```
     /// let l = netpoll::TcpListener::bind("127.0.0.1:0")?;
@@ -69,7 +73,28 @@ impl TcpListener {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
-        let l = each_addr(addr, |a| net::TcpListener::bind(a))?;
+        TcpListener::bind_with_backlog(addr, sys::default_backlog())
+    }
+
+    /// Creates a listener bound to `addr`, as [`bind`](Self::bind), whose queue of
+    /// connections not yet accepted holds about `backlog` (the `backlog` of `listen(2)`, as
+    /// socket2's `Socket::listen` and tokio's `TcpSocket::listen` take it). The kernel caps it
+    /// at its `somaxconn`; on Linux a full queue makes new handshakes wait (the client's
+    /// `connect` retries for seconds) or fail.
+    ///
+    /// ```
+    /// let l = netpoll::TcpListener::bind_with_backlog("127.0.0.1:0", 16)?;
+    /// let c = netpoll::TcpStream::connect(l.local_addr()?)?;
+    /// let (_s, peer) = l.accept()?;
+    /// assert_eq!(peer, c.local_addr()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn bind_with_backlog<A: ToSocketAddrs>(addr: A, backlog: u32) -> io::Result<TcpListener> {
+        let l = each_addr(addr, |a| {
+            let l = net::TcpListener::bind(a)?;
+            sys::listen(&l, backlog)?;
+            Ok(l)
+        })?;
         TcpListener::try_from(l)
     }
 

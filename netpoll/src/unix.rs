@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::sys::{Dir, Socket};
+use crate::sys::{self, Dir, Socket};
 
 /// A Unix stream socket server: [`std::os::unix::net::UnixListener`] whose `accept` parks the
 /// calling coroutine (or blocks the calling thread).
@@ -40,7 +40,9 @@ pub struct UnixListener {
 }
 
 impl UnixListener {
-    /// Creates a listener bound to `path`, as std's.
+    /// Creates a listener bound to `path`, as std's, listening with the system's maximum
+    /// backlog (`/proc/sys/net/core/somaxconn`, read once per process; 4096 where it cannot
+    /// be read), as Go does. See [`bind_with_backlog`](Self::bind_with_backlog) to choose it.
     ///
     /// ```
     /// let path = std::env::temp_dir().join(format!("netpoll-bind-{}.sock", std::process::id()));
@@ -51,7 +53,27 @@ impl UnixListener {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<UnixListener> {
-        UnixListener::try_from(net::UnixListener::bind(path)?)
+        UnixListener::bind_with_backlog(path, sys::default_backlog())
+    }
+
+    /// Creates a listener bound to `path`, as [`bind`](Self::bind), whose queue of
+    /// connections not yet accepted holds about `backlog` (the `backlog` of `listen(2)`),
+    /// capped by the kernel at its `somaxconn`. A client connecting to a full queue waits
+    /// (a coroutine retries every millisecond) or, non-blocking, gets `WouldBlock`.
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("netpoll-bwb-{}.sock", std::process::id()));
+    /// let _ = std::fs::remove_file(&path);
+    /// let l = netpoll::UnixListener::bind_with_backlog(&path, 16)?;
+    /// let _c = netpoll::UnixStream::connect(&path)?;
+    /// l.accept()?;
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn bind_with_backlog<P: AsRef<Path>>(path: P, backlog: u32) -> io::Result<UnixListener> {
+        let l = net::UnixListener::bind(path)?;
+        sys::listen(&l, backlog)?;
+        UnixListener::try_from(l)
     }
 
     /// Accepts a connection, waiting for one; errors of `accept(2)` (e.g. `EMFILE`) are

@@ -3,12 +3,31 @@
 //!
 //! One million live coroutines must fit under Linux's default `vm.max_map_count` of 65530, so a
 //! stack cannot be a mapping of its own (with an `mprotect` guard page it would be two).
-//! Stacks are carved instead from 64 MiB `MAP_NORESERVE` regions, which the kernel merges
+//! Stacks are carved instead from 256 MiB `MAP_NORESERVE` regions, which the kernel merges
 //! into a few mappings: memory is committed page by page on first touch, never as huge pages
-//! (`MADV_NOHUGEPAGE`). Each stack has a guard page below it, installed with
-//! `madvise(MADV_GUARD_INSTALL)` (Linux 6.13+), a page-table marker that does not split the
-//! region; on older kernels with `mprotect(PROT_NONE)`, within a budget of a third of
-//! `vm.max_map_count`, past which [`StackPool::get`] fails with a clear error.
+//! (`MADV_NOHUGEPAGE`).
+//!
+//! A stack is a reservation, not an allocation, so the default ([`DEFAULT_STACK_SIZE`],
+//! 512 KiB) is sized for code that keeps 100 KiB of locals in a debug build (where a value
+//! passed by value, to `black_box` say, takes two or three stack slots of its size), while a
+//! parked coroutine that ran shallow code still has one or two pages resident. What a larger
+//! reservation costs is address space (a million default stacks span 576 GiB of the 128 TiB a
+//! 47-bit process has) and page tables: the kernel needs 8 bytes of page table per 4 KiB of
+//! a span whose every 2 MiB holds touched pages or guard markers, about 1,150 bytes per live
+//! default stack, not counted as resident memory (`examples/figures.rs` reports both).
+//!
+//! Each stack has a 64 KiB guard region below it ([`shelf::GUARD_BYTES`]), so that a C frame
+//! of ordinary size, compiled without stack probes, that moves the stack pointer past the end
+//! of the stack and touches its lowest byte first, still faults in this stack's guard and is
+//! reported as this coroutine's overflow, rather than writing into the neighbouring stack. On
+//! Linux 6.13+ the guard is `madvise(MADV_GUARD_INSTALL)`, page-table markers that cost no
+//! memory and do not split the region. Elsewhere it is `mprotect(PROT_NONE)` over the same
+//! 64 KiB, which costs no memory either (the pages are never touched) but splits the region
+//! into two more mappings per stack: that fallback is allowed a third of
+//! `vm.max_map_count` (10,921 stacks live or pooled with the stock 65,530), past which
+//! [`StackPool::get`] fails with a clear error instead of the process running out of mappings.
+//! A frame larger than the guard plus what is left of the stack can still step over it on
+//! either path; Rust code cannot (rustc emits stack probes), C code can.
 //!
 //! Stacks are pooled by size (page-rounded usable size: only equal sizes are reused). The
 //! hot path is a per-thread cache of up to [`CACHE_STACKS`] stacks, no lock and no system
@@ -23,7 +42,7 @@
 //! reason regions are never unmapped: address space is cheap, resident memory is what the
 //! retention budget and `trim` give back.
 //!
-//! A stack overflow faults on the guard page; `overflow.rs` reports which coroutine it was
+//! A stack overflow faults in the guard region; `overflow.rs` reports which coroutine it was
 //! and aborts.
 
 mod overflow;
@@ -39,6 +58,7 @@ use corosensei::stack::{Stack, StackPointer};
 pub(crate) use overflow::{
     ensure_alt_stack, install_overflow_handler, running, set_running, RunningStack,
 };
+pub(crate) use shelf::guard_len;
 use shelf::{GuardPolicy, Shelf, Slot};
 
 /// Smallest accepted coroutine stack size in bytes (16 KiB).
@@ -46,8 +66,10 @@ pub const MIN_STACK_SIZE: usize = 16 * 1024;
 /// Largest accepted coroutine stack size in bytes (1 GiB); larger requests are refused as
 /// absurd.
 pub const MAX_STACK_SIZE: usize = 1 << 30;
-/// Stack size of a coroutine spawned without one (64 KiB).
-pub const DEFAULT_STACK_SIZE: usize = 64 * 1024;
+/// Stack size of a coroutine spawned without one (512 KiB): address space reserved, memory
+/// committed only as the coroutine touches it, so a parked coroutine that ran shallow code
+/// still costs one or two pages. Enough for 100 KiB of locals in a debug build.
+pub const DEFAULT_STACK_SIZE: usize = 512 * 1024;
 
 /// Stacks a thread's cache holds at most. A thread that finishes coroutines fills it, one
 /// that starts them drains it; past this, the older half goes to the shelf.
@@ -96,7 +118,7 @@ pub(crate) fn validate_stack_size(size: usize) -> io::Result<usize> {
     Ok((size + page - 1) & !(page - 1))
 }
 
-/// A coroutine stack from the pool: usable memory with a guard page below it.
+/// A coroutine stack from the pool: usable memory with a guard region below it.
 ///
 /// Dropping it returns it to the pool, like [`StackPool::put`].
 #[derive(Debug)]
@@ -105,7 +127,7 @@ pub(crate) struct GreenStack {
 }
 
 impl GreenStack {
-    /// Usable bytes (page-rounded; the guard page is not counted).
+    /// Usable bytes (page-rounded; the guard region is not counted).
     #[allow(dead_code)] // part of the API the scheduler may use
     pub(crate) fn usable_size(&self) -> usize {
         self.slot.size
@@ -120,9 +142,22 @@ impl GreenStack {
         self.slot.top
     }
 
-    /// The guard page: `(lowest address, one past the highest)`. The top of this range is the
+    /// The guard page directly below the usable stack, the first an overflow reaches:
+    /// `(lowest address, one past the highest)`, one page long. The top of this range is the
     /// lowest usable address of the stack.
+    ///
+    /// The whole guard region is longer ([`guard_region`](Self::guard_region)); the overflow
+    /// handler knows its length and treats a fault anywhere in the [`guard_len`] bytes below
+    /// the top of this range as an overflow, so a [`RunningStack`] built from this range or
+    /// from the whole region reports the same.
     pub(crate) fn guard_range(&self) -> (usize, usize) {
+        (self.slot.limit() - page_size(), self.slot.limit())
+    }
+
+    /// The whole guard region below the usable stack, [`guard_len`] bytes:
+    /// `(lowest address, one past the highest)`.
+    #[allow(dead_code)] // part of the API the scheduler may use
+    pub(crate) fn guard_region(&self) -> (usize, usize) {
         (self.slot.guard_lo(), self.slot.limit())
     }
 
@@ -140,10 +175,10 @@ impl Drop for GreenStack {
 }
 
 // SAFETY: `base` is the top of `size` usable bytes, page aligned (so aligned to
-// STACK_ALIGNMENT), at least MIN_STACK_SIZE of them (validated), with a guard page directly
+// STACK_ALIGNMENT), at least MIN_STACK_SIZE of them (validated), with a guard region directly
 // below that faults on any access. The memory belongs to this value alone until it is dropped
-// or put back. `limit` includes the guard page, as corosensei's trait documentation requires
-// (and as its DefaultStack does); `guard_range` gives the usable limit separately.
+// or put back. `limit` includes the guard region, as corosensei's trait documentation
+// requires (and as its DefaultStack does); `guard_range` gives the usable limit separately.
 unsafe impl Stack for GreenStack {
     #[inline]
     fn base(&self) -> StackPointer {
@@ -190,7 +225,7 @@ impl StackPool {
     }
 
     /// Releases the memory of every stack idle in the process-wide shelf, keeping their
-    /// address space and guard pages for reuse. Stacks in threads' small caches (at most
+    /// address space and guard regions for reuse. Stacks in threads' small caches (at most
     /// [`CACHE_STACKS`] each, none larger than 1 MiB) keep theirs. Costs one `madvise` per
     /// run of adjacent stacks.
     pub(crate) fn trim(&self) {

@@ -7,6 +7,11 @@
 //! `abort(3)`. A fault that is not ours goes to the handler installed before ours (std's,
 //! which reports overflows of thread stacks), or to the default action.
 //!
+//! A fault counts as the running coroutine's overflow anywhere in its guard region: the
+//! [`guard_len`] bytes below the lowest usable address (`RunningStack::guard_hi`), however
+//! much of it `guard_lo` covers. A frame that jumps past the end of the stack by up to the
+//! guard's length (C code without stack probes) is named as reliably as one that walks off it.
+//!
 //! The overflowing coroutine's own stack is unusable, so the handler must run on an alternate
 //! signal stack. std gives the main thread and every thread it spawns one when it installed
 //! its own SIGSEGV handler at startup (the usual case, tested below); [`ensure_alt_stack`]
@@ -17,17 +22,19 @@ use std::mem;
 use std::ptr;
 use std::sync::Once;
 
-use super::page_size;
+use super::{guard_len, page_size};
 use crate::signal::PreviousHandler;
 
 /// The coroutine running on a worker thread, as the overflow handler needs to know it: its
-/// guard page, its stack size, its id and its name (borrowed from the task, which outlives
-/// its running).
+/// guard, its stack size, its id and its name (borrowed from the task, which outlives its
+/// running).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RunningStack {
-    /// Start of the guard page (inclusive).
+    /// Start of the guard (inclusive): the start of the guard page below the stack
+    /// (`GreenStack::guard_range`) or of the whole guard region (`GreenStack::guard_region`);
+    /// the handler covers the whole region either way (see [`RunningStack::guard`]).
     pub guard_lo: usize,
-    /// End of the guard page (exclusive): the lowest usable address of the stack.
+    /// End of the guard (exclusive): the lowest usable address of the stack.
     pub guard_hi: usize,
     /// Usable size of the stack, for the report.
     pub stack_size: usize,
@@ -37,6 +44,17 @@ pub(crate) struct RunningStack {
     pub name_ptr: *const u8,
     /// Length of the name in bytes.
     pub name_len: usize,
+}
+
+impl RunningStack {
+    /// The addresses whose fault is this coroutine's overflow: the [`guard_len`] bytes below
+    /// `guard_hi`, and anything lower that `guard_lo` includes. Empty for a task that has no
+    /// stack yet (both zero). Async-signal-safe: arithmetic and a relaxed atomic load.
+    #[inline]
+    pub(crate) fn guard(&self) -> std::ops::Range<usize> {
+        let lo = self.guard_lo.min(self.guard_hi.saturating_sub(guard_len()));
+        lo..self.guard_hi
+    }
 }
 
 thread_local! {
@@ -116,7 +134,7 @@ extern "C" fn on_fault(
     // SIGBUS its address field is the faulting address.
     let addr = unsafe { (*info).si_addr() } as usize;
     if let Some(r) = RUNNING.get() {
-        if addr >= r.guard_lo && addr < r.guard_hi {
+        if r.guard().contains(&addr) {
             report(&r);
             // SAFETY: abort is async-signal-safe and never returns.
             unsafe { libc::abort() };

@@ -122,7 +122,11 @@ fn get_and_put_reuse_the_same_memory() {
     let (lo, hi) = a.guard_range();
     assert_eq!(hi - lo, page_size());
     assert_eq!(a.base().get() - a.usable_size(), hi);
-    assert_eq!(a.limit().get(), lo);
+    let (region_lo, region_hi) = a.guard_region();
+    assert_eq!(region_hi, hi);
+    assert_eq!(region_hi - region_lo, guard_len());
+    assert!(guard_len() >= 64 * 1024);
+    assert_eq!(a.limit().get(), region_lo);
     touch(hi, a.base().get());
     let top = a.base().get();
     pool.put(a);
@@ -186,6 +190,44 @@ fn guard_page_faults() {
     let out = run_child("guard_page_faults");
     assert_killed_by(&out, libc::SIGSEGV);
     assert!(String::from_utf8_lossy(&out.stderr).contains("usable ok"));
+}
+
+/// Every page of the 64 KiB guard region faults, the lowest one included: a write that jumps
+/// past the end of the stack by up to the guard's length cannot reach the stack below.
+#[test]
+fn the_whole_guard_region_faults() {
+    let test = "the_whole_guard_region_faults";
+    const PAGE_ENV: &str = "GREENCHAN_STACK_TEST_GUARD_PAGE";
+    if is_child(test) {
+        let (lo, _) = StackPool::new()
+            .get(19 * page_size()) // a size no other test uses
+            .unwrap()
+            .guard_region();
+        let page: usize = std::env::var(PAGE_ENV).unwrap().parse().unwrap();
+        eprintln!("writing guard page {page}");
+        // SAFETY: none; this is the fault under test.
+        unsafe { ptr::write_volatile((lo + page * page_size()) as *mut u8, 1) };
+        std::process::exit(0);
+    }
+    let pages = guard_len() / page_size();
+    // The lowest, a middle and the highest page, each in a child of its own.
+    let module = module_path!().split_once("::").unwrap().1;
+    for page in [0, pages / 2, pages - 1] {
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args([
+                &format!("{module}::{test}"),
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_ENV, test)
+            .env(PAGE_ENV, page.to_string())
+            .output()
+            .expect("re-executing the test binary");
+        assert_killed_by(&out, libc::SIGSEGV);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(&format!("guard page {page}")), "{stderr}");
+    }
 }
 
 #[test]
@@ -389,12 +431,65 @@ fn overflow_is_reported_and_aborts() {
     let out = run_child(test);
     assert_killed_by(&out, libc::SIGABRT);
     let stderr = String::from_utf8_lossy(&out.stderr);
+    let report = format!(
+        "greenchan: coroutine 'deep-unit' (id 42) overflowed its stack of {DEFAULT_STACK_SIZE} \
+         bytes; aborting"
+    );
+    assert!(stderr.contains(&report), "{stderr}");
+}
+
+/// A fault at the bottom of the guard region (a frame that jumped past the end of the stack
+/// without touching what lies between) is reported as the coroutine's overflow, although the
+/// running stack was published with the one-page `guard_range`, as the scheduler does.
+#[test]
+fn a_jump_to_the_bottom_of_the_guard_is_reported() {
+    let test = "a_jump_to_the_bottom_of_the_guard_is_reported";
+    if is_child(test) {
+        install_overflow_handler();
+        let stack = StackPool::new().get(MIN_STACK_SIZE).unwrap();
+        let (guard_lo, guard_hi) = stack.guard_range();
+        let (region_lo, _) = stack.guard_region();
+        assert!(region_lo + page_size() < guard_lo);
+        let name = "jumper";
+        set_running(Some(RunningStack {
+            guard_lo,
+            guard_hi,
+            stack_size: MIN_STACK_SIZE,
+            id: 9,
+            name_ptr: name.as_ptr(),
+            name_len: name.len(),
+        }));
+        eprintln!("writing the lowest byte of the guard region");
+        // SAFETY: none; this is the fault under test.
+        unsafe { ptr::write_volatile(region_lo as *mut u8, 1) };
+        std::process::exit(0);
+    }
+    let out = run_child(test);
+    assert_killed_by(&out, libc::SIGABRT);
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains(
-            "greenchan: coroutine 'deep-unit' (id 42) overflowed its stack of 65536 bytes; aborting"
-        ),
+        stderr.contains("coroutine 'jumper' (id 9) overflowed its stack of 16384 bytes"),
         "{stderr}"
     );
+}
+
+#[test]
+fn running_stack_guard_covers_the_whole_region() {
+    let stack = StackPool::new().get(MIN_STACK_SIZE).unwrap();
+    let (region_lo, region_hi) = stack.guard_region();
+    let of = |(guard_lo, guard_hi): (usize, usize)| RunningStack {
+        guard_lo,
+        guard_hi,
+        stack_size: MIN_STACK_SIZE,
+        id: 1,
+        name_ptr: ptr::null(),
+        name_len: 0,
+    };
+    // Published with the guard page or the whole region, the handler sees the whole region.
+    assert_eq!(of(stack.guard_range()).guard(), region_lo..region_hi);
+    assert_eq!(of(stack.guard_region()).guard(), region_lo..region_hi);
+    // A task that has no stack yet publishes zeros: nothing is its guard.
+    assert!(of((0, 0)).guard().is_empty());
 }
 
 #[test]
