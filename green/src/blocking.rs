@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use crate::coroutine::Coroutine;
 use crate::join::JoinHandle;
-use crate::locking::lock;
+use crate::locking::{lock, lock_plain};
 use crate::mcache::CachedArc;
 use crate::task::job::{Packet, PacketOf};
 
@@ -82,12 +82,12 @@ impl Pool {
 
     /// A pool thread's loop: run jobs until none has come for `KEEP_ALIVE`.
     fn serve(&self) {
-        let mut state = lock(&self.state);
+        let mut state = lock_plain(&self.state);
         loop {
             if let Some(job) = state.jobs.pop_front() {
                 drop(state);
                 job();
-                state = lock(&self.state);
+                state = lock_plain(&self.state);
                 continue;
             }
             state.idle += 1;

@@ -1,7 +1,7 @@
 //! # green: the runtime under greenchan
 //!
 //! Stackful coroutines on an M:N work-stealing scheduler. A coroutine is a closure running on
-//! its own small stack (carved from large lazily-committed regions, pooled, with a guard page);
+//! its own stack (carved from large lazily-committed regions, pooled, with a 64 KiB guard);
 //! worker threads, one per CPU by default, run coroutines from per-worker queues and share out
 //! the ones that have not started yet. A coroutine that blocks (`park`, `sleep`, `join`, and everything built
 //! on them: channels, select, sync) suspends and its worker runs another; the same calls on a

@@ -288,7 +288,7 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// A builder with the defaults: one worker per CPU, 64 KiB stacks, a 10 ms time slice.
+    /// A builder with the defaults: one worker per CPU, 512 KiB stack reservations (committed as they are touched), a 10 ms time slice.
     pub fn builder() -> RuntimeBuilder {
         RuntimeBuilder::default()
     }

@@ -14,7 +14,7 @@
 
 use std::io;
 use std::os::fd::RawFd;
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use mio::unix::SourceFd;
@@ -27,8 +27,11 @@ const WAKE_TOKEN: Token = Token(usize::MAX);
 const INDEX_BITS: u32 = 24;
 const INDEX_MASK: usize = (1 << INDEX_BITS) - 1;
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
+/// Locks a mutex from coroutine code: poison ignored, and asynchronous preemption (the `unsafe`
+/// opt-in) off while it is held, or another coroutine of the holder's worker that takes the
+/// lock would block the thread the holder must resume on.
+fn lock<T>(m: &Mutex<T>) -> green::preempt::Locked<'_, T> {
+    green::preempt::lock_unpreempted(m)
 }
 
 struct Slot {

@@ -50,11 +50,10 @@ use loom::sync::{Mutex, MutexGuard};
 #[cfg(not(loom))]
 use std::sync::atomic::{AtomicU64, Ordering};
 #[cfg(not(loom))]
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 
 // A hint for the poller, not part of the protocol: a plain std atomic even under loom.
 use std::sync::atomic::{AtomicUsize, Ordering as HintOrdering};
-use std::sync::PoisonError;
 
 use park::Handle;
 
@@ -65,8 +64,18 @@ pub(crate) const WRITE: u64 = 2;
 const BITS: u64 = READ | WRITE;
 const SEQ_ONE: u64 = 4;
 
+/// Locks a mutex from coroutine code: poison ignored, and asynchronous preemption (the `unsafe`
+/// opt-in) off while it is held, or another coroutine of the holder's worker that takes the
+/// lock would block the thread the holder must resume on.
+#[cfg(not(loom))]
+fn lock<T>(m: &Mutex<T>) -> green::preempt::Locked<'_, T> {
+    green::preempt::lock_unpreempted(m)
+}
+
+/// Locks a mutex, poison ignored (the loom model's: nothing is preempted there).
+#[cfg(loom)]
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// How many coroutines are parked on a socket right now, across the process. A non-blocking

@@ -180,15 +180,7 @@ fn burst(addr: SocketAddr, n: usize) -> HashMap<String, usize> {
 
 /// Serves a burst on `listener`; returns the failures and the connections served.
 fn burst_against(listener: TcpListener, n: usize) -> (HashMap<String, usize>, usize) {
-    // Cooperative preemption only, as DESIGN §3 makes the default. With signal preemption on
-    // (the builder's current default) the acceptor, which runs for longer than a time slice
-    // while connections are queued, can be preempted inside the reactor's slab lock
-    // (`Registration::new`); its worker then polls, blocks on that lock and never resumes it:
-    // this test hung in 2 of 6 runs on a loaded machine that way, and in none of 10 without.
-    let rt = green::Runtime::builder()
-        .async_preempt(false)
-        .build()
-        .unwrap();
+    let rt = green::Runtime::builder().build().unwrap();
     let addr = listener.local_addr().unwrap();
     let server = serve(&rt, listener, n);
     let failures = burst(addr, n);

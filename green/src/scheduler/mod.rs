@@ -119,7 +119,7 @@ impl Suspend {
 
 use crate::critical::{self, NoPreempt};
 use crate::fiber::{self, Fiber, Landing, Outcome};
-use crate::locking::lock;
+use crate::locking::{lock, lock_plain};
 use crate::stack::{self, RunningStack, StackPool};
 use driver::IdleDriver;
 
@@ -206,7 +206,7 @@ impl Sleeper {
 
     /// Sleeps until notified or `deadline`; consumes the notification.
     fn sleep(&self, deadline: Option<Instant>) {
-        let mut notified = lock(&self.notified);
+        let mut notified = lock_plain(&self.notified);
         while !*notified {
             match deadline {
                 None => {

@@ -26,7 +26,7 @@ use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::locking::lock;
+use crate::locking::{lock, lock_plain};
 use crate::scheduler::Shared;
 
 /// Samples with nothing running before the monitor goes to sleep.
@@ -154,7 +154,7 @@ impl Monitor {
 
     /// Waits for `timeout` (or forever) unless woken; consumes the wake-up.
     fn wait(&self, timeout: Option<Duration>) {
-        let mut signalled = lock(&self.signal);
+        let mut signalled = lock_plain(&self.signal);
         let deadline = timeout.map(|t| Instant::now() + t);
         while !*signalled {
             match deadline {

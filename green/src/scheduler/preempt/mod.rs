@@ -121,6 +121,12 @@ pub(crate) use imp::signal_thread;
 use crate::critical::set_depth;
 pub use crate::critical::{disable, NoPreempt};
 
+/// Plumbing for greenchan's own crates (doc-hidden): a std mutex locked from coroutine code,
+/// poison ignored, with asynchronous preemption off while it is held, so that the runtime's
+/// own std locks stay sound under the opt-in (see `locking.rs`).
+#[doc(hidden)]
+pub use crate::locking::{lock as lock_unpreempted, Locked};
+
 use crate::scheduler::sysmon::SliceState;
 
 thread_local! {
