@@ -73,8 +73,8 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
@@ -83,10 +83,12 @@ use crossbeam_utils::CachePadded;
 
 pub(crate) mod context;
 pub mod driver;
+mod idle;
 pub mod preempt;
 pub(crate) mod sysmon;
 pub(crate) mod timer;
 
+use idle::{Idle, Sleeper, Woke};
 use sysmon::{Monitor, SliceState};
 use timer::TimerHeap;
 
@@ -119,9 +121,8 @@ impl Suspend {
 
 use crate::critical::{self, NoPreempt};
 use crate::fiber::{self, Fiber, Landing, Outcome};
-use crate::locking::{lock, lock_plain};
+use crate::locking::lock;
 use crate::stack::{self, RunningStack, StackPool};
-use driver::IdleDriver;
 
 use crate::task::{self, Home, Woken as TaskWoken};
 
@@ -171,71 +172,6 @@ pub(crate) struct Config {
     pub(crate) task_flags: u8,
 }
 
-/// What a worker's sleep waits on: a flag and a condition variable, or the I/O driver.
-#[derive(Default)]
-struct Sleeper {
-    notified: Mutex<bool>,
-    condvar: Condvar,
-    /// Set while this worker sleeps inside the I/O driver's poll instead of on `condvar`.
-    polling: AtomicBool,
-}
-
-impl Sleeper {
-    fn notify(&self) {
-        *lock(&self.notified) = true;
-        self.condvar.notify_one();
-        // Ordered after the flag by the mutex: a poller that set `polling` before checking
-        // the flag either saw the flag or is seen here (see `poll_driver`).
-        if self.polling.load(Ordering::SeqCst) {
-            if let Some(driver) = driver::installed() {
-                driver.wake();
-            }
-        }
-    }
-
-    /// Like `sleep`, but waits in the I/O driver: until notified, an I/O event or `deadline`.
-    fn poll_driver(&self, driver: &dyn IdleDriver, deadline: Option<Instant>) {
-        self.polling.store(true, Ordering::SeqCst);
-        let notified = *lock(&self.notified);
-        if !notified {
-            driver.poll(deadline.map(|d| d.saturating_duration_since(Instant::now())));
-        }
-        self.polling.store(false, Ordering::SeqCst);
-        *lock(&self.notified) = false;
-    }
-
-    /// Sleeps until notified or `deadline`; consumes the notification.
-    fn sleep(&self, deadline: Option<Instant>) {
-        let mut notified = lock_plain(&self.notified);
-        while !*notified {
-            match deadline {
-                None => {
-                    notified = self
-                        .condvar
-                        .wait(notified)
-                        .unwrap_or_else(PoisonError::into_inner)
-                }
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        break;
-                    }
-                    notified = self
-                        .condvar
-                        .wait_timeout(notified, d - now)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0;
-                }
-            }
-        }
-        *notified = false;
-    }
-
-    fn clear(&self) {
-        *lock(&self.notified) = false;
-    }
-}
-
 /// The part of a worker other threads may touch. One per slot: the runtime's workers, then
 /// room for its spare workers.
 struct Remote {
@@ -251,10 +187,6 @@ struct Remote {
     direct_switches: AtomicU64,
     /// Started coroutines of this worker made runnable by other threads.
     inbox: Injector<TaskRef>,
-    /// Set (before its last look at the queues) while the worker sleeps or is about to.
-    asleep: AtomicBool,
-    /// Set by whoever wakes this worker to search for work (it was counted as spinning).
-    woken_to_search: AtomicBool,
     /// Set by the monitor while the worker has been inside one coroutine past a time slice.
     stuck: AtomicBool,
     /// Set while a thread runs this slot.
@@ -274,8 +206,6 @@ impl Remote {
             slice: SliceState::default(),
             direct_switches: AtomicU64::new(0),
             inbox: Injector::new(),
-            asleep: AtomicBool::new(false),
-            woken_to_search: AtomicBool::new(false),
             stuck: AtomicBool::new(false),
             active: AtomicBool::new(false),
             thread: Mutex::new(None),
@@ -295,19 +225,10 @@ fn hand_off_poll() {
     while let Some((shared, index)) = standby.pop() {
         if let Some(shared) = shared.upgrade().filter(|s| !s.is_shutdown()) {
             drop(standby);
-            shared.remotes[index].sleeper.notify();
+            shared.notify_sleeper(index);
             return;
         }
     }
-}
-
-/// Who is searching and who is asleep.
-struct Idle {
-    /// Workers whose thread has not begun its loop yet.
-    starting: AtomicUsize,
-    spinning: AtomicUsize,
-    sleeping: AtomicUsize,
-    sleepers: Mutex<Vec<usize>>,
 }
 
 /// State shared by all workers of one runtime and by every handle into it.
@@ -364,12 +285,7 @@ impl Shared {
             active: AtomicUsize::new(0),
             spares: AtomicUsize::new(0),
             spare_threads: Mutex::new(Vec::new()),
-            idle: Idle {
-                starting: AtomicUsize::new(0),
-                spinning: AtomicUsize::new(0),
-                sleeping: AtomicUsize::new(0),
-                sleepers: Mutex::new(Vec::new()),
-            },
+            idle: Idle::new(slots),
             monitor: Monitor::default(),
             shutdown: AtomicBool::new(false),
             epoch: Instant::now(),
@@ -421,7 +337,7 @@ impl Shared {
         remote.active.store(true, Ordering::SeqCst);
         remote.stuck.store(false, Ordering::SeqCst);
         self.active.fetch_add(1, Ordering::SeqCst);
-        self.idle.starting.fetch_add(1, Ordering::SeqCst);
+        self.idle.worker_starting();
         let name = if spare {
             format!("{}-spare-{index}", self.config.thread_name)
         } else {
@@ -432,7 +348,7 @@ impl Shared {
             .name(name)
             .spawn(move || Worker::new(index, shared, local, spare).run());
         if spawned.is_err() {
-            self.idle.starting.fetch_sub(1, Ordering::SeqCst);
+            self.idle.worker_started();
             // The closure, and the local queue in it, is gone; a new one serves the slot.
             lock(&self.free_locals)[index] = Some(LocalQueue::new_fifo());
             self.retire_slot(index);
@@ -450,8 +366,8 @@ impl Shared {
     /// tasks still queued.
     pub(crate) fn begin_shutdown(&self) {
         self.shutdown.store(true, Ordering::Release);
-        for remote in self.remotes.iter() {
-            remote.sleeper.notify();
+        for index in 0..self.remotes.len() {
+            self.notify_sleeper(index);
         }
         self.monitor.wake();
     }
@@ -505,10 +421,10 @@ impl Shared {
             return;
         }
         // Somebody idle and not stuck will take it once woken (a searcher takes it anyway).
-        if self.idle.spinning.load(Ordering::SeqCst) > 0 {
+        if self.idle.spinning() > 0 {
             return;
         }
-        if self.idle.sleeping.load(Ordering::SeqCst) > 0 {
+        if self.idle.sleeping() > 0 {
             self.rescues.fetch_add(1, Ordering::Relaxed);
             self.notify_one();
             return;
@@ -635,11 +551,10 @@ impl Shared {
         let home = task.home();
         let remote = &self.remotes[home];
         remote.inbox.push(task);
-        // Against the fence in `Worker::sleep`: either the worker sees the task when it looks
-        // at its inbox after announcing its sleep, or we see the announcement and wake it.
-        fence(Ordering::SeqCst);
-        if remote.asleep.load(Ordering::Relaxed) {
-            self.wake_worker(home, false);
+        // Either the worker sees the task when it looks at its inbox after announcing its
+        // sleep, or we see the announcement and wake it (`idle.rs`).
+        if self.idle.must_wake(home) {
+            self.wake_worker(home);
         }
     }
 
@@ -650,64 +565,43 @@ impl Shared {
         }
     }
 
-    /// Wakes a sleeping worker if there is one and nobody is already searching for work.
-    ///
-    /// The fence orders the caller's push before the reads of the idle counts, against the
-    /// fence a worker executes between announcing its sleep and re-checking the queues: one
-    /// of the two sees the other, so work pushed where only a sleeper would find it is never
-    /// stranded.
+    /// Wakes a sleeping worker as a searcher if nobody searches already (`idle.rs`), after
+    /// work for anyone was made visible.
     fn notify_one(&self) {
-        fence(Ordering::SeqCst);
-        self.notify_one_relaxed();
+        if let Some(index) = self.idle.pick_searcher() {
+            self.notify_sleeper(index);
+        }
     }
 
-    /// `notify_one` without the fence, for work pushed to the pushing worker's own queue: if
-    /// the wake-up is missed, that worker runs the task itself, so only parallelism is at
-    /// stake, never liveness (Go's `wakep` after `runqput` makes the same trade).
+    /// `notify_one` without the fence, for work pushed to the pushing worker's own queue (see
+    /// `Idle::pick_searcher_relaxed`).
     fn notify_one_relaxed(&self) {
-        if self.idle.spinning.load(Ordering::SeqCst) != 0
-            || self.idle.sleeping.load(Ordering::SeqCst) == 0
-        {
-            return;
-        }
-        let mut sleepers = lock(&self.idle.sleepers);
-        if self.idle.spinning.load(Ordering::SeqCst) != 0 {
-            return;
-        }
-        if let Some(index) = sleepers.pop() {
-            self.idle.sleeping.fetch_sub(1, Ordering::SeqCst);
-            // The woken worker starts out as a searcher; count it now so that concurrent
-            // pushes do not wake a second one for the same work.
-            self.idle.spinning.fetch_add(1, Ordering::SeqCst);
-            self.remotes[index]
-                .woken_to_search
-                .store(true, Ordering::SeqCst);
-            drop(sleepers);
-            self.remotes[index].sleeper.notify();
+        if let Some(index) = self.idle.pick_searcher_relaxed() {
+            self.notify_sleeper(index);
         }
     }
 
-    /// Wakes worker `index` if it sleeps (for work in its inbox: not as a searcher).
-    fn wake_worker(&self, index: usize, _to_search: bool) {
-        let mut sleepers = lock(&self.idle.sleepers);
-        let Some(pos) = sleepers.iter().position(|&i| i == index) else {
-            // Awake, or woken already: it looks at its inbox before it sleeps again.
-            return;
-        };
-        sleepers.swap_remove(pos);
-        self.idle.sleeping.fetch_sub(1, Ordering::SeqCst);
-        drop(sleepers);
-        self.remotes[index].sleeper.notify();
+    /// Wakes worker `index` if it sleeps, for work in its inbox (not as a searcher).
+    fn wake_worker(&self, index: usize) {
+        if self.idle.take_sleeper(index) {
+            self.notify_sleeper(index);
+        }
+    }
+
+    /// Ends the sleep of worker `index`, breaking its poll of the I/O driver if it polls.
+    fn notify_sleeper(&self, index: usize) {
+        if self.remotes[index].sleeper.notify() {
+            if let Some(driver) = driver::installed() {
+                driver.wake();
+            }
+        }
     }
 
     /// True while another worker than `me` (which runs `live` coroutines) is idle (starting,
     /// searching or asleep), or runs fewer coroutines and is not stuck: one that would take
     /// unstarted work off `me` when it next looks for work.
     fn has_lighter_worker(&self, me: usize, live: usize) -> bool {
-        if self.idle.spinning.load(Ordering::Relaxed) != 0
-            || self.idle.sleeping.load(Ordering::Relaxed) != 0
-            || self.idle.starting.load(Ordering::Relaxed) != 0
-        {
+        if self.idle.any_idle() {
             return true;
         }
         let used = self.slots_used.load(Ordering::Acquire);
@@ -930,7 +824,7 @@ impl Worker {
         *lock(&remote.thread) = Some(thread::current());
         let registration = preempt::WorkerRegistration::new(&remote.slice);
         context::set_worker(&self);
-        self.shared.idle.starting.fetch_sub(1, Ordering::SeqCst);
+        self.shared.idle.worker_started();
         while !self.shared.is_shutdown() {
             self.tick.set(self.tick.get().wrapping_add(1));
             if let Some(task) = self.next_task() {
@@ -949,8 +843,8 @@ impl Worker {
         if driver::installed().is_some() {
             hand_off_poll();
         }
-        if self.spinning.get() {
-            self.shared.idle.spinning.fetch_sub(1, Ordering::SeqCst);
+        if self.spinning.replace(false) {
+            self.shared.idle.end_search();
         }
         // Drop what is queued here, on this thread, while it is still this worker's: a started
         // coroutine may only be unwound on its own thread. Destructors that wake coroutines of
@@ -1245,14 +1139,11 @@ impl Worker {
             return Some(task);
         }
         let may_steal = self.spinning.get() || {
-            let spinning = shared.idle.spinning.load(Ordering::SeqCst);
-            if 2 * spinning >= shared.active.load(Ordering::Relaxed) {
-                false
-            } else {
-                shared.idle.spinning.fetch_add(1, Ordering::SeqCst);
-                self.spinning.set(true);
-                true
-            }
+            let granted = shared
+                .idle
+                .try_begin_search(shared.active.load(Ordering::Relaxed));
+            self.spinning.set(granted);
+            granted
         };
         for s in self.sightings.borrow_mut().iter_mut() {
             s.0 = u64::MAX;
@@ -1323,11 +1214,8 @@ impl Worker {
     /// worker in case there is more.
     fn found(&self) {
         self.shared.monitor.worker_woke();
-        if self.spinning.replace(false) {
-            let before = self.shared.idle.spinning.fetch_sub(1, Ordering::SeqCst);
-            if before == 1 {
-                self.shared.notify_one();
-            }
+        if self.spinning.replace(false) && self.shared.idle.end_search() {
+            self.shared.notify_one();
         }
     }
 
@@ -1336,20 +1224,12 @@ impl Worker {
     fn sleep(&self) -> bool {
         let shared = &self.shared;
         let remote = &shared.remotes[self.index];
-        let all_asleep = {
-            let mut sleepers = lock(&shared.idle.sleepers);
-            sleepers.push(self.index);
-            remote.asleep.store(true, Ordering::SeqCst);
-            let before = shared.idle.sleeping.fetch_add(1, Ordering::SeqCst);
-            if self.spinning.replace(false) {
-                shared.idle.spinning.fetch_sub(1, Ordering::SeqCst);
-            }
-            before + 1 == shared.active.load(Ordering::SeqCst)
-        };
-        if all_asleep {
+        let sleeping = shared
+            .idle
+            .announce_sleep(self.index, self.spinning.replace(false));
+        if sleeping == shared.active.load(Ordering::SeqCst) {
             shared.trim_if_due();
         }
-        fence(Ordering::SeqCst);
         // Re-check after announcing the sleep: a push that raced with the announcement either
         // sees us asleep and notifies us, or its work is visible here.
         let now = Instant::now();
@@ -1372,7 +1252,10 @@ impl Worker {
             let poll = driver::begin_poll();
             if let Some(driver) = poll {
                 self.leave_poll_standby(standby);
-                sleeper.poll_driver(driver, deadline);
+                if sleeper.begin_poll() {
+                    driver.poll(deadline.map(|d| d.saturating_duration_since(Instant::now())));
+                }
+                sleeper.end_poll();
                 driver::end_poll();
             } else {
                 sleeper.sleep(deadline);
@@ -1380,13 +1263,8 @@ impl Worker {
             }
         }
         shared.monitor.worker_woke();
-        let mut sleepers = lock(&shared.idle.sleepers);
-        remote.asleep.store(false, Ordering::SeqCst);
-        if let Some(pos) = sleepers.iter().position(|&i| i == self.index) {
-            // Woken by a timeout or ourselves: nobody counted us as awake.
-            sleepers.swap_remove(pos);
-            shared.idle.sleeping.fetch_sub(1, Ordering::SeqCst);
-            drop(sleepers);
+        let woke = shared.idle.end_sleep(self.index);
+        if woke == Woke::ByItself {
             if retire_at.is_some_and(|at| Instant::now() >= at)
                 && self.live.get() == 0
                 && !shared.has_visible_work(self.index)
@@ -1396,11 +1274,8 @@ impl Worker {
                 return false;
             }
         } else {
-            drop(sleepers);
             // `notify_one` counted us as a searcher; `wake_worker` did not.
-            if remote.woken_to_search.swap(false, Ordering::SeqCst) {
-                self.spinning.set(true);
-            }
+            self.spinning.set(woke == Woke::ToSearch);
             remote.sleeper.clear();
         }
         true
