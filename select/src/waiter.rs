@@ -379,6 +379,20 @@ impl WaitQueue {
             .collect()
     }
 
+    /// Wakes every observer in a queue of watches (`Case::watch`): each entry still waiting is
+    /// claimed for its case and finished at once, nothing moved through its slot; stale
+    /// entries are dropped. Called under the channel's lock, unlike the finishing of a value
+    /// hand-off: watches are rare (`Select::ready`) and this keeps the hot paths free of a
+    /// second list of entries to finish. Finishing under the lock is safe: the woken party's
+    /// next step on this channel (removing its entry) just waits for the lock.
+    pub fn notify_all(&mut self) {
+        for entry in self.entries.drain(..) {
+            if entry.waiter().try_claim(entry.case) {
+                entry.finish();
+            }
+        }
+    }
+
     /// Number of entries, stale ones included.
     pub fn len(&self) -> usize {
         self.entries.len()
