@@ -2,11 +2,11 @@
 //! holding its outcome (the received value, or the unsent value after a close) in a slot
 //! that the channel's queue entry points at while the select is parked.
 
-use std::cell::UnsafeCell;
+use std::cell::{Cell, UnsafeCell};
 use std::time::Instant;
 
 use select::{
-    Case, CaseOutcome, OwnedWaiter, RecvError, SelectRecv, SelectSend, SendError, Waiter,
+    Case, CaseOutcome, OwnedWaiter, QueueKey, RecvError, SelectRecv, SelectSend, SendError, Waiter,
 };
 
 use crate::chan::{wake, Chan, Received, Sent};
@@ -37,6 +37,8 @@ pub struct RecvCase<'a, T> {
     source: Source<'a, T>,
     /// The received value; stays `None` if the case completed because the channel closed.
     slot: UnsafeCell<Option<T>>,
+    /// Where `register` (or `watch`) put its entry, for `unregister` (`unwatch`).
+    key: Cell<Option<QueueKey>>,
 }
 
 /// A send in a select.
@@ -44,6 +46,8 @@ pub struct SendCase<'a, T> {
     chan: &'a Chan<T>,
     /// The value until it is sent; still here after a close.
     value: UnsafeCell<Option<T>>,
+    /// Where `register` (or `watch`) put its entry, for `unregister` (`unwatch`).
+    key: Cell<Option<QueueKey>>,
 }
 
 impl<T> RecvCase<'_, T> {
@@ -84,13 +88,14 @@ impl<T> Case for RecvCase<'_, T> {
         if Chan::recv_ready(&st, Some(waiter)) {
             return true;
         }
-        st.push_receiver(waiter.entry(case, self.slot.get() as *mut ()));
+        let key = st.push_receiver(waiter.entry(case, self.slot.get() as *mut ()));
+        self.key.set(Some(key));
         false
     }
 
     fn unregister(&self, waiter: &Waiter, case: usize) {
-        if let Source::Chan(chan) = &self.source {
-            chan.lock().recvq.remove(waiter, case);
+        if let (Source::Chan(chan), Some(key)) = (&self.source, self.key.take()) {
+            chan.lock().recvq.remove(key, waiter, case);
         }
     }
 
@@ -115,14 +120,16 @@ impl<T> Case for RecvCase<'_, T> {
         if Chan::recv_ready(&st, None) {
             return true;
         }
-        st.recv_watchers
+        let key = st
+            .recv_watchers
             .push(waiter.entry(case, std::ptr::null_mut()));
+        self.key.set(Some(key));
         false
     }
 
     fn unwatch(&self, waiter: &Waiter, case: usize) {
-        if let Source::Chan(chan) = &self.source {
-            chan.lock().recv_watchers.remove(waiter, case);
+        if let (Source::Chan(chan), Some(key)) = (&self.source, self.key.take()) {
+            chan.lock().recv_watchers.remove(key, waiter, case);
         }
     }
 
@@ -189,12 +196,15 @@ impl<T> Case for SendCase<'_, T> {
         if self.chan.send_ready(&st, Some(waiter)) {
             return true;
         }
-        st.push_sender(waiter.entry(case, self.value.get() as *mut ()));
+        let key = st.push_sender(waiter.entry(case, self.value.get() as *mut ()));
+        self.key.set(Some(key));
         false
     }
 
     fn unregister(&self, waiter: &Waiter, case: usize) {
-        self.chan.lock().sendq.remove(waiter, case);
+        if let Some(key) = self.key.take() {
+            self.chan.lock().sendq.remove(key, waiter, case);
+        }
     }
 
     fn key(&self) -> (usize, bool) {
@@ -213,13 +223,17 @@ impl<T> Case for SendCase<'_, T> {
         if self.chan.send_ready(&st, None) {
             return true;
         }
-        st.send_watchers
+        let key = st
+            .send_watchers
             .push(waiter.entry(case, std::ptr::null_mut()));
+        self.key.set(Some(key));
         false
     }
 
     fn unwatch(&self, waiter: &Waiter, case: usize) {
-        self.chan.lock().send_watchers.remove(waiter, case);
+        if let Some(key) = self.key.take() {
+            self.chan.lock().send_watchers.remove(key, waiter, case);
+        }
     }
 }
 
@@ -256,6 +270,7 @@ impl<T> SelectRecv for Receiver<T> {
         RecvCase {
             source: self.source(),
             slot: UnsafeCell::new(None),
+            key: Cell::new(None),
         }
     }
 
@@ -275,6 +290,7 @@ impl<T> SelectSend for Sender<T> {
         SendCase {
             chan: &self.chan,
             value: UnsafeCell::new(Some(value)),
+            key: Cell::new(None),
         }
     }
 

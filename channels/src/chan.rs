@@ -15,7 +15,7 @@
 use std::collections::VecDeque;
 
 use select::sync::{lock, AtomicBool, AtomicUsize, Mutex, MutexGuard, Ordering};
-use select::{Entry, WaitQueue, Waiter};
+use select::{Entry, QueueKey, WaitQueue, Waiter};
 
 pub(crate) struct State<T> {
     pub(crate) buf: VecDeque<T>,
@@ -33,20 +33,22 @@ pub(crate) struct State<T> {
 impl<T> State<T> {
     /// Parks a receiver's entry; a send may now pair with it.
     #[inline]
-    pub(crate) fn push_receiver(&mut self, entry: Entry) {
-        self.recvq.push(entry);
+    pub(crate) fn push_receiver(&mut self, entry: Entry) -> QueueKey {
+        let key = self.recvq.push(entry);
         if !self.send_watchers.is_empty() {
             self.send_watchers.notify_all();
         }
+        key
     }
 
     /// Parks a sender's entry; a receive may now pair with it.
     #[inline]
-    pub(crate) fn push_sender(&mut self, entry: Entry) {
-        self.sendq.push(entry);
+    pub(crate) fn push_sender(&mut self, entry: Entry) -> QueueKey {
+        let key = self.sendq.push(entry);
         if !self.recv_watchers.is_empty() {
             self.recv_watchers.notify_all();
         }
+        key
     }
 }
 

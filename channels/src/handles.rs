@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use green::CachedArc;
 use select::sync::{ChanArc, Ordering};
 use select::{
-    OwnedWaiter, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError,
+    OwnedWaiter, QueueKey, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError,
     TrySendError, Waiter,
 };
 
@@ -28,6 +28,7 @@ use crate::time::{At, Tick};
 struct Parked<'a, T> {
     chan: &'a Chan<T>,
     waiter: &'a Waiter,
+    key: QueueKey,
     send: bool,
 }
 
@@ -42,7 +43,7 @@ impl<T> Drop for Parked<'_, T> {
         } else {
             &mut st.recvq
         };
-        queue.remove(self.waiter, 0);
+        queue.remove(self.key, self.waiter, 0);
     }
 }
 
@@ -207,7 +208,7 @@ impl<T> Sender<T> {
 
     fn send_until(&self, value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
         let mut slot = Some(value);
-        let waiter = {
+        let (waiter, key) = {
             let mut st = self.chan.lock();
             let value = slot.take().expect("just put");
             match self.chan.send_locked(&mut st, value, None) {
@@ -223,14 +224,16 @@ impl<T> Sender<T> {
                     }
                     slot = Some(v);
                     let waiter = OwnedWaiter::new(deadline.is_none());
-                    st.push_sender(waiter.entry(0, &mut slot as *mut Option<T> as *mut ()));
-                    waiter
+                    let key =
+                        st.push_sender(waiter.entry(0, &mut slot as *mut Option<T> as *mut ()));
+                    (waiter, key)
                 }
             }
         };
         let parked = Parked {
             chan: &self.chan,
             waiter: &waiter,
+            key,
             send: true,
         };
         let claimed = waiter.wait(deadline).is_some();
@@ -360,7 +363,7 @@ impl<T> Receiver<T> {
             }
         };
         let mut slot: Option<T> = None;
-        let waiter = {
+        let (waiter, key) = {
             let mut st = chan.lock();
             match Chan::recv_locked(&mut st, None) {
                 Received::Value(v, w) => {
@@ -374,14 +377,16 @@ impl<T> Receiver<T> {
                         return Err(RecvTimeoutError::Timeout);
                     }
                     let waiter = OwnedWaiter::new(deadline.is_none());
-                    st.push_receiver(waiter.entry(0, &mut slot as *mut Option<T> as *mut ()));
-                    waiter
+                    let key =
+                        st.push_receiver(waiter.entry(0, &mut slot as *mut Option<T> as *mut ()));
+                    (waiter, key)
                 }
             }
         };
         let parked = Parked {
             chan,
             waiter: &waiter,
+            key,
             send: false,
         };
         let claimed = waiter.wait(deadline).is_some();

@@ -41,7 +41,7 @@ pub use errors::{
     ReadyTimeoutError, RecvError, RecvTimeoutError, SelectTimeoutError, SendError,
     SendTimeoutError, TryReadyError, TryRecvError, TrySelectError, TrySendError,
 };
-pub use waiter::{Entry, OwnedWaiter, WaitQueue, Waiter};
+pub use waiter::{Entry, OwnedWaiter, QueueKey, WaitQueue, Waiter};
 
 /// Waits on several channel operations at once and runs the arm of the one that completes,
 /// with crossbeam-channel's syntax:
