@@ -202,6 +202,15 @@ impl<T> Sender<T> {
     }
 
     /// Sends, waiting until `deadline` at the latest.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let (tx, rx) = channels::bounded(1);
+    /// let soon = Instant::now() + Duration::from_millis(2);
+    /// assert!(tx.send_deadline(1, soon).is_ok());
+    /// assert!(tx.send_deadline(2, soon).unwrap_err().is_timeout()); // full
+    /// assert_eq!(rx.recv(), Ok(1));
+    /// ```
     pub fn send_deadline(&self, value: T, deadline: Instant) -> Result<(), SendTimeoutError<T>> {
         self.send_until(value, Some(deadline))
     }
@@ -265,31 +274,68 @@ impl<T> Sender<T> {
     }
 
     /// True once the channel is closed.
+    ///
+    /// ```
+    /// let (tx, rx) = channels::unbounded::<i32>();
+    /// assert!(!tx.is_closed());
+    /// drop(rx); // the last receiver's drop closes it too
+    /// assert!(tx.is_closed());
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.chan.is_closed()
     }
 
     /// Values buffered now.
+    ///
+    /// ```
+    /// let (tx, _rx) = channels::bounded(2);
+    /// tx.send(1).unwrap();
+    /// assert_eq!(tx.len(), 1);
+    /// ```
     pub fn len(&self) -> usize {
         self.chan.lock().buf.len()
     }
 
     /// True if nothing is buffered.
+    ///
+    /// ```
+    /// let (tx, _rx) = channels::bounded::<i32>(2);
+    /// assert!(tx.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// True if a send would block now for lack of room (always true for rendezvous).
+    ///
+    /// ```
+    /// let (tx, _rx) = channels::bounded(1);
+    /// assert!(!tx.is_full());
+    /// tx.send(1).unwrap();
+    /// assert!(tx.is_full());
+    /// assert!(channels::bounded::<i32>(0).0.is_full());
+    /// ```
     pub fn is_full(&self) -> bool {
         self.len() >= self.chan.cap
     }
 
     /// The capacity; `None` for unbounded.
+    ///
+    /// ```
+    /// assert_eq!(channels::bounded::<i32>(3).0.capacity(), Some(3));
+    /// assert_eq!(channels::unbounded::<i32>().0.capacity(), None);
+    /// ```
     pub fn capacity(&self) -> Option<usize> {
         (self.chan.cap != usize::MAX).then_some(self.chan.cap)
     }
 
     /// True if both handles belong to the same channel.
+    ///
+    /// ```
+    /// let (tx, _rx) = channels::unbounded::<i32>();
+    /// assert!(tx.same_channel(&tx.clone()));
+    /// assert!(!tx.same_channel(&channels::unbounded().0));
+    /// ```
     pub fn same_channel(&self, other: &Sender<T>) -> bool {
         ChanArc::ptr_eq(&self.chan, &other.chan)
     }
@@ -346,6 +392,15 @@ impl<T> Receiver<T> {
     }
 
     /// Receives, waiting until `deadline` at the latest.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let (tx, rx) = channels::unbounded();
+    /// let soon = Instant::now() + Duration::from_millis(2);
+    /// assert!(rx.recv_deadline(soon).unwrap_err().is_timeout());
+    /// tx.send(1).unwrap();
+    /// assert_eq!(rx.recv_deadline(soon), Ok(1));
+    /// ```
     pub fn recv_deadline(&self, deadline: Instant) -> Result<T, RecvTimeoutError> {
         self.recv_until(Some(deadline))
     }
@@ -443,6 +498,13 @@ impl<T> Receiver<T> {
     }
 
     /// True once the channel is closed (never for timers and `never()`).
+    ///
+    /// ```
+    /// let (tx, rx) = channels::unbounded::<i32>();
+    /// drop(tx); // the last sender's drop closes it
+    /// assert!(rx.is_closed());
+    /// assert!(!channels::after(std::time::Duration::ZERO).is_closed());
+    /// ```
     pub fn is_closed(&self) -> bool {
         match &self.flavor {
             Flavor::Chan(c) => c.is_closed(),
@@ -468,12 +530,25 @@ impl<T> Receiver<T> {
     }
 
     /// True if nothing is buffered (or no instant is ready).
+    ///
+    /// ```
+    /// let (_tx, rx) = channels::unbounded::<i32>();
+    /// assert!(rx.is_empty());
+    /// assert!(channels::after(std::time::Duration::from_secs(60)).is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// True if the buffer is full (always for rendezvous and `never()`; for a timer channel,
     /// when an instant is ready).
+    ///
+    /// ```
+    /// let (tx, rx) = channels::bounded(1);
+    /// tx.send(1).unwrap();
+    /// assert!(rx.is_full());
+    /// assert!(channels::after(std::time::Duration::ZERO).is_full());
+    /// ```
     pub fn is_full(&self) -> bool {
         match &self.flavor {
             Flavor::Chan(c) => c.lock().buf.len() >= c.cap,
@@ -484,6 +559,12 @@ impl<T> Receiver<T> {
     }
 
     /// The capacity; `None` for unbounded, 1 for timer channels, 0 for `never()`.
+    ///
+    /// ```
+    /// assert_eq!(channels::unbounded::<i32>().1.capacity(), None);
+    /// assert_eq!(channels::tick(std::time::Duration::from_secs(1)).capacity(), Some(1));
+    /// assert_eq!(channels::never::<i32>().capacity(), Some(0));
+    /// ```
     pub fn capacity(&self) -> Option<usize> {
         match &self.flavor {
             Flavor::Chan(c) => (c.cap != usize::MAX).then_some(c.cap),
@@ -569,6 +650,16 @@ impl<T> fmt::Debug for Receiver<T> {
 }
 
 /// Blocking iterator of [`Receiver::iter`].
+///
+/// ```
+/// let (tx, rx) = channels::unbounded();
+/// tx.send(1).unwrap();
+/// drop(tx);
+/// let mut it = rx.iter();
+/// assert_eq!(it.next(), Some(1));
+/// assert_eq!(it.next(), None); // closed and drained, and it stays so
+/// assert_eq!(it.next(), None);
+/// ```
 pub struct Iter<'a, T> {
     rx: &'a Receiver<T>,
 }
@@ -581,6 +672,12 @@ impl<T> Iterator for Iter<'_, T> {
 }
 
 /// Non-blocking iterator of [`Receiver::try_iter`].
+///
+/// ```
+/// let (tx, rx) = channels::unbounded();
+/// tx.send(1).unwrap();
+/// assert_eq!(rx.try_iter().collect::<Vec<_>>(), vec![1]);
+/// ```
 pub struct TryIter<'a, T> {
     rx: &'a Receiver<T>,
 }
@@ -593,6 +690,13 @@ impl<T> Iterator for TryIter<'_, T> {
 }
 
 /// Owning blocking iterator of `Receiver::into_iter`.
+///
+/// ```
+/// let (tx, rx) = channels::unbounded();
+/// tx.send(1).unwrap();
+/// drop(tx);
+/// assert_eq!(rx.into_iter().collect::<Vec<_>>(), vec![1]);
+/// ```
 pub struct IntoIter<T> {
     rx: Receiver<T>,
 }

@@ -295,6 +295,16 @@ impl Entry {
 
 /// Where an entry sits in its [`WaitQueue`], returned by [`WaitQueue::push`], so that its owner
 /// can remove it in constant time.
+///
+/// ```
+/// use select::{OwnedWaiter, WaitQueue};
+/// let mut queue = WaitQueue::new();
+/// let waiter = OwnedWaiter::new(false);
+/// let key = queue.push(waiter.entry(0, std::ptr::null_mut()));
+/// assert_eq!(queue.len(), 1);
+/// queue.remove(key, &waiter, 0); // the owner gives up its unclaimed entry
+/// assert!(queue.is_empty());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QueueKey(u32);
 
