@@ -244,8 +244,8 @@ fn run(
             return None;
         }
         // With a deadline that has passed already (`default(Duration::ZERO)`), still register
-        // once: registered in every channel, the waiter sees any change that happens during
-        // the registration pass, which makes the timed select linearizable.
+        // once: a registered waiter is claimed by any change on that channel from then on, so
+        // the change that slipped between two polls (see the non-blocking case) is seen.
         registered_once = true;
         // Park until the earliest of our deadline and the cases' own (timers).
         let wake_at = cases
