@@ -360,6 +360,15 @@ fn reused_select_sends_each_value_once() {
         assert!(sel.select_timeout(Duration::from_millis(2)).is_err());
         assert_eq!(rx.try_recv(), Ok("once".to_string()));
         assert!(rx.try_recv().is_err(), "sent exactly once");
+        // While the reused select waits, a receiver on the spent send's channel finds nothing
+        // there to take (the spent operation registers no empty slot).
+        let rx2 = rx.clone();
+        let h = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(5)); // most likely after the select parks
+            rx2.recv_timeout(Duration::from_millis(20))
+        });
+        assert!(sel.select_timeout(Duration::from_millis(50)).is_err());
+        assert!(h.join().unwrap().unwrap_err().is_timeout());
         // To send again, remove and add with a new value.
         sel.remove(s);
         let s2 = sel.send(&tx, "twice".to_string());
