@@ -102,6 +102,19 @@ unsafe fn give_to<T>(entry: &Entry, value: T) {
     unsafe { *(entry.slot as *mut Option<T>) = Some(value) };
 }
 
+impl<T> Drop for Chan<T> {
+    /// Drops the values still buffered one at a time. If one's destructor panics, the ones
+    /// after it are leaked rather than dropped while unwinding (a second panic there would
+    /// abort the process), as crossbeam-channel does.
+    fn drop(&mut self) {
+        let mut buf = std::mem::ManuallyDrop::new(std::mem::take(&mut self.lock().buf));
+        while let Some(v) = buf.pop_front() {
+            drop(v);
+        }
+        drop(std::mem::ManuallyDrop::into_inner(buf));
+    }
+}
+
 impl<T> Chan<T> {
     pub(crate) fn new(cap: usize) -> Chan<T> {
         Chan {

@@ -291,6 +291,29 @@ fn new_biased_and_remove() {
     });
 }
 
+/// `Select::recv` takes a `&&Receiver` too, as from iterating over a `Vec<&Receiver>`.
+#[test]
+fn receivers_by_reference() {
+    both(|| {
+        let chans: Vec<_> = (0..3).map(|_| unbounded::<usize>()).collect();
+        let refs: Vec<&Receiver<usize>> = chans.iter().map(|(_, r)| r).collect();
+        chans[2].0.send(2).unwrap();
+        let mut sel = Select::new();
+        for r in &refs {
+            sel.recv(r);
+        }
+        let op = sel.select();
+        let i = op.index();
+        assert_eq!(i, 2);
+        assert_eq!(op.recv(&refs[i]), Ok(2));
+        let senders: Vec<_> = chans.iter().map(|(s, _)| s).collect();
+        let mut sel = Select::new();
+        sel.send(&senders[0], 7);
+        sel.select().send(&senders[0]).unwrap();
+        assert_eq!(chans[0].1.try_recv(), Ok(7));
+    });
+}
+
 #[test]
 #[should_panic(expected = "no operation with this index")]
 fn remove_twice_panics() {

@@ -37,6 +37,57 @@ pub trait SelectSend {
     fn channel_key(&self) -> usize;
 }
 
+/// A reference to a receiver selects as the receiver does, so that `sel.recv(r)` takes a
+/// `&&Receiver` (from iterating over a `Vec<&Receiver>`), as crossbeam-channel's does.
+///
+/// ```
+/// let (tx, rx) = channels::unbounded::<i32>();
+/// let refs = vec![&rx];
+/// let mut sel = select::Select::new();
+/// for r in &refs {
+///     sel.recv(r);
+/// }
+/// tx.send(1).unwrap();
+/// assert_eq!(sel.select().recv(refs[0]), Ok(1));
+/// ```
+impl<R: SelectRecv + ?Sized> SelectRecv for &R {
+    type Item = R::Item;
+    type Case<'a>
+        = R::Case<'a>
+    where
+        Self: 'a;
+    fn recv_case(&self) -> Self::Case<'_> {
+        (**self).recv_case()
+    }
+    fn channel_key(&self) -> usize {
+        (**self).channel_key()
+    }
+}
+
+/// A reference to a sender selects as the sender does.
+///
+/// ```
+/// let (tx, rx) = channels::unbounded::<i32>();
+/// let refs = vec![&tx];
+/// let mut sel = select::Select::new();
+/// sel.send(&refs[0], 2);
+/// sel.select().send(refs[0]).unwrap();
+/// assert_eq!(rx.recv(), Ok(2));
+/// ```
+impl<S: SelectSend + ?Sized> SelectSend for &S {
+    type Item = S::Item;
+    type Case<'a>
+        = S::Case<'a>
+    where
+        Self: 'a;
+    fn send_case(&self, value: S::Item) -> Self::Case<'_> {
+        (**self).send_case(value)
+    }
+    fn channel_key(&self) -> usize {
+        (**self).channel_key()
+    }
+}
+
 /// The outcome of a completed case, taken once.
 pub trait CaseOutcome {
     /// The operation's result.
