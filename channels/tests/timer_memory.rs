@@ -90,7 +90,9 @@ fn a_million_selects_with_a_fresh_after_keep_memory_flat() {
     let (base, end, max_entries) = on_thread(move || {
         let rt = Arc::new(green::Runtime::builder().workers(1).build().unwrap());
         let rt2 = rt.clone();
-        let r = rt.block_on(move || {
+        // Spawned from this plain thread and joined: works whatever the runtime's own
+        // blocking entry point is called.
+        let r = rt.spawn(move || {
             let (tx, rx) = bounded::<usize>(0);
             let producer = green::spawn(move || {
                 for i in 0..n {
@@ -116,7 +118,10 @@ fn a_million_selects_with_a_fresh_after_keep_memory_flat() {
             }
             producer.join().unwrap();
             (base, live(), max_entries)
-        });
+        })
+        .unwrap()
+        .join()
+        .unwrap();
         rt.shutdown();
         r
     });

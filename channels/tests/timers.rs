@@ -199,29 +199,33 @@ fn timers_nobody_waits_on_cost_no_runtime_timer() {
     on_thread(|| {
         let rt = std::sync::Arc::new(green::Runtime::builder().workers(1).build().unwrap());
         let rt2 = rt.clone();
-        let entries = rt.block_on(move || {
-            let timers: Vec<_> = (0..1000)
-                .map(|i| {
-                    if i % 2 == 0 {
-                        after(Duration::from_secs(3600))
-                    } else {
-                        tick(Duration::from_millis(1))
-                    }
-                })
-                .collect();
-            settle(100); // a helper per timer would run now, and sleep on a timer
-            let idle = rt2.timer_entries();
-            drop(timers);
-            // A select waiting on the earliest of several timers parks once, on one entry.
-            let (_tx, rx) = unbounded::<i32>();
-            let r = select! {
-                recv(rx) -> _ => 0,
-                recv(after(Duration::from_secs(3600))) -> _ => 1,
-                recv(after(Duration::from_millis(2))) -> _ => 2,
-            };
-            assert_eq!(r, 2);
-            idle
-        });
+        let entries = rt
+            .spawn(move || {
+                let timers: Vec<_> = (0..1000)
+                    .map(|i| {
+                        if i % 2 == 0 {
+                            after(Duration::from_secs(3600))
+                        } else {
+                            tick(Duration::from_millis(1))
+                        }
+                    })
+                    .collect();
+                settle(100); // a helper per timer would run now, and sleep on a timer
+                let idle = rt2.timer_entries();
+                drop(timers);
+                // A select waiting on the earliest of several timers parks once, on one entry.
+                let (_tx, rx) = unbounded::<i32>();
+                let r = select! {
+                    recv(rx) -> _ => 0,
+                    recv(after(Duration::from_secs(3600))) -> _ => 1,
+                    recv(after(Duration::from_millis(2))) -> _ => 2,
+                };
+                assert_eq!(r, 2);
+                idle
+            })
+            .unwrap()
+            .join()
+            .unwrap();
         assert_eq!(entries, 0, "timers nobody waits on are in the timer heap");
         rt.shutdown();
     });
