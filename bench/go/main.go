@@ -32,6 +32,8 @@ const (
 	selectArms   = 4
 	yieldTasks   = 100
 	starveSleeps = 20
+	timersCap    = 128
+	timersLive   = 10_000
 )
 
 var httpResponse = []byte("HTTP/1.1 200 OK\r\nServer: bench\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!")
@@ -62,6 +64,8 @@ func check(ok bool, what string) {
 func defaultSize(w string) int64 {
 	switch w {
 	case "spawn", "skynet", "pingpong", "select":
+		return 1_000_000
+	case "timers", "timers-mem", "timers-churn":
 		return 1_000_000
 	case "mpmc":
 		return 4_000_000
@@ -107,6 +111,12 @@ func main() {
 		parked(n)
 	case "starve":
 		starve(n)
+	case "timers":
+		timers(n, false)
+	case "timers-mem":
+		timers(n, true)
+	case "timers-churn":
+		timersChurn(n)
 	case "echo":
 		serve(echoConn)
 	case "http":
@@ -288,6 +298,78 @@ func parked(n int64) {
 	close(c)
 	wg.Wait()
 	report("parked", "bytes/task", float64(after-before)/float64(n))
+}
+
+// timers and timers-mem: a consumer selects n times between a channel a producer feeds and a
+// fresh time.After(time.Hour); every timer is set and abandoned unfired. Reports the time per
+// iteration, or (mem) the growth of resident memory over the loop.
+func timers(n int64, mem bool) {
+	c := make(chan int64, timersCap)
+	go func() {
+		for i := int64(0); i < n; i++ {
+			c <- i
+		}
+	}()
+	if mem && !goTimersCollected() {
+		note("before Go 1.23 a time.After timer stays in the runtime's heap until it fires (an hour here), with its channel")
+	}
+	before := residentBytes()
+	t0 := time.Now()
+	var sum int64
+	for i := int64(0); i < n; i++ {
+		select {
+		case v := <-c:
+			sum += v
+		case <-time.After(time.Hour):
+			panic("an hour passed")
+		}
+	}
+	dt := time.Since(t0)
+	after := residentBytes()
+	check(sum == n*(n-1)/2, "timers sum")
+	if mem {
+		report("timers-mem", "bytes", float64(after-before))
+	} else {
+		reportNsPer("timers", "ns/timer", dt, n)
+	}
+}
+
+// goTimersCollected reports whether this Go (1.23 or later) frees unreferenced timers.
+func goTimersCollected() bool {
+	v := strings.TrimPrefix(runtime.Version(), "go1.")
+	minor, err := strconv.Atoi(strings.SplitN(v, ".", 2)[0])
+	return err == nil && minor >= 23
+}
+
+// timers-churn: timersLive goroutines each select between a quit channel and a fresh
+// time.After(time.Millisecond) until n timers have fired in all. Reports wall time per timer.
+func timersChurn(n int64) {
+	per := n / timersLive
+	if per < 1 {
+		per = 1
+	}
+	quit := make(chan struct{})
+	var fired int64
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	wg.Add(timersLive)
+	for t := 0; t < timersLive; t++ {
+		go func() {
+			defer wg.Done()
+			for i := int64(0); i < per; i++ {
+				select {
+				case <-quit:
+					return
+				case <-time.After(time.Millisecond):
+					atomic.AddInt64(&fired, 1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	dt := time.Since(t0)
+	check(fired == per*timersLive, "timers fired")
+	reportNsPer("timers-churn", "ns/timer", dt, per*timersLive)
 }
 
 //go:noinline

@@ -23,8 +23,37 @@ use std::time::{Duration, Instant};
 
 /// The workload names every binary accepts (DESIGN §4).
 pub const WORKLOADS: &[&str] = &[
-    "spawn", "skynet", "pingpong", "mpmc", "select", "yield", "parked", "starve", "echo", "http",
+    "spawn",
+    "skynet",
+    "pingpong",
+    "mpmc",
+    "select",
+    "yield",
+    "parked",
+    "starve",
+    "echo",
+    "http",
+    "timers",
+    "timers-mem",
+    "timers-churn",
 ];
+
+/// Workloads a binary has no fair equivalent for: `(binary name, workload, reason)`.
+/// [`Args::parse`] answers them with `UNSUPPORTED` before the binary's own dispatch runs.
+pub const NOT_APPLICABLE: &[(&str, &str, &str)] = &[
+    ("wl_tokio", "timers", TIMERS_NA),
+    ("wl_tokio", "timers-mem", TIMERS_NA),
+    ("wl_tokio", "timers-churn", TIMERS_NA),
+    ("wl_may", "timers", TIMERS_NA),
+    ("wl_may", "timers-mem", TIMERS_NA),
+    ("wl_may", "timers-churn", TIMERS_NA),
+];
+const TIMERS_NA: &str = "not applicable: no port of the timers workloads for this runtime";
+
+/// Capacity of the channel the `timers` and `timers-mem` producer feeds.
+pub const TIMERS_CAP: usize = 128;
+/// Timers alive at once in `timers-churn` (one task each).
+pub const TIMERS_LIVE: u64 = 10_000;
 
 /// Fan-out of the skynet tree.
 pub const SKYNET_FANOUT: u64 = 10;
@@ -52,7 +81,8 @@ pub struct Args {
     /// Worker threads of the runtime; 0 means the runtime's default (one per CPU).
     pub workers: usize,
     /// The workload's size: tasks (spawn, parked), leaves (skynet), round trips (pingpong),
-    /// messages (mpmc), receives (select), yields per task (yield), spin milliseconds (starve).
+    /// messages (mpmc), receives (select), yields per task (yield), spin milliseconds (starve),
+    /// timers (timers, timers-mem, timers-churn).
     /// Servers ignore it.
     pub size: u64,
 }
@@ -63,7 +93,21 @@ impl Args {
     pub fn parse() -> Args {
         let argv: Vec<String> = std::env::args().collect();
         match Args::parse_from(&argv[1..]) {
-            Ok(a) => a,
+            Ok(a) => {
+                let me = argv
+                    .first()
+                    .and_then(|p| std::path::Path::new(p).file_name())
+                    .and_then(|n| n.to_str())
+                    .unwrap_or("");
+                if let Some((_, _, why)) = NOT_APPLICABLE
+                    .iter()
+                    .find(|(bin, w, _)| *bin == me && *w == a.workload)
+                {
+                    unsupported(why);
+                    std::process::exit(0);
+                }
+                a
+            }
             Err(e) => {
                 eprintln!("{e}");
                 eprintln!(
@@ -119,6 +163,7 @@ impl Args {
 pub fn default_size(workload: &str) -> u64 {
     match workload {
         "spawn" | "skynet" | "pingpong" | "select" => 1_000_000,
+        "timers" | "timers-mem" | "timers-churn" => 1_000_000,
         "mpmc" => 4_000_000,
         "yield" => 100_000,
         "parked" => 100_000,

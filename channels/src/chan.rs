@@ -6,11 +6,16 @@
 //! All state changes happen under the lock, which is never held while parking or while
 //! running user code other than moving values. A parked party is woken after the lock is
 //! released, once its slot has been written (see `select::Waiter`).
+//!
+//! Beside the two queues of parties that want to *perform* an operation, two queues of
+//! observers serve `Select::ready`: parties that want to *learn* when a receive (or a send)
+//! may have become possible. Every change that can make one possible (a value buffered, a
+//! party parked on the other side, a slot freed, the close) wakes them all, under the lock.
 
 use std::collections::VecDeque;
 
 use select::sync::{lock, AtomicBool, AtomicUsize, Mutex, MutexGuard, Ordering};
-use select::{Entry, WaitQueue, Waiter};
+use select::{Entry, QueueKey, WaitQueue, Waiter};
 
 pub(crate) struct State<T> {
     pub(crate) buf: VecDeque<T>,
@@ -19,6 +24,32 @@ pub(crate) struct State<T> {
     pub(crate) recvq: WaitQueue,
     /// Parked senders; their slots are `Option<T>` holding the value.
     pub(crate) sendq: WaitQueue,
+    /// Observers waiting for a receive to become possible (no slots).
+    pub(crate) recv_watchers: WaitQueue,
+    /// Observers waiting for a send to become possible (no slots).
+    pub(crate) send_watchers: WaitQueue,
+}
+
+impl<T> State<T> {
+    /// Parks a receiver's entry; a send may now pair with it.
+    #[inline]
+    pub(crate) fn push_receiver(&mut self, entry: Entry) -> QueueKey {
+        let key = self.recvq.push(entry);
+        if !self.send_watchers.is_empty() {
+            self.send_watchers.notify_all();
+        }
+        key
+    }
+
+    /// Parks a sender's entry; a receive may now pair with it.
+    #[inline]
+    pub(crate) fn push_sender(&mut self, entry: Entry) -> QueueKey {
+        let key = self.sendq.push(entry);
+        if !self.recv_watchers.is_empty() {
+            self.recv_watchers.notify_all();
+        }
+        key
+    }
 }
 
 pub(crate) struct Chan<T> {
@@ -71,6 +102,19 @@ unsafe fn give_to<T>(entry: &Entry, value: T) {
     unsafe { *(entry.slot as *mut Option<T>) = Some(value) };
 }
 
+impl<T> Drop for Chan<T> {
+    /// Drops the values still buffered one at a time. If one's destructor panics, the ones
+    /// after it are leaked rather than dropped while unwinding (a second panic there would
+    /// abort the process), as crossbeam-channel does.
+    fn drop(&mut self) {
+        let mut buf = std::mem::ManuallyDrop::new(std::mem::take(&mut self.lock().buf));
+        while let Some(v) = buf.pop_front() {
+            drop(v);
+        }
+        drop(std::mem::ManuallyDrop::into_inner(buf));
+    }
+}
+
 impl<T> Chan<T> {
     pub(crate) fn new(cap: usize) -> Chan<T> {
         Chan {
@@ -79,6 +123,8 @@ impl<T> Chan<T> {
                 closed: false,
                 recvq: WaitQueue::new(),
                 sendq: WaitQueue::new(),
+                recv_watchers: WaitQueue::new(),
+                send_watchers: WaitQueue::new(),
             }),
             cap,
             senders: AtomicUsize::new(1),
@@ -100,6 +146,9 @@ impl<T> Chan<T> {
     #[inline]
     pub(crate) fn recv_locked(st: &mut State<T>, me: Option<&Waiter>) -> Received<T> {
         if let Some(v) = st.buf.pop_front() {
+            if !st.send_watchers.is_empty() {
+                st.send_watchers.notify_all();
+            }
             // A slot freed up: move a parked sender's value into the buffer.
             let woken = st.sendq.claim(me).inspect(|e| {
                 // SAFETY: claimed from this channel's sendq just now.
@@ -133,20 +182,24 @@ impl<T> Chan<T> {
         }
         if st.buf.len() < self.cap {
             st.buf.push_back(value);
+            if !st.recv_watchers.is_empty() {
+                st.recv_watchers.notify_all();
+            }
             Sent::Done(None)
         } else {
             Sent::Full(value)
         }
     }
 
-    /// Whether a receive could complete now (for select registration).
-    pub(crate) fn recv_ready(st: &State<T>, me: &Waiter) -> bool {
-        !st.buf.is_empty() || st.closed || st.sendq.has_waiting(Some(me))
+    /// Whether a receive could complete now, for `me` (a select registering: its own entries
+    /// do not count) or for anyone (`None`).
+    pub(crate) fn recv_ready(st: &State<T>, me: Option<&Waiter>) -> bool {
+        !st.buf.is_empty() || st.closed || st.sendq.has_waiting(me)
     }
 
-    /// Whether a send could complete now (for select registration).
-    pub(crate) fn send_ready(&self, st: &State<T>, me: &Waiter) -> bool {
-        st.closed || st.recvq.has_waiting(Some(me)) || st.buf.len() < self.cap
+    /// Whether a send could complete now; see `recv_ready` for `me`.
+    pub(crate) fn send_ready(&self, st: &State<T>, me: Option<&Waiter>) -> bool {
+        st.closed || st.recvq.has_waiting(me) || st.buf.len() < self.cap
     }
 
     /// Closes the channel; false if it already was. Parked receivers wake to `Err` (there is
@@ -161,6 +214,8 @@ impl<T> Chan<T> {
             self.closed.store(true, Ordering::Release);
             let mut woken = st.recvq.claim_all();
             woken.extend(st.sendq.claim_all());
+            st.recv_watchers.notify_all();
+            st.send_watchers.notify_all();
             woken
         };
         for e in woken {

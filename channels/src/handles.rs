@@ -8,15 +8,19 @@
 //! case, as in Go.
 
 use std::fmt;
+use std::iter::FusedIterator;
+use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::time::{Duration, Instant};
 
+use green::CachedArc;
 use select::sync::{ChanArc, Ordering};
 use select::{
-    OwnedWaiter, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError,
+    OwnedWaiter, QueueKey, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError,
     TrySendError, Waiter,
 };
 
 use crate::chan::{wake, Chan, Received, Sent};
+use crate::time::{At, Tick};
 
 /// A parked operation's entry in a channel queue; dropping this removes it unless a claimer
 /// took it (the waiter is done). Declared after the waiter and the slot, it runs first when
@@ -24,6 +28,7 @@ use crate::chan::{wake, Chan, Received, Sent};
 struct Parked<'a, T> {
     chan: &'a Chan<T>,
     waiter: &'a Waiter,
+    key: QueueKey,
     send: bool,
 }
 
@@ -38,7 +43,7 @@ impl<T> Drop for Parked<'_, T> {
         } else {
             &mut st.recvq
         };
-        queue.remove(self.waiter, 0);
+        queue.remove(self.key, self.waiter, 0);
     }
 }
 
@@ -66,8 +71,28 @@ pub struct Sender<T> {
 /// assert!(rx.recv().is_err());
 /// ```
 pub struct Receiver<T> {
-    pub(crate) chan: Option<ChanArc<Chan<T>>>,
+    pub(crate) flavor: Flavor<T>,
 }
+
+/// What a receiver receives from.
+pub(crate) enum Flavor<T> {
+    /// A channel with senders.
+    Chan(ChanArc<Chan<T>>),
+    /// `after`/`at`: one instant, computed from the clock (see `time`).
+    At(CachedArc<At<T>>),
+    /// `tick`: an instant per period, computed from the clock.
+    Tick(CachedArc<Tick<T>>),
+    /// `never()`: nothing, ever (Go's nil channel).
+    Never,
+}
+
+// Channels are unwind safe, as crossbeam-channel's: their critical sections run no user code
+// that could panic half-way through an update (values are only moved under the lock, never
+// dropped), so a panic elsewhere can never leave a channel inconsistent for others to see.
+impl<T> UnwindSafe for Sender<T> {}
+impl<T> RefUnwindSafe for Sender<T> {}
+impl<T> UnwindSafe for Receiver<T> {}
+impl<T> RefUnwindSafe for Receiver<T> {}
 
 /// A channel with room for `cap` values; `bounded(0)` is a rendezvous channel (Go's
 /// unbuffered channel): a send completes only when a receiver takes the value.
@@ -80,7 +105,10 @@ pub struct Receiver<T> {
 /// ```
 pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
     let chan = ChanArc::new(Chan::new(cap));
-    (Sender { chan: chan.clone() }, Receiver { chan: Some(chan) })
+    (
+        Sender { chan: chan.clone() },
+        Receiver::from_flavor(Flavor::Chan(chan)),
+    )
 }
 
 /// A channel without a capacity limit: `send` never blocks.
@@ -96,15 +124,29 @@ pub fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
     bounded(usize::MAX)
 }
 
-/// A receiver that never receives anything: Go's nil channel, for disabling a select arm.
+/// A receiver that never receives anything and never closes: Go's nil channel, for disabling
+/// a select arm. It costs nothing (no allocation).
 ///
 /// ```
 /// use std::time::Duration;
-/// let rx = channels::never::<i32>();
+/// use channels::{never, select, unbounded};
+/// let rx = never::<i32>();
 /// assert!(rx.recv_timeout(Duration::from_millis(1)).unwrap_err().is_timeout());
+///
+/// // An optional channel in a select: a missing one never fires.
+/// let (tx, r1) = unbounded::<i32>();
+/// let r2: Option<channels::Receiver<i32>> = None;
+/// tx.send(1).unwrap();
+/// let got = select! {
+///     recv(r1) -> v => v.unwrap(),
+///     recv(r2.as_ref().unwrap_or(&never())) -> _ => unreachable!(),
+/// };
+/// assert_eq!(got, 1);
 /// ```
-pub fn never<T>() -> Receiver<T> {
-    Receiver { chan: None }
+pub const fn never<T>() -> Receiver<T> {
+    Receiver {
+        flavor: Flavor::Never,
+    }
 }
 
 impl<T> Sender<T> {
@@ -160,13 +202,22 @@ impl<T> Sender<T> {
     }
 
     /// Sends, waiting until `deadline` at the latest.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let (tx, rx) = channels::bounded(1);
+    /// let soon = Instant::now() + Duration::from_millis(2);
+    /// assert!(tx.send_deadline(1, soon).is_ok());
+    /// assert!(tx.send_deadline(2, soon).unwrap_err().is_timeout()); // full
+    /// assert_eq!(rx.recv(), Ok(1));
+    /// ```
     pub fn send_deadline(&self, value: T, deadline: Instant) -> Result<(), SendTimeoutError<T>> {
         self.send_until(value, Some(deadline))
     }
 
     fn send_until(&self, value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
         let mut slot = Some(value);
-        let waiter = {
+        let (waiter, key) = {
             let mut st = self.chan.lock();
             let value = slot.take().expect("just put");
             match self.chan.send_locked(&mut st, value, None) {
@@ -182,15 +233,16 @@ impl<T> Sender<T> {
                     }
                     slot = Some(v);
                     let waiter = OwnedWaiter::new(deadline.is_none());
-                    st.sendq
-                        .push(waiter.entry(0, &mut slot as *mut Option<T> as *mut ()));
-                    waiter
+                    let key =
+                        st.push_sender(waiter.entry(0, &mut slot as *mut Option<T> as *mut ()));
+                    (waiter, key)
                 }
             }
         };
         let parked = Parked {
             chan: &self.chan,
             waiter: &waiter,
+            key,
             send: true,
         };
         let claimed = waiter.wait(deadline).is_some();
@@ -222,31 +274,68 @@ impl<T> Sender<T> {
     }
 
     /// True once the channel is closed.
+    ///
+    /// ```
+    /// let (tx, rx) = channels::unbounded::<i32>();
+    /// assert!(!tx.is_closed());
+    /// drop(rx); // the last receiver's drop closes it too
+    /// assert!(tx.is_closed());
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.chan.is_closed()
     }
 
     /// Values buffered now.
+    ///
+    /// ```
+    /// let (tx, _rx) = channels::bounded(2);
+    /// tx.send(1).unwrap();
+    /// assert_eq!(tx.len(), 1);
+    /// ```
     pub fn len(&self) -> usize {
         self.chan.lock().buf.len()
     }
 
     /// True if nothing is buffered.
+    ///
+    /// ```
+    /// let (tx, _rx) = channels::bounded::<i32>(2);
+    /// assert!(tx.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// True if a send would block now for lack of room (always true for rendezvous).
+    ///
+    /// ```
+    /// let (tx, _rx) = channels::bounded(1);
+    /// assert!(!tx.is_full());
+    /// tx.send(1).unwrap();
+    /// assert!(tx.is_full());
+    /// assert!(channels::bounded::<i32>(0).0.is_full());
+    /// ```
     pub fn is_full(&self) -> bool {
         self.len() >= self.chan.cap
     }
 
     /// The capacity; `None` for unbounded.
+    ///
+    /// ```
+    /// assert_eq!(channels::bounded::<i32>(3).0.capacity(), Some(3));
+    /// assert_eq!(channels::unbounded::<i32>().0.capacity(), None);
+    /// ```
     pub fn capacity(&self) -> Option<usize> {
         (self.chan.cap != usize::MAX).then_some(self.chan.cap)
     }
 
     /// True if both handles belong to the same channel.
+    ///
+    /// ```
+    /// let (tx, _rx) = channels::unbounded::<i32>();
+    /// assert!(tx.same_channel(&tx.clone()));
+    /// assert!(!tx.same_channel(&channels::unbounded().0));
+    /// ```
     pub fn same_channel(&self, other: &Sender<T>) -> bool {
         ChanArc::ptr_eq(&self.chan, &other.chan)
     }
@@ -274,8 +363,11 @@ impl<T> Receiver<T> {
     /// assert_eq!(rx.try_recv(), Ok(1));
     /// ```
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
-        let Some(chan) = &self.chan else {
-            return Err(TryRecvError::Empty);
+        let chan = match &self.flavor {
+            Flavor::Chan(chan) => chan,
+            Flavor::At(at) => return at.try_take().ok_or(TryRecvError::Empty),
+            Flavor::Tick(tick) => return tick.try_take().ok_or(TryRecvError::Empty),
+            Flavor::Never => return Err(TryRecvError::Empty),
         };
         let outcome = Chan::recv_locked(&mut chan.lock(), None);
         match outcome {
@@ -300,19 +392,33 @@ impl<T> Receiver<T> {
     }
 
     /// Receives, waiting until `deadline` at the latest.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let (tx, rx) = channels::unbounded();
+    /// let soon = Instant::now() + Duration::from_millis(2);
+    /// assert!(rx.recv_deadline(soon).unwrap_err().is_timeout());
+    /// tx.send(1).unwrap();
+    /// assert_eq!(rx.recv_deadline(soon), Ok(1));
+    /// ```
     pub fn recv_deadline(&self, deadline: Instant) -> Result<T, RecvTimeoutError> {
         self.recv_until(Some(deadline))
     }
 
     fn recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
-        let Some(chan) = &self.chan else {
-            // never(): wait out the deadline, or forever.
-            let waiter = OwnedWaiter::new(false);
-            waiter.wait(deadline);
-            return Err(RecvTimeoutError::Timeout);
+        let chan = match &self.flavor {
+            Flavor::Chan(chan) => chan,
+            Flavor::At(at) => return at.recv_until(deadline),
+            Flavor::Tick(tick) => return tick.recv_until(deadline),
+            Flavor::Never => {
+                // Wait out the deadline, or forever.
+                let waiter = OwnedWaiter::new(false);
+                waiter.wait(deadline);
+                return Err(RecvTimeoutError::Timeout);
+            }
         };
         let mut slot: Option<T> = None;
-        let waiter = {
+        let (waiter, key) = {
             let mut st = chan.lock();
             match Chan::recv_locked(&mut st, None) {
                 Received::Value(v, w) => {
@@ -326,15 +432,16 @@ impl<T> Receiver<T> {
                         return Err(RecvTimeoutError::Timeout);
                     }
                     let waiter = OwnedWaiter::new(deadline.is_none());
-                    st.recvq
-                        .push(waiter.entry(0, &mut slot as *mut Option<T> as *mut ()));
-                    waiter
+                    let key =
+                        st.push_receiver(waiter.entry(0, &mut slot as *mut Option<T> as *mut ()));
+                    (waiter, key)
                 }
             }
         };
         let parked = Parked {
             chan,
             waiter: &waiter,
+            key,
             send: false,
         };
         let claimed = waiter.wait(deadline).is_some();
@@ -374,48 +481,117 @@ impl<T> Receiver<T> {
         TryIter { rx: self }
     }
 
-    /// Closes the channel (as `Sender::close`); false if it already was.
+    /// Closes the channel (as `Sender::close`); false if it already was. Timer channels
+    /// (`after`, `at`, `tick`) and `never()` have nothing to close: false, nothing changes.
+    ///
+    /// ```
+    /// let (tx, rx) = channels::unbounded::<i32>();
+    /// assert!(rx.close());
+    /// assert!(tx.send(1).is_err());
+    /// assert!(!channels::never::<i32>().close());
+    /// ```
     pub fn close(&self) -> bool {
-        self.chan.as_ref().is_some_and(|c| c.close())
+        match &self.flavor {
+            Flavor::Chan(c) => c.close(),
+            _ => false,
+        }
     }
 
-    /// True once the channel is closed (never for `never()`).
+    /// True once the channel is closed (never for timers and `never()`).
+    ///
+    /// ```
+    /// let (tx, rx) = channels::unbounded::<i32>();
+    /// drop(tx); // the last sender's drop closes it
+    /// assert!(rx.is_closed());
+    /// assert!(!channels::after(std::time::Duration::ZERO).is_closed());
+    /// ```
     pub fn is_closed(&self) -> bool {
-        self.chan.as_ref().is_some_and(|c| c.is_closed())
+        match &self.flavor {
+            Flavor::Chan(c) => c.is_closed(),
+            _ => false,
+        }
     }
 
-    /// Values buffered now.
+    /// Values buffered now; for a timer channel, 1 if an instant is ready to be received.
+    ///
+    /// ```
+    /// let (tx, rx) = channels::unbounded();
+    /// tx.send(1).unwrap();
+    /// assert_eq!(rx.len(), 1);
+    /// assert_eq!(channels::after(std::time::Duration::ZERO).len(), 1);
+    /// ```
     pub fn len(&self) -> usize {
-        self.chan.as_ref().map_or(0, |c| c.lock().buf.len())
+        match &self.flavor {
+            Flavor::Chan(c) => c.lock().buf.len(),
+            Flavor::At(at) => usize::from(at.is_ready()),
+            Flavor::Tick(tick) => usize::from(tick.is_ready()),
+            Flavor::Never => 0,
+        }
     }
 
-    /// True if nothing is buffered.
+    /// True if nothing is buffered (or no instant is ready).
+    ///
+    /// ```
+    /// let (_tx, rx) = channels::unbounded::<i32>();
+    /// assert!(rx.is_empty());
+    /// assert!(channels::after(std::time::Duration::from_secs(60)).is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// True if the buffer is full (always true for rendezvous and `never()`).
+    /// True if the buffer is full (always for rendezvous and `never()`; for a timer channel,
+    /// when an instant is ready).
+    ///
+    /// ```
+    /// let (tx, rx) = channels::bounded(1);
+    /// tx.send(1).unwrap();
+    /// assert!(rx.is_full());
+    /// assert!(channels::after(std::time::Duration::ZERO).is_full());
+    /// ```
     pub fn is_full(&self) -> bool {
-        self.chan
-            .as_ref()
-            .is_none_or(|c| c.lock().buf.len() >= c.cap)
-    }
-
-    /// The capacity; `None` for unbounded.
-    pub fn capacity(&self) -> Option<usize> {
-        match &self.chan {
-            None => Some(0),
-            Some(c) => (c.cap != usize::MAX).then_some(c.cap),
+        match &self.flavor {
+            Flavor::Chan(c) => c.lock().buf.len() >= c.cap,
+            Flavor::At(at) => at.is_ready(),
+            Flavor::Tick(tick) => tick.is_ready(),
+            Flavor::Never => true,
         }
     }
 
-    /// True if both handles belong to the same channel.
+    /// The capacity; `None` for unbounded, 1 for timer channels, 0 for `never()`.
+    ///
+    /// ```
+    /// assert_eq!(channels::unbounded::<i32>().1.capacity(), None);
+    /// assert_eq!(channels::tick(std::time::Duration::from_secs(1)).capacity(), Some(1));
+    /// assert_eq!(channels::never::<i32>().capacity(), Some(0));
+    /// ```
+    pub fn capacity(&self) -> Option<usize> {
+        match &self.flavor {
+            Flavor::Chan(c) => (c.cap != usize::MAX).then_some(c.cap),
+            Flavor::At(_) | Flavor::Tick(_) => Some(1),
+            Flavor::Never => Some(0),
+        }
+    }
+
+    /// True if both handles belong to the same channel (all `never()` receivers are one).
+    ///
+    /// ```
+    /// let rx = channels::after(std::time::Duration::from_secs(1));
+    /// assert!(rx.same_channel(&rx.clone()));
+    /// assert!(!rx.same_channel(&channels::after(std::time::Duration::from_secs(1))));
+    /// ```
     pub fn same_channel(&self, other: &Receiver<T>) -> bool {
-        match (&self.chan, &other.chan) {
-            (Some(a), Some(b)) => ChanArc::ptr_eq(a, b),
-            (None, None) => true,
+        match (&self.flavor, &other.flavor) {
+            (Flavor::Chan(a), Flavor::Chan(b)) => ChanArc::ptr_eq(a, b),
+            (Flavor::At(a), Flavor::At(b)) => CachedArc::ptr_eq(a, b),
+            (Flavor::Tick(a), Flavor::Tick(b)) => CachedArc::ptr_eq(a, b),
+            (Flavor::Never, Flavor::Never) => true,
             _ => false,
         }
+    }
+
+    pub(crate) fn from_flavor(flavor: Flavor<T>) -> Receiver<T> {
+        Receiver { flavor }
     }
 }
 
@@ -438,18 +614,22 @@ impl<T> Drop for Sender<T> {
 
 impl<T> Clone for Receiver<T> {
     fn clone(&self) -> Self {
-        if let Some(c) = &self.chan {
-            c.receivers.fetch_add(1, Ordering::Relaxed);
-        }
-        Receiver {
-            chan: self.chan.clone(),
-        }
+        let flavor = match &self.flavor {
+            Flavor::Chan(c) => {
+                c.receivers.fetch_add(1, Ordering::Relaxed);
+                Flavor::Chan(c.clone())
+            }
+            Flavor::At(at) => Flavor::At(at.clone()),
+            Flavor::Tick(tick) => Flavor::Tick(tick.clone()),
+            Flavor::Never => Flavor::Never,
+        };
+        Receiver { flavor }
     }
 }
 
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
-        if let Some(c) = &self.chan {
+        if let Flavor::Chan(c) = &self.flavor {
             if c.receivers.fetch_sub(1, Ordering::AcqRel) == 1 {
                 c.close();
             }
@@ -470,7 +650,16 @@ impl<T> fmt::Debug for Receiver<T> {
 }
 
 /// Blocking iterator of [`Receiver::iter`].
-#[derive(Debug)]
+///
+/// ```
+/// let (tx, rx) = channels::unbounded();
+/// tx.send(1).unwrap();
+/// drop(tx);
+/// let mut it = rx.iter();
+/// assert_eq!(it.next(), Some(1));
+/// assert_eq!(it.next(), None); // closed and drained, and it stays so
+/// assert_eq!(it.next(), None);
+/// ```
 pub struct Iter<'a, T> {
     rx: &'a Receiver<T>,
 }
@@ -483,7 +672,12 @@ impl<T> Iterator for Iter<'_, T> {
 }
 
 /// Non-blocking iterator of [`Receiver::try_iter`].
-#[derive(Debug)]
+///
+/// ```
+/// let (tx, rx) = channels::unbounded();
+/// tx.send(1).unwrap();
+/// assert_eq!(rx.try_iter().collect::<Vec<_>>(), vec![1]);
+/// ```
 pub struct TryIter<'a, T> {
     rx: &'a Receiver<T>,
 }
@@ -496,7 +690,13 @@ impl<T> Iterator for TryIter<'_, T> {
 }
 
 /// Owning blocking iterator of `Receiver::into_iter`.
-#[derive(Debug)]
+///
+/// ```
+/// let (tx, rx) = channels::unbounded();
+/// tx.send(1).unwrap();
+/// drop(tx);
+/// assert_eq!(rx.into_iter().collect::<Vec<_>>(), vec![1]);
+/// ```
 pub struct IntoIter<T> {
     rx: Receiver<T>,
 }
@@ -505,6 +705,28 @@ impl<T> Iterator for IntoIter<T> {
     type Item = T;
     fn next(&mut self) -> Option<T> {
         self.rx.recv().ok()
+    }
+}
+
+// Once `recv` fails the channel is closed and drained, and stays so.
+impl<T> FusedIterator for Iter<'_, T> {}
+impl<T> FusedIterator for IntoIter<T> {}
+
+impl<T> fmt::Debug for Iter<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad("Iter { .. }")
+    }
+}
+
+impl<T> fmt::Debug for TryIter<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad("TryIter { .. }")
+    }
+}
+
+impl<T> fmt::Debug for IntoIter<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad("IntoIter { .. }")
     }
 }
 

@@ -253,3 +253,49 @@ fn racing_everything_leaks_nothing() {
         });
     }
 }
+
+/// A value whose destructor panics, dropped with its channel's buffer: the panic comes out of
+/// the drop of the last handle, and the values after it are leaked, not dropped while
+/// unwinding (a second panic there would abort the whole process).
+#[test]
+fn a_panicking_destructor_in_the_buffer_leaks_the_rest() {
+    struct PanicOnDrop(Arc<AtomicBool>);
+    impl Drop for PanicOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+            panic!("first drop");
+        }
+    }
+    for cap in [Some(2), None] {
+        let (tx, rx) = chan(cap);
+        let (a, b) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        tx.send(PanicOnDrop(a.clone())).unwrap();
+        tx.send(PanicOnDrop(b.clone())).unwrap();
+        drop(tx);
+        let res = std::panic::catch_unwind(move || drop(rx));
+        let msg = res.expect_err("the destructor's panic comes out");
+        assert_eq!(msg.downcast_ref::<&str>(), Some(&"first drop"));
+        assert!(a.load(Ordering::SeqCst), "the first value was dropped");
+        assert!(!b.load(Ordering::SeqCst), "the one after it is leaked");
+    }
+}
+
+/// Handles cross `catch_unwind` as crossbeam-channel's do, whatever they carry: a panic can
+/// never leave a channel half-updated (its critical sections only move values).
+#[test]
+fn handles_are_unwind_safe() {
+    fn unwind_safe<T: std::panic::UnwindSafe + std::panic::RefUnwindSafe>() {}
+    unwind_safe::<Sender<std::cell::Cell<i32>>>();
+    unwind_safe::<Receiver<std::cell::Cell<i32>>>();
+    unwind_safe::<Receiver<std::time::Instant>>();
+    let (tx, rx) = bounded::<i32>(1);
+    let r = std::panic::catch_unwind(|| {
+        tx.send(1).unwrap();
+        panic!("after a send");
+    });
+    assert!(r.is_err());
+    assert_eq!(rx.try_recv(), Ok(1), "the channel works on after the panic");
+}

@@ -133,3 +133,44 @@ fn select_send_meets_a_receiver() {
         assert!(s.join().unwrap(), "the send arm completed");
     });
 }
+
+/// `Select::ready` watching a rendezvous receive wakes when a sender parks: the watch is
+/// registered and notified under the channel's lock, so no schedule loses the wake-up; and it
+/// took nothing (the value is still the sender's to hand over).
+#[test]
+fn ready_sees_a_sender_arrive() {
+    model(3, || {
+        let (tx, rx) = channels::bounded::<i32>(0);
+        let s = thread::spawn(move || tx.send(3));
+        let mut sel = channels::Select::new();
+        let r = sel.recv(&rx);
+        assert_eq!(sel.ready(), r);
+        assert_eq!(rx.recv(), Ok(3));
+        assert!(s.join().unwrap().is_ok());
+    });
+}
+
+/// A timed select whose deadline has already passed still registers once, so a value that
+/// lands on the first channel while it looks at the second is not missed: with the partner
+/// moving the only value from `a` to `b`, some arm is ready at every instant.
+#[test]
+fn zero_timeout_select_misses_no_moving_value() {
+    model(3, || {
+        let (tx_a, rx_a) = channels::bounded::<i32>(1);
+        let (tx_b, rx_b) = channels::bounded::<i32>(1);
+        tx_a.send(1).unwrap();
+        let rx_a2 = rx_a.clone();
+        let mover = thread::spawn(move || {
+            tx_b.send(2).unwrap();
+            let _ = rx_a2.try_recv();
+        });
+        let found = select! {
+            recv(rx_b) -> _ => true,
+            recv(rx_a) -> _ => true,
+            default(std::time::Duration::ZERO) => false,
+        };
+        assert!(found, "some arm was ready at every instant");
+        mover.join().unwrap();
+        drop(tx_a);
+    });
+}

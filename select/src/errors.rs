@@ -155,6 +155,22 @@ pub struct TrySelectError;
 #[derive(PartialEq, Eq, Clone, Copy, Debug)]
 pub struct SelectTimeoutError;
 
+/// `Select::try_ready` found no ready operation.
+///
+/// ```
+/// assert_eq!(select::TryReadyError.to_string(), "no operation was ready");
+/// ```
+#[derive(PartialEq, Eq, Clone, Copy, Debug)]
+pub struct TryReadyError;
+
+/// `Select::ready_timeout` found no operation ready in time.
+///
+/// ```
+/// assert_eq!(select::ReadyTimeoutError.to_string(), "no operation became ready in time");
+/// ```
+#[derive(PartialEq, Eq, Clone, Copy, Debug)]
+pub struct ReadyTimeoutError;
+
 macro_rules! debug_without_value {
     ($ty:ident { $($variant:ident),* }) => {
         impl<T> fmt::Debug for $ty<T> {
@@ -233,6 +249,18 @@ impl fmt::Display for SelectTimeoutError {
     }
 }
 
+impl fmt::Display for TryReadyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("no operation was ready")
+    }
+}
+
+impl fmt::Display for ReadyTimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("no operation became ready in time")
+    }
+}
+
 impl<T> Error for SendError<T> {}
 impl<T> Error for TrySendError<T> {}
 impl<T> Error for SendTimeoutError<T> {}
@@ -241,6 +269,8 @@ impl Error for TryRecvError {}
 impl Error for RecvTimeoutError {}
 impl Error for TrySelectError {}
 impl Error for SelectTimeoutError {}
+impl Error for TryReadyError {}
+impl Error for ReadyTimeoutError {}
 
 impl<T> From<SendError<T>> for TrySendError<T> {
     fn from(e: SendError<T>) -> Self {

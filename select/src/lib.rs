@@ -6,13 +6,15 @@
 //! - [`Waiter`] is a parked party (coroutine or thread, through green's park/unpark) that
 //!   exactly one channel operation may claim; [`WaitQueue`] is the per-channel queue of them.
 //! - [`Case`] is the protocol a channel operation implements: complete now, register, or
-//!   unregister. [`run_select`] drives any set of cases, Go's way: poll in random order, then
-//!   register everywhere and park until one case is claimed.
+//!   unregister (and, for `Select::ready`, check readiness and watch). [`run_select`] drives
+//!   any set of cases, Go's way: poll in random order, then register everywhere and park until
+//!   one case is claimed, or until the earliest deadline (the select's, or a timer case's).
 //! - Error types shared by channels and select live here, so both crates use one set.
 //!
-//! Semantics follow Go: when several operations are ready one is chosen uniformly at random;
-//! an operation on a closed channel is ready; a `never()` receiver never is. As in Go, the
-//! value of a `send` arm is evaluated when the select starts, and dropped if another arm runs.
+//! Semantics follow Go: when several operations are ready one is chosen uniformly at random
+//! (`select_biased!` and `Select::new_biased` choose the first instead); an operation on a
+//! closed channel is ready; a `never()` receiver never is. As in Go, the value of a `send` arm
+//! is evaluated when the select starts, and dropped if another arm runs.
 //!
 //! ```
 //! use select::select;
@@ -34,12 +36,12 @@ pub mod sync;
 mod waiter;
 
 pub use builder::{CaseOutcome, Select, SelectRecv, SelectSend, SelectedOperation};
-pub use engine::{run_select, Case};
+pub use engine::{run_ready, run_select, Case};
 pub use errors::{
-    RecvError, RecvTimeoutError, SelectTimeoutError, SendError, SendTimeoutError, TryRecvError,
-    TrySelectError, TrySendError,
+    ReadyTimeoutError, RecvError, RecvTimeoutError, SelectTimeoutError, SendError,
+    SendTimeoutError, TryReadyError, TryRecvError, TrySelectError, TrySendError,
 };
-pub use waiter::{Entry, OwnedWaiter, WaitQueue, Waiter};
+pub use waiter::{Entry, OwnedWaiter, QueueKey, WaitQueue, Waiter};
 
 /// Waits on several channel operations at once and runs the arm of the one that completes,
 /// with crossbeam-channel's syntax:
@@ -48,14 +50,21 @@ pub use waiter::{Entry, OwnedWaiter, WaitQueue, Waiter};
 /// select! {
 ///     recv(rx) -> msg => ...,        // msg: Result<T, RecvError>
 ///     send(tx, value) -> res => ..., // res: Result<(), SendError<T>>
-///     default => ...,                // if nothing is ready now; or:
+///     default => ...,                // if nothing is ready now (also `default()`); or:
 ///     default(timeout) => ...,       // if nothing becomes ready within `timeout`
 /// }
 /// ```
 ///
-/// Exactly one operation takes effect. Ready operations are chosen uniformly at random. With
-/// only `default`, it runs `default`; with no arms at all, it blocks forever. The same channel
-/// may appear in several arms. The macro is an expression: its value is the arm's.
+/// Exactly one operation takes effect. Ready operations are chosen uniformly at random
+/// ([`select_biased!`] takes the first ready arm instead). With only `default`, it runs
+/// `default`; with no arms at all, it blocks forever. The same channel may appear in several
+/// arms. The macro is an expression: its value is the arm's.
+///
+/// Operands are any expressions, evaluated once, in order, when the select starts (a send's
+/// value too, as in Go); temporaries live until the select ends, so `recv(after(d))` and
+/// `recv(opt.as_ref().unwrap_or(&never()))` work. Arms are separated by commas, which are
+/// optional after a block body; a trailing comma is allowed, as it is inside `recv(..)`,
+/// `send(..)` and `default(..)`.
 ///
 /// ```
 /// use std::time::Duration;
@@ -66,11 +75,44 @@ pub use waiter::{Entry, OwnedWaiter, WaitQueue, Waiter};
 ///     default(Duration::from_millis(5)) => "timed out",
 /// };
 /// assert_eq!(r, "timed out");
+///
+/// // An optional channel: `never()` stands in for a missing one (Go's nil channel).
+/// let maybe: Option<channels::Receiver<i32>> = None;
+/// let r = select! {
+///     recv(maybe.as_ref().unwrap_or(&channels::never())) -> _ => "message",
+///     default() => "nothing",
+/// };
+/// assert_eq!(r, "nothing");
 /// ```
 #[macro_export]
 macro_rules! select {
     ($($tt:tt)*) => {
-        $crate::__select_parse!(@arms [] [] $($tt)*)
+        $crate::__select_parse!(@arms (false) [] [] $($tt)*)
+    };
+}
+
+/// [`select!`] with a bias: when several operations are ready, the first ready arm in source
+/// order runs (crossbeam-channel's `select_biased!`). Use it where one arm must win over the
+/// others (a shutdown signal over work); it can starve the later arms.
+///
+/// ```
+/// use select::select_biased;
+/// let (tx1, rx1) = channels::unbounded::<i32>();
+/// let (tx2, rx2) = channels::unbounded::<i32>();
+/// tx1.send(1).unwrap();
+/// tx2.send(2).unwrap();
+/// for _ in 0..10 {
+///     let got = select_biased! {
+///         recv(rx1) -> v => { tx1.send(1).unwrap(); v.unwrap() },
+///         recv(rx2) -> v => v.unwrap(),
+///     };
+///     assert_eq!(got, 1, "the first ready arm always wins");
+/// }
+/// ```
+#[macro_export]
+macro_rules! select_biased {
+    ($($tt:tt)*) => {
+        $crate::__select_parse!(@arms (true) [] [] $($tt)*)
     };
 }
 
@@ -78,89 +120,99 @@ macro_rules! select {
 #[macro_export]
 macro_rules! __select_parse {
     // recv arms
-    (@arms [$($arms:tt)*] [$($def:tt)*] recv($r:expr) -> $res:pat => $body:block, $($rest:tt)*) => {
-        $crate::__select_parse!(@arms [$($arms)* (recv ($r) ($res) ($body))] [$($def)*] $($rest)*)
+    (@arms $b:tt [$($arms:tt)*] [$($def:tt)*] recv($r:expr $(,)?) -> $res:pat => $body:block, $($rest:tt)*) => {
+        $crate::__select_parse!(@arms $b [$($arms)* (recv ($r) ($res) ($body))] [$($def)*] $($rest)*)
     };
-    (@arms [$($arms:tt)*] [$($def:tt)*] recv($r:expr) -> $res:pat => $body:block $($rest:tt)*) => {
-        $crate::__select_parse!(@arms [$($arms)* (recv ($r) ($res) ($body))] [$($def)*] $($rest)*)
+    (@arms $b:tt [$($arms:tt)*] [$($def:tt)*] recv($r:expr $(,)?) -> $res:pat => $body:block $($rest:tt)*) => {
+        $crate::__select_parse!(@arms $b [$($arms)* (recv ($r) ($res) ($body))] [$($def)*] $($rest)*)
     };
-    (@arms [$($arms:tt)*] [$($def:tt)*] recv($r:expr) -> $res:pat => $body:expr, $($rest:tt)*) => {
-        $crate::__select_parse!(@arms [$($arms)* (recv ($r) ($res) ($body))] [$($def)*] $($rest)*)
+    (@arms $b:tt [$($arms:tt)*] [$($def:tt)*] recv($r:expr $(,)?) -> $res:pat => $body:expr, $($rest:tt)*) => {
+        $crate::__select_parse!(@arms $b [$($arms)* (recv ($r) ($res) ($body))] [$($def)*] $($rest)*)
     };
-    (@arms [$($arms:tt)*] [$($def:tt)*] recv($r:expr) -> $res:pat => $body:expr) => {
-        $crate::__select_parse!(@arms [$($arms)* (recv ($r) ($res) ($body))] [$($def)*])
+    (@arms $b:tt [$($arms:tt)*] [$($def:tt)*] recv($r:expr $(,)?) -> $res:pat => $body:expr) => {
+        $crate::__select_parse!(@arms $b [$($arms)* (recv ($r) ($res) ($body))] [$($def)*])
     };
     // send arms
-    (@arms [$($arms:tt)*] [$($def:tt)*] send($s:expr, $v:expr) -> $res:pat => $body:block, $($rest:tt)*) => {
-        $crate::__select_parse!(@arms [$($arms)* (send ($s, $v) ($res) ($body))] [$($def)*] $($rest)*)
+    (@arms $b:tt [$($arms:tt)*] [$($def:tt)*] send($s:expr, $v:expr $(,)?) -> $res:pat => $body:block, $($rest:tt)*) => {
+        $crate::__select_parse!(@arms $b [$($arms)* (send ($s, $v) ($res) ($body))] [$($def)*] $($rest)*)
     };
-    (@arms [$($arms:tt)*] [$($def:tt)*] send($s:expr, $v:expr) -> $res:pat => $body:block $($rest:tt)*) => {
-        $crate::__select_parse!(@arms [$($arms)* (send ($s, $v) ($res) ($body))] [$($def)*] $($rest)*)
+    (@arms $b:tt [$($arms:tt)*] [$($def:tt)*] send($s:expr, $v:expr $(,)?) -> $res:pat => $body:block $($rest:tt)*) => {
+        $crate::__select_parse!(@arms $b [$($arms)* (send ($s, $v) ($res) ($body))] [$($def)*] $($rest)*)
     };
-    (@arms [$($arms:tt)*] [$($def:tt)*] send($s:expr, $v:expr) -> $res:pat => $body:expr, $($rest:tt)*) => {
-        $crate::__select_parse!(@arms [$($arms)* (send ($s, $v) ($res) ($body))] [$($def)*] $($rest)*)
+    (@arms $b:tt [$($arms:tt)*] [$($def:tt)*] send($s:expr, $v:expr $(,)?) -> $res:pat => $body:expr, $($rest:tt)*) => {
+        $crate::__select_parse!(@arms $b [$($arms)* (send ($s, $v) ($res) ($body))] [$($def)*] $($rest)*)
     };
-    (@arms [$($arms:tt)*] [$($def:tt)*] send($s:expr, $v:expr) -> $res:pat => $body:expr) => {
-        $crate::__select_parse!(@arms [$($arms)* (send ($s, $v) ($res) ($body))] [$($def)*])
+    (@arms $b:tt [$($arms:tt)*] [$($def:tt)*] send($s:expr, $v:expr $(,)?) -> $res:pat => $body:expr) => {
+        $crate::__select_parse!(@arms $b [$($arms)* (send ($s, $v) ($res) ($body))] [$($def)*])
     };
-    // default arms
-    (@arms [$($arms:tt)*] [] default => $body:block, $($rest:tt)*) => {
-        $crate::__select_parse!(@arms [$($arms)*] [(None) ($body)] $($rest)*)
+    // `default` and `default()`: the same thing.
+    (@arms $b:tt [$($arms:tt)*] [] default $(())? => $body:block, $($rest:tt)*) => {
+        $crate::__select_parse!(@arms $b [$($arms)*] [(None) ($body)] $($rest)*)
     };
-    (@arms [$($arms:tt)*] [] default => $body:block $($rest:tt)*) => {
-        $crate::__select_parse!(@arms [$($arms)*] [(None) ($body)] $($rest)*)
+    (@arms $b:tt [$($arms:tt)*] [] default $(())? => $body:block $($rest:tt)*) => {
+        $crate::__select_parse!(@arms $b [$($arms)*] [(None) ($body)] $($rest)*)
     };
-    (@arms [$($arms:tt)*] [] default => $body:expr, $($rest:tt)*) => {
-        $crate::__select_parse!(@arms [$($arms)*] [(None) ($body)] $($rest)*)
+    (@arms $b:tt [$($arms:tt)*] [] default $(())? => $body:expr, $($rest:tt)*) => {
+        $crate::__select_parse!(@arms $b [$($arms)*] [(None) ($body)] $($rest)*)
     };
-    (@arms [$($arms:tt)*] [] default => $body:expr) => {
-        $crate::__select_parse!(@arms [$($arms)*] [(None) ($body)])
+    (@arms $b:tt [$($arms:tt)*] [] default $(())? => $body:expr) => {
+        $crate::__select_parse!(@arms $b [$($arms)*] [(None) ($body)])
     };
-    (@arms [$($arms:tt)*] [] default($t:expr) => $body:block, $($rest:tt)*) => {
-        $crate::__select_parse!(@arms [$($arms)*] [(Some($t)) ($body)] $($rest)*)
+    // `default(timeout)`
+    (@arms $b:tt [$($arms:tt)*] [] default($t:expr $(,)?) => $body:block, $($rest:tt)*) => {
+        $crate::__select_parse!(@arms $b [$($arms)*] [(Some($t)) ($body)] $($rest)*)
     };
-    (@arms [$($arms:tt)*] [] default($t:expr) => $body:block $($rest:tt)*) => {
-        $crate::__select_parse!(@arms [$($arms)*] [(Some($t)) ($body)] $($rest)*)
+    (@arms $b:tt [$($arms:tt)*] [] default($t:expr $(,)?) => $body:block $($rest:tt)*) => {
+        $crate::__select_parse!(@arms $b [$($arms)*] [(Some($t)) ($body)] $($rest)*)
     };
-    (@arms [$($arms:tt)*] [] default($t:expr) => $body:expr, $($rest:tt)*) => {
-        $crate::__select_parse!(@arms [$($arms)*] [(Some($t)) ($body)] $($rest)*)
+    (@arms $b:tt [$($arms:tt)*] [] default($t:expr $(,)?) => $body:expr, $($rest:tt)*) => {
+        $crate::__select_parse!(@arms $b [$($arms)*] [(Some($t)) ($body)] $($rest)*)
     };
-    (@arms [$($arms:tt)*] [] default($t:expr) => $body:expr) => {
-        $crate::__select_parse!(@arms [$($arms)*] [(Some($t)) ($body)])
+    (@arms $b:tt [$($arms:tt)*] [] default($t:expr $(,)?) => $body:expr) => {
+        $crate::__select_parse!(@arms $b [$($arms)*] [(Some($t)) ($body)])
     };
     // done parsing
-    (@arms [$($arms:tt)*] [$($def:tt)*]) => {{
+    (@arms $b:tt [$($arms:tt)*] [$($def:tt)*]) => {{
         #[allow(unused_imports)]
         use $crate::{CaseOutcome as _, SelectRecv as _, SelectSend as _};
-        $crate::__select_emit!(@cases [$($arms)*] [] [] [$($def)*])
+        $crate::__select_emit!(@cases $b [$($arms)*] [] [] [$($def)*])
     }};
+    (@arms $b:tt [$($arms:tt)*] [$($def:tt)+] default $($rest:tt)*) => {
+        compile_error!("select!: there can be only one `default` arm")
+    };
     (@arms $($bad:tt)*) => {
-        compile_error!("select!: expected `recv(r) -> pat => body`, `send(s, v) -> pat => body`, `default => body` or `default(timeout) => body`, with at most one default")
+        compile_error!("select!: expected `recv(r) -> pat => body`, `send(s, v) -> pat => body`, `default => body` or `default(timeout) => body`, separated by commas")
     };
 }
 
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __select_emit {
-    // Bind each case to a fresh (hygienic) variable, counting their indices.
-    (@cases [(recv ($r:expr) $res:tt $body:tt) $($rest:tt)*] [$($done:tt)*] [$($n:tt)*] $def:tt) => {{
-        // Bound by reference first, so a temporary receiver (`recv(after(d))`) lives for
-        // the whole select.
-        let __recv = &$r;
-        let __case = __recv.recv_case();
-        $crate::__select_emit!(@cases [$($rest)*] [$($done)* (__case $res $body (0 $($n)*))] [$($n)* + 1] $def)
-    }};
-    (@cases [(send ($s:expr, $v:expr) $res:tt $body:tt) $($rest:tt)*] [$($done:tt)*] [$($n:tt)*] $def:tt) => {{
-        let __send = &$s;
-        let __case = __send.send_case($v);
-        $crate::__select_emit!(@cases [$($rest)*] [$($done)* (__case $res $body (0 $($n)*))] [$($n)* + 1] $def)
-    }};
+    // Bind each operand to a fresh (hygienic) variable, counting their indices. A `match`
+    // keeps the operand's temporaries (`recv(after(d))`, `recv(x.unwrap_or(&never()))`)
+    // alive until the select ends.
+    (@cases $b:tt [(recv ($r:expr) $res:tt $body:tt) $($rest:tt)*] [$($done:tt)*] [$($n:tt)*] $def:tt) => {
+        match $r {
+            ref __recv => {
+                let __case = __recv.recv_case();
+                $crate::__select_emit!(@cases $b [$($rest)*] [$($done)* (__case $res $body (0 $($n)*))] [$($n)* + 1] $def)
+            }
+        }
+    };
+    (@cases $b:tt [(send ($s:expr, $v:expr) $res:tt $body:tt) $($rest:tt)*] [$($done:tt)*] [$($n:tt)*] $def:tt) => {
+        match $s {
+            ref __send => {
+                let __case = __send.send_case($v);
+                $crate::__select_emit!(@cases $b [$($rest)*] [$($done)* (__case $res $body (0 $($n)*))] [$($n)* + 1] $def)
+            }
+        }
+    };
     // No default: block until an arm completes.
-    (@cases [] [$(($case:ident ($res:pat) ($body:expr) ($($index:tt)*)))*] $n:tt []) => {{
+    (@cases ($b:expr) [] [$(($case:ident ($res:pat) ($body:expr) ($($index:tt)*)))*] $n:tt []) => {{
         let __cases: &[&dyn $crate::Case] = &[$(&$case),*];
-        match $crate::run_select(__cases, None, false) {
+        match $crate::run_select(__cases, ::std::option::Option::None, false, $b) {
             $(
-                Some(__i) if __i == $($index)* => {
+                ::std::option::Option::Some(__i) if __i == $($index)* => {
                     let $res = $case.take_outcome();
                     $body
                 }
@@ -169,18 +221,18 @@ macro_rules! __select_emit {
         }
     }};
     // `default` (run it if nothing is ready) or `default(timeout)`.
-    (@cases [] [$(($case:ident ($res:pat) ($body:expr) ($($index:tt)*)))*] $n:tt [($deadline:expr) ($default:expr)]) => {{
+    (@cases ($b:expr) [] [$(($case:ident ($res:pat) ($body:expr) ($($index:tt)*)))*] $n:tt [($deadline:expr) ($default:expr)]) => {{
         let __cases: &[&dyn $crate::Case] = &[$(&$case),*];
         let (__deadline, __nonblocking) = match $deadline {
-            Some(t) => {
+            ::std::option::Option::Some(t) => {
                 let t: ::std::time::Duration = t;
                 (::std::time::Instant::now().checked_add(t), false)
             }
-            None => (None, true),
+            ::std::option::Option::None => (::std::option::Option::None, true),
         };
-        match $crate::run_select(__cases, __deadline, __nonblocking) {
+        match $crate::run_select(__cases, __deadline, __nonblocking, $b) {
             $(
-                Some(__i) if __i == $($index)* => {
+                ::std::option::Option::Some(__i) if __i == $($index)* => {
                     let $res = $case.take_outcome();
                     $body
                 }

@@ -17,7 +17,6 @@
 //! it. Should the owner unwind while claimed but not yet finished (a coroutine force-unwound
 //! by a runtime shutting down), the waiter is leaked rather than freed under the claimer.
 
-use std::collections::VecDeque;
 use std::ptr::NonNull;
 use std::time::Instant;
 
@@ -294,98 +293,290 @@ impl Entry {
     }
 }
 
+/// Where an entry sits in its [`WaitQueue`], returned by [`WaitQueue::push`], so that its owner
+/// can remove it in constant time.
+///
+/// ```
+/// use select::{OwnedWaiter, WaitQueue};
+/// let mut queue = WaitQueue::new();
+/// let waiter = OwnedWaiter::new(false);
+/// let key = queue.push(waiter.entry(0, std::ptr::null_mut()));
+/// assert_eq!(queue.len(), 1);
+/// queue.remove(key, &waiter, 0); // the owner gives up its unclaimed entry
+/// assert!(queue.is_empty());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueKey(u32);
+
+/// No node: the end of a list.
+const NIL: u32 = u32::MAX;
+
+/// A slot of a queue: an entry linked to its neighbours, or a free slot (`entry` is `None`,
+/// `next` links the free list).
+#[derive(Debug)]
+struct Node {
+    entry: Option<Entry>,
+    prev: u32,
+    next: u32,
+}
+
 /// A FIFO of entries with the claiming rules above.
-#[derive(Debug, Default)]
+///
+/// A doubly linked list threaded through a vector of slots (Go's `waitq` of sudogs, without
+/// the pointers): pushing, claiming the oldest and removing any entry by its [`QueueKey`] all
+/// take constant time, however many parties wait, so a thousand tasks timing out of selects on
+/// one shared channel do not each scan the others. Freed slots are reused; the vector keeps the
+/// size of the longest queue the channel has had, and is emptied whenever the queue empties
+/// through a close.
+#[derive(Debug)]
 pub struct WaitQueue {
-    entries: VecDeque<Entry>,
+    nodes: Vec<Node>,
+    head: u32,
+    tail: u32,
+    /// First free slot.
+    free: u32,
+    len: usize,
+}
+
+impl Default for WaitQueue {
+    fn default() -> Self {
+        WaitQueue::new()
+    }
 }
 
 impl WaitQueue {
     /// An empty queue.
     pub const fn new() -> WaitQueue {
         WaitQueue {
-            entries: VecDeque::new(),
+            nodes: Vec::new(),
+            head: NIL,
+            tail: NIL,
+            free: NIL,
+            len: 0,
         }
     }
 
-    /// Appends an entry.
+    /// Appends an entry; the key removes it again.
     #[inline]
-    pub fn push(&mut self, entry: Entry) {
-        self.entries.push_back(entry);
+    pub fn push(&mut self, entry: Entry) -> QueueKey {
+        let node = Node {
+            entry: Some(entry),
+            prev: self.tail,
+            next: NIL,
+        };
+        let i = if self.free != NIL {
+            let i = self.free;
+            self.free = self.nodes[i as usize].next;
+            self.nodes[i as usize] = node;
+            i
+        } else {
+            let i = u32::try_from(self.nodes.len())
+                .ok()
+                .filter(|&i| i != NIL)
+                .expect("fewer than 2^32 - 1 parties wait on one channel");
+            self.nodes.push(node);
+            i
+        };
+        match self.tail {
+            NIL => self.head = i,
+            t => self.nodes[t as usize].next = i,
+        }
+        self.tail = i;
+        self.len += 1;
+        QueueKey(i)
+    }
+
+    /// Unlinks slot `i`, which holds an entry, and frees it.
+    #[inline]
+    fn unlink(&mut self, i: u32) -> Entry {
+        let node = &mut self.nodes[i as usize];
+        let (prev, next) = (node.prev, node.next);
+        let entry = node.entry.take().expect("a linked slot holds an entry");
+        node.next = self.free;
+        self.free = i;
+        match prev {
+            NIL => self.head = next,
+            p => self.nodes[p as usize].next = next,
+        }
+        match next {
+            NIL => self.tail = prev,
+            n => self.nodes[n as usize].prev = prev,
+        }
+        self.len -= 1;
+        entry
+    }
+
+    /// The entries from oldest to newest, with their slots.
+    fn iter(&self) -> impl Iterator<Item = (u32, &Entry)> {
+        let mut i = self.head;
+        std::iter::from_fn(move || {
+            if i == NIL {
+                return None;
+            }
+            let node = &self.nodes[i as usize];
+            let at = i;
+            i = node.next;
+            Some((
+                at,
+                node.entry.as_ref().expect("a linked slot holds an entry"),
+            ))
+        })
     }
 
     /// Claims the oldest entry whose waiter is still waiting and is not `me`; stale entries
     /// found on the way are dropped, entries of `me` are kept.
     #[inline]
     pub fn claim(&mut self, me: Option<&Waiter>) -> Option<Entry> {
-        // The common case: the oldest entry is someone else's and still waiting.
-        let front = self.entries.front()?;
-        if !front.is(me) {
-            let entry = self.entries.pop_front().expect("front exists");
-            if entry.waiter().try_claim(entry.case) {
-                return Some(entry);
+        let mut i = self.head;
+        while i != NIL {
+            let node = &self.nodes[i as usize];
+            let next = node.next;
+            if !node.entry.as_ref().is_some_and(|e| e.is(me)) {
+                let entry = self.unlink(i);
+                if entry.waiter().try_claim(entry.case) {
+                    return Some(entry);
+                }
             }
-        }
-        self.claim_slow(me)
-    }
-
-    /// `claim` past a stale front entry or one of `me`'s.
-    #[cold]
-    #[inline(never)]
-    fn claim_slow(&mut self, me: Option<&Waiter>) -> Option<Entry> {
-        let mut i = 0;
-        while i < self.entries.len() {
-            let e = &self.entries[i];
-            if e.is(me) {
-                i += 1;
-                continue;
-            }
-            let entry = self.entries.remove(i).expect("index in range");
-            if entry.waiter().try_claim(entry.case) {
-                return Some(entry);
-            }
+            i = next;
         }
         None
     }
 
     /// True if some entry other than `me`'s is still waiting.
     pub fn has_waiting(&self, me: Option<&Waiter>) -> bool {
-        self.entries
-            .iter()
-            .any(|e| !e.is(me) && e.waiter().is_waiting())
+        self.iter()
+            .any(|(_, e)| !e.is(me) && e.waiter().is_waiting())
     }
 
-    /// Removes the entry of `waiter` for `case`.
-    pub fn remove(&mut self, waiter: &Waiter, case: usize) {
-        // A waiter has at most one entry per case here, most often the newest.
-        if let Some(i) = self
-            .entries
-            .iter()
-            .rposition(|e| e.case == case && e.is(Some(waiter)))
-        {
-            if i + 1 == self.entries.len() {
-                self.entries.pop_back();
-            } else {
-                self.entries.remove(i);
-            }
+    /// Removes the entry `key` names if it is still the entry of `waiter` for `case` (a
+    /// claimer may have taken it, and its slot may hold someone else's entry since).
+    #[inline]
+    pub fn remove(&mut self, key: QueueKey, waiter: &Waiter, case: usize) {
+        let mine = self
+            .nodes
+            .get(key.0 as usize)
+            .and_then(|n| n.entry.as_ref())
+            .is_some_and(|e| e.case == case && e.is(Some(waiter)));
+        if mine {
+            self.unlink(key.0);
         }
+    }
+
+    /// Takes every entry out, oldest first, and resets the slots, keeping their memory
+    /// (outstanding keys may then name a reused slot, which `remove` checks).
+    fn drain(&mut self) -> Vec<Entry> {
+        let mut out = Vec::with_capacity(self.len);
+        let mut i = self.head;
+        while i != NIL {
+            let node = &mut self.nodes[i as usize];
+            i = node.next;
+            out.extend(node.entry.take());
+        }
+        self.nodes.clear();
+        self.head = NIL;
+        self.tail = NIL;
+        self.free = NIL;
+        self.len = 0;
+        out
     }
 
     /// Claims every waiting entry (for a close), dropping stale ones.
     pub fn claim_all(&mut self) -> Vec<Entry> {
-        self.entries
-            .drain(..)
-            .filter(|e| e.waiter().try_claim(e.case))
-            .collect()
+        let mut all = self.drain();
+        all.retain(|e| e.waiter().try_claim(e.case));
+        all
+    }
+
+    /// Wakes every observer in a queue of watches (`Case::watch`): each entry still waiting is
+    /// claimed for its case and finished at once, nothing moved through its slot; stale
+    /// entries are dropped. Called under the channel's lock, unlike the finishing of a value
+    /// hand-off: watches are rare (`Select::ready`) and this keeps the hot paths free of a
+    /// second list of entries to finish. Finishing under the lock is safe: the woken party's
+    /// next step on this channel (removing its entry) just waits for the lock.
+    pub fn notify_all(&mut self) {
+        for entry in self.drain() {
+            if entry.waiter().try_claim(entry.case) {
+                entry.finish();
+            }
+        }
     }
 
     /// Number of entries, stale ones included.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.len
     }
 
     /// True if there are no entries.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len == 0
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::{OwnedWaiter, WaitQueue};
+
+    /// Claims the oldest waiting entry and finishes it; returns its case.
+    fn claim_case(q: &mut WaitQueue) -> Option<usize> {
+        let e = q.claim(None)?;
+        let case = e.case;
+        e.finish();
+        Some(case)
+    }
+
+    #[test]
+    fn fifo_with_removal_by_key_anywhere() {
+        let mut q = WaitQueue::new();
+        let ws: Vec<OwnedWaiter> = (0..5).map(|_| OwnedWaiter::new(false)).collect();
+        let keys: Vec<_> = ws
+            .iter()
+            .enumerate()
+            .map(|(i, w)| q.push(w.entry(i, std::ptr::null_mut())))
+            .collect();
+        assert_eq!(q.len(), 5);
+        // From the middle, the back and the front.
+        q.remove(keys[2], &ws[2], 2);
+        q.remove(keys[4], &ws[4], 4);
+        q.remove(keys[0], &ws[0], 0);
+        assert_eq!(q.len(), 2);
+        // A key with the wrong waiter or case removes nothing.
+        q.remove(keys[1], &ws[3], 1);
+        q.remove(keys[1], &ws[1], 7);
+        assert_eq!(q.len(), 2);
+        // Freed slots are reused, behind the entries already there.
+        let late = OwnedWaiter::new(false);
+        let late_key = q.push(late.entry(9, std::ptr::null_mut()));
+        assert!(keys.contains(&late_key), "a freed slot is reused");
+        assert_eq!(claim_case(&mut q), Some(1));
+        assert_eq!(claim_case(&mut q), Some(3));
+        assert_eq!(claim_case(&mut q), Some(9));
+        assert_eq!(claim_case(&mut q), None);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn a_stale_key_never_removes_the_slots_next_entry() {
+        let mut q = WaitQueue::new();
+        let a = OwnedWaiter::new(false);
+        let b = OwnedWaiter::new(false);
+        let a_key = q.push(a.entry(0, std::ptr::null_mut()));
+        assert_eq!(claim_case(&mut q), Some(0)); // a claimer took a's entry
+        let b_key = q.push(b.entry(0, std::ptr::null_mut()));
+        assert_eq!(a_key, b_key, "b's entry reuses the slot");
+        q.remove(a_key, &a, 0); // a's owner cleans up late
+        assert_eq!(q.len(), 1, "b's entry is still there");
+        // Entries of the claimer itself are kept, others are claimed past them.
+        let c = OwnedWaiter::new(false);
+        q.push(c.entry(5, std::ptr::null_mut()));
+        let e = q.claim(Some(&b)).expect("c's entry");
+        assert_eq!(e.case, 5);
+        e.finish();
+        assert_eq!(q.len(), 1);
+        // A close drains everything; old keys then name nothing.
+        let all = q.claim_all();
+        assert_eq!(all.len(), 1);
+        all.into_iter().for_each(|e| e.finish());
+        q.remove(b_key, &b, 0);
+        assert!(q.is_empty());
     }
 }

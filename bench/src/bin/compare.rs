@@ -84,6 +84,9 @@ fn workloads() -> Vec<Workload> {
         w("yield", "yield", "100 tasks each yielding {n} times", "ns/yield", "yields per task", 100_000, 1_000),
         w("parked-100k", "parked", "{n} tasks parked on a channel receive; resident memory growth (VmRSS) divided by the tasks", "bytes/task", "tasks", 100_000, 10_000),
         w("parked-1m", "parked", "{n} tasks parked on a channel receive; resident memory growth (VmRSS) divided by the tasks", "bytes/task", "tasks", 1_000_000, 20_000),
+        w("timers", "timers", "a select loop, {n} times, between a channel of capacity 128 a producer feeds and a fresh `after(1h)` (Go: `time.After`), each timer set and dropped unfired", "ns/timer", "timers", 1_000_000, 20_000),
+        w("timers-mem", "timers-mem", "the `timers` loop, {n} times; resident memory growth (VmRSS) over the loop", "bytes", "timers", 1_000_000, 20_000),
+        w("timers-churn", "timers-churn", "10,000 tasks each select between a shared quit channel and a fresh `after(1ms)` until {n} timers have fired in all", "ns/timer", "timers", 1_000_000, 20_000),
         Workload {
             one_worker_only: true,
             ..w("starve", "starve", "1 worker; one task spins for ~{n} ms in a loop with no calls, another sleeps 1 ms 20 times; worst sleep overshoot", "ms", "ms of spinning", 1_000, 200)

@@ -33,6 +33,9 @@ fn main() {
         "yield" => yield_wl(n),
         "parked" => parked(n),
         "starve" => starve(n),
+        "timers" => timers(n, false),
+        "timers-mem" => timers(n, true),
+        "timers-churn" => timers_churn(n),
         "echo" => net::echo(),
         "http" => net::http(),
         _ => unreachable!(),
@@ -201,6 +204,68 @@ fn parked(n: u64) {
     drop(tx); // closes the channel: every receiver wakes with Err(RecvError)
     hs.into_iter().for_each(|h| h.join().unwrap());
     report_parked(before, after, n);
+}
+
+/// `timers` and `timers-mem`: a consumer selects `n` times between a channel a producer feeds
+/// and a fresh `after(1h)`; every timer is set and then dropped unfired. Reports the time per
+/// iteration, or (`mem`) the growth of resident memory over the loop.
+fn timers(n: u64, mem: bool) {
+    let (tx, rx) = chan::bounded::<u64>(TIMERS_CAP);
+    let producer = go!(move || {
+        for i in 0..n {
+            tx.send(i).unwrap();
+        }
+    });
+    let before = resident_bytes();
+    let t0 = Instant::now();
+    let mut sum = 0u64;
+    for _ in 0..n {
+        select! {
+            recv(rx) -> v => sum += v.unwrap(),
+            recv(chan::after(Duration::from_secs(3600))) -> _ => unreachable!("an hour passed"),
+        }
+    }
+    let dt = t0.elapsed();
+    let after = resident_bytes();
+    producer.join().unwrap();
+    check(sum == n * (n.max(1) - 1) / 2, "timers sum");
+    if mem {
+        report("timers-mem", "bytes", after.saturating_sub(before) as f64);
+    } else {
+        report_ns_per("timers", "ns/timer", dt, n);
+    }
+}
+
+/// `timers-churn`: `TIMERS_LIVE` tasks each select between a quit channel and a fresh
+/// `after(1ms)` until `n` timers have fired in all: 10,000 timers alive at any moment, each
+/// set, fired and replaced. Reports wall time per timer.
+fn timers_churn(n: u64) {
+    let per = (n / TIMERS_LIVE).max(1);
+    let (_quit_tx, quit_rx) = chan::bounded::<()>(0);
+    let fired = Arc::new(AtomicU64::new(0));
+    let t0 = Instant::now();
+    let hs: Vec<_> = (0..TIMERS_LIVE)
+        .map(|_| {
+            let (quit, fired) = (quit_rx.clone(), fired.clone());
+            go!(move || {
+                for _ in 0..per {
+                    select! {
+                        recv(quit) -> _ => return,
+                        recv(chan::after(Duration::from_millis(1))) -> _ => {
+                            fired.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in hs {
+        h.join().unwrap();
+    }
+    let dt = t0.elapsed();
+    let total = per * TIMERS_LIVE;
+    check(fired.load(Ordering::Relaxed) == total, "timers fired");
+    report_ns_per("timers-churn", "ns/timer", dt, total);
 }
 
 fn starve(spin_ms: u64) {

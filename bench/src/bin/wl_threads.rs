@@ -26,6 +26,9 @@ fn main() {
         "yield" => yield_wl(n),
         "parked" => parked(n),
         "starve" => starve(n),
+        "timers" => timers(n, false),
+        "timers-mem" => timers(n, true),
+        "timers-churn" => timers_churn(n),
         "echo" => echo(),
         "http" => http(),
         _ => unreachable!(),
@@ -224,6 +227,72 @@ fn parked(n: u64) {
     drop(tx);
     hs.into_iter().for_each(|h| h.join().unwrap());
     report_parked(before, after, n);
+}
+
+/// `timers` and `timers-mem`: a consumer thread selects `n` times between a channel a producer
+/// thread feeds and a fresh crossbeam-channel `after(1h)`; every timer is set and dropped
+/// unfired. Reports the time per iteration, or (`mem`) the growth of resident memory.
+fn timers(n: u64, mem: bool) {
+    let (tx, rx) = bounded::<u64>(TIMERS_CAP);
+    let producer = thread::spawn(move || {
+        for i in 0..n {
+            tx.send(i).unwrap();
+        }
+    });
+    let before = resident_bytes();
+    let t0 = Instant::now();
+    let mut sum = 0u64;
+    for _ in 0..n {
+        select! {
+            recv(rx) -> v => sum += v.unwrap(),
+            recv(crossbeam_channel::after(Duration::from_secs(3600))) -> _ => unreachable!("an hour passed"),
+        }
+    }
+    let dt = t0.elapsed();
+    let after = resident_bytes();
+    producer.join().unwrap();
+    check(sum == n * (n.max(1) - 1) / 2, "timers sum");
+    if mem {
+        report("timers-mem", "bytes", after.saturating_sub(before) as f64);
+    } else {
+        report_ns_per("timers", "ns/timer", dt, n);
+    }
+}
+
+/// `timers-churn`: `TIMERS_LIVE` threads (64 KiB stacks) each select between a quit channel
+/// and a fresh crossbeam-channel `after(1ms)` until `n` timers have fired in all. Reports wall
+/// time per timer.
+fn timers_churn(n: u64) {
+    let per = (n / TIMERS_LIVE).max(1);
+    let (_quit_tx, quit_rx) = bounded::<()>(0);
+    let fired = Arc::new(AtomicU64::new(0));
+    let t0 = Instant::now();
+    let mut hs = Vec::with_capacity(TIMERS_LIVE as usize);
+    for i in 0..TIMERS_LIVE {
+        let (quit, fired) = (quit_rx.clone(), fired.clone());
+        let body = move || {
+            for _ in 0..per {
+                select! {
+                    recv(quit) -> _ => return,
+                    recv(crossbeam_channel::after(Duration::from_millis(1))) -> _ => {
+                        fired.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        };
+        match thread::Builder::new().stack_size(64 << 10).spawn(body) {
+            Ok(h) => hs.push(h),
+            Err(e) => {
+                eprintln!("cannot run: thread spawn failed after {i} threads: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    hs.into_iter().for_each(|h| h.join().unwrap());
+    let dt = t0.elapsed();
+    let total = per * TIMERS_LIVE;
+    check(fired.load(Ordering::Relaxed) == total, "timers fired");
+    report_ns_per("timers-churn", "ns/timer", dt, total);
 }
 
 fn starve(spin_ms: u64) {
