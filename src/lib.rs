@@ -212,7 +212,7 @@ pub mod preempt {
     pub use green::preempt::*;
 }
 
-pub use select::{select, Select, SelectedOperation};
+pub use select::{select, select_biased, Select, SelectedOperation};
 
 /// Starts a coroutine, as `go f()` does in Go.
 ///
