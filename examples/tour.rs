@@ -196,7 +196,7 @@ fn main() {
     );
     stop.store(true, Ordering::Relaxed);
     spinner.join().unwrap();
-    rt.shutdown();
+    rt.shutdown().unwrap();
     match rt.spawn(|| ()) {
         Ok(_) => println!("unexpected: spawned on a stopped runtime"),
         Err(e) => println!("after shutdown, spawn says: {e}"),

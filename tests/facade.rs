@@ -53,5 +53,5 @@ fn explicit_runtime_through_the_facade() {
         h.join().unwrap()
     });
     assert_eq!(v, 5);
-    rt.shutdown();
+    rt.shutdown().unwrap();
 }

@@ -168,5 +168,5 @@ fn spinners_and_channel_traffic_survive_many_preemptions() {
         preemptions >= 20,
         "only {preemptions} asynchronous preemptions"
     );
-    rt.shutdown();
+    rt.shutdown().unwrap();
 }

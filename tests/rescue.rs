@@ -149,7 +149,7 @@ fn scenario(hold: Hold) {
         assert!(start.elapsed() < BOUND, "the spare workers never retired");
         std::thread::sleep(Duration::from_millis(20));
     }
-    rt.shutdown();
+    rt.shutdown().unwrap();
 }
 
 #[test]
@@ -190,5 +190,5 @@ fn an_idle_worker_takes_the_unstarted_work_of_a_stuck_one() {
     assert_eq!(sum, 45);
     release.store(true, Ordering::Relaxed);
     assert_eq!(rt.spare_threads(), 0);
-    rt.shutdown();
+    rt.shutdown().unwrap();
 }

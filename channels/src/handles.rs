@@ -245,6 +245,8 @@ impl<T> Sender<T> {
             key,
             send: true,
         };
+        #[cfg(not(loom))]
+        let _waiting = green::waiting_on(green::WaitReason::ChanSend);
         let claimed = waiter.wait(deadline).is_some();
         drop(parked);
         if claimed {
@@ -444,6 +446,8 @@ impl<T> Receiver<T> {
             key,
             send: false,
         };
+        #[cfg(not(loom))]
+        let _waiting = green::waiting_on(green::WaitReason::ChanReceive);
         let claimed = waiter.wait(deadline).is_some();
         drop(parked);
         if claimed {

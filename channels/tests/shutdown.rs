@@ -54,7 +54,7 @@ fn unwind_while_registered(op: impl FnOnce() + Send + 'static) {
         std::thread::yield_now();
     }
     gate.store(true, Ordering::Release);
-    stopper.join().unwrap();
+    stopper.join().unwrap().unwrap();
     blocker.join().unwrap();
     // It never resumed: it was unwound, and its joiner hears so.
     assert!(parked.join().is_err(), "the parked coroutine was dropped");

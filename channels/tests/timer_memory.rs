@@ -122,7 +122,7 @@ fn a_million_selects_with_a_fresh_after_keep_memory_flat() {
         .unwrap()
         .join()
         .unwrap();
-        rt.shutdown();
+        rt.shutdown().unwrap();
         r
     });
     let grown = end - base;

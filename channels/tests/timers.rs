@@ -227,7 +227,7 @@ fn timers_nobody_waits_on_cost_no_runtime_timer() {
             .join()
             .unwrap();
         assert_eq!(entries, 0, "timers nobody waits on are in the timer heap");
-        rt.shutdown();
+        rt.shutdown().unwrap();
     });
 }
 

@@ -35,7 +35,7 @@ fn spawn_join(c: &mut Criterion) {
                 assert_eq!(counter.load(Ordering::Relaxed), n);
             })
         });
-        rt.shutdown();
+        rt.shutdown().unwrap();
     }
     g.finish();
 }
@@ -64,7 +64,7 @@ fn yield_now(c: &mut Criterion) {
                 })
             })
         });
-        rt.shutdown();
+        rt.shutdown().unwrap();
     }
     g.finish();
 }
@@ -103,7 +103,7 @@ fn park_unpark_handoff(c: &mut Criterion) {
                 })
             })
         });
-        rt.shutdown();
+        rt.shutdown().unwrap();
     }
     g.finish();
 }
@@ -139,7 +139,7 @@ fn parked(c: &mut Criterion) {
             }
         })
     });
-    rt.shutdown();
+    rt.shutdown().unwrap();
     g.finish();
 }
 

@@ -73,7 +73,7 @@ fn contended(c: &mut Criterion) {
             assert_eq!(*m.lock().unwrap(), parties * per);
         })
     });
-    rt.shutdown();
+    rt.shutdown().unwrap();
 
     g.bench_function(BenchmarkId::new("green_threads", "os threads"), |b| {
         b.iter(|| {

@@ -82,6 +82,7 @@ impl Pool {
 
     /// A pool thread's loop: run jobs until none has come for `KEEP_ALIVE`.
     fn serve(&self) {
+        let _internal = crate::scheduler::InternalThread::enter();
         let mut state = lock_plain(&self.state);
         loop {
             if let Some(job) = state.jobs.pop_front() {
@@ -103,6 +104,12 @@ impl Pool {
             }
         }
     }
+}
+
+/// True while a blocking job runs or waits for a thread (for deadlock detection).
+pub(crate) fn busy() -> bool {
+    let state = crate::locking::lock(&pool().state);
+    !state.jobs.is_empty() || state.threads > state.idle
 }
 
 /// What a [`Coroutine`] handle of a blocking job names: the job's id, and the pool thread

@@ -53,6 +53,7 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     let mut future = pin!(future);
     let waker = coroutine::current().into_waker();
     let mut cx = Context::from_waker(&waker);
+    let _waiting = crate::diagnostics::waiting_on(crate::diagnostics::WaitReason::Future);
     loop {
         if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
             return output;

@@ -34,6 +34,10 @@ impl CoroutineId {
         CoroutineId(NonZeroU64::new(raw).expect("ids start at 1"))
     }
 
+    pub(crate) fn from_raw(raw: NonZeroU64) -> CoroutineId {
+        CoroutineId(raw)
+    }
+
     /// The id as a number, unique for the life of the process.
     pub fn as_u64(&self) -> NonZeroU64 {
         self.0
@@ -429,16 +433,13 @@ pub fn park() {
     }
     // SAFETY: non-null means this is the running coroutine, alive while it runs.
     let t = unsafe { &*task };
-    if t.take_token() {
-        return;
+    if !t.take_token() {
+        if thread::panicking() {
+            block_thread(t, None);
+        } else if !scheduler::park_direct(task) {
+            suspend(task, Suspend::Park);
+        }
     }
-    if thread::panicking() {
-        return block_thread(t, None);
-    }
-    if scheduler::park_direct(task) {
-        return;
-    }
-    suspend(task, Suspend::Park);
 }
 
 /// Like [`park`], but returns after `dur` at the latest.
@@ -475,20 +476,19 @@ pub fn park_deadline(deadline: Instant) {
     }
     // SAFETY: non-null means this is the running coroutine, alive while it runs.
     let t = unsafe { &*task };
-    if t.take_token() {
-        return;
+    if !t.take_token() && Instant::now() < deadline {
+        if thread::panicking() {
+            block_thread(t, Some(deadline));
+        } else {
+            let gen = t.begin_timed_wait();
+            t.set_wait_deadline(t.runtime.nanos_since_epoch(deadline).max(1));
+            let me = current_task_ref().expect("running coroutine");
+            scheduler::add_timer(me, deadline, gen);
+            suspend(task, Suspend::Park);
+            t.end_timed_wait();
+            t.set_wait_deadline(0);
+        }
     }
-    if Instant::now() >= deadline {
-        return;
-    }
-    if thread::panicking() {
-        return block_thread(t, Some(deadline));
-    }
-    let gen = t.begin_timed_wait();
-    let me = current_task_ref().expect("running coroutine");
-    scheduler::add_timer(me, deadline, gen);
-    suspend(task, Suspend::Park);
-    t.end_timed_wait();
 }
 
 /// Lets other coroutines run; the current one goes to the back of its worker's queue. On a
@@ -524,6 +524,7 @@ pub fn sleep(dur: Duration) {
     if !in_coroutine() {
         return thread::sleep(dur);
     }
+    let _waiting = crate::diagnostics::waiting_on(crate::diagnostics::WaitReason::Sleep);
     let Some(deadline) = Instant::now().checked_add(dur) else {
         loop {
             park();

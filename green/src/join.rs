@@ -43,6 +43,7 @@ impl<T> JoinHandle<T> {
             }
         }
         let waker = coroutine::current().into_waker();
+        let _waiting = crate::diagnostics::waiting_on(crate::diagnostics::WaitReason::Join);
         loop {
             if let Poll::Ready(result) = packet.poll_result(&waker) {
                 return result;

@@ -91,6 +91,7 @@ mod scheduler;
 mod blocking;
 mod bridge;
 mod coroutine;
+mod diagnostics;
 mod join;
 mod local;
 mod park_cache;
@@ -104,13 +105,17 @@ pub use coroutine::{
     current, in_coroutine, park, park_deadline, park_timeout, preempt_point, running_key, sleep,
     yield_now, Coroutine, CoroutineId, RawUnparker,
 };
+pub use diagnostics::{
+    dump, metrics, waiting_on, RuntimeMetrics, WaitReason, WaitingOn, WorkerMetrics,
+};
 pub use join::JoinHandle;
 pub use local::LocalKey;
 pub use mcache::CachedArc;
 pub use park_cache::{put_park_cache, take_park_cache};
 pub use runtime::{
-    global, run, spawn, Builder, Runtime, RuntimeBuilder, DEFAULT_MAX_SPARE_THREADS,
-    DEFAULT_TIME_SLICE, MAX_SPARE_THREADS, MAX_WORKERS,
+    global, run, spawn, Builder, Runtime, RuntimeBuilder, ShutdownError, StuckCoroutine,
+    DEFAULT_MAX_SPARE_THREADS, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_TIME_SLICE, MAX_SPARE_THREADS,
+    MAX_WORKERS,
 };
 pub use scheduler::{driver, preempt};
 pub use stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};

@@ -15,7 +15,7 @@ use std::io;
 use std::panic;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::coroutine::Coroutine;
 use crate::join::JoinHandle;
@@ -53,7 +53,7 @@ fn invalid(msg: String) -> io::Error {
 ///     .build()
 ///     .unwrap();
 /// assert_eq!(rt.run(|| 1 + 1), 2);
-/// rt.shutdown();
+/// rt.shutdown().unwrap();
 /// ```
 #[derive(Debug, Clone)]
 pub struct RuntimeBuilder {
@@ -63,6 +63,7 @@ pub struct RuntimeBuilder {
     time_slice: Duration,
     thread_name: String,
     task_flags: u8,
+    dump_on_sigquit: bool,
 }
 
 impl Default for RuntimeBuilder {
@@ -74,6 +75,7 @@ impl Default for RuntimeBuilder {
             time_slice: DEFAULT_TIME_SLICE,
             thread_name: "greenchan-worker".into(),
             task_flags: 0,
+            dump_on_sigquit: false,
         }
     }
 }
@@ -115,6 +117,20 @@ impl RuntimeBuilder {
     /// ```
     pub fn max_spare_threads(mut self, n: usize) -> Self {
         self.max_spare = n;
+        self
+    }
+
+    /// Makes `SIGQUIT` (Ctrl-\\ in a terminal, `kill -QUIT`) print [`dump`](crate::dump) (every
+    /// coroutine of every runtime, and what it is doing) to stderr and exit the process with
+    /// status 2, as Go does with its goroutines. Off by default: the signal then keeps its
+    /// default action. The handler is installed once per process and replaces any earlier one.
+    ///
+    /// ```
+    /// let rt = green::Runtime::builder().workers(1).dump_on_sigquit(true).build().unwrap();
+    /// assert_eq!(rt.run(|| 1), 1);
+    /// ```
+    pub fn dump_on_sigquit(mut self, on: bool) -> Self {
+        self.dump_on_sigquit = on;
         self
     }
 
@@ -209,6 +225,11 @@ impl RuntimeBuilder {
         if self.task_flags & task::ASYNC_PREEMPT != 0 {
             crate::scheduler::preempt::install_for_opt_in();
         }
+        if self.dump_on_sigquit && !crate::diagnostics::install_sigquit_dump() {
+            return Err(io::Error::other(
+                "cannot install the SIGQUIT handler that dumps the coroutines",
+            ));
+        }
         let config = Config {
             workers,
             max_spare: self.max_spare,
@@ -246,7 +267,7 @@ fn abandon(shared: &Shared, threads: Vec<thread::JoinHandle<()>>, e: io::Error) 
     for t in threads {
         let _ = t.join();
     }
-    shared.join_spares();
+    shared.join_spares_by(None);
     shared.drain_after_shutdown();
     e
 }
@@ -279,7 +300,7 @@ fn global_workers() -> usize {
 /// let rt = green::Runtime::builder().workers(2).build().unwrap();
 /// let h = rt.spawn(|| "hello from a coroutine").unwrap();
 /// assert_eq!(h.join().unwrap(), "hello from a coroutine");
-/// rt.shutdown();
+/// rt.shutdown().unwrap();
 /// assert!(rt.spawn(|| ()).is_err()); // a clear error, not a hang
 /// ```
 pub struct Runtime {
@@ -325,29 +346,133 @@ impl Runtime {
         let handle = self
             .spawn(f)
             .unwrap_or_else(|e| panic!("greenchan: Runtime::run: {e}"));
-        match handle.join() {
+        let result = if crate::in_coroutine() {
+            handle.join()
+        } else {
+            self.wait_watching_for_deadlock(handle)
+        };
+        match result {
             Ok(v) => v,
             Err(payload) => panic::resume_unwind(payload),
         }
     }
 
-    /// Stops the runtime: every worker finishes the coroutine it is running, the coroutines
-    /// still queued are dropped (their stacks unwound), and the worker threads exit before
-    /// this returns. Coroutines parked at that moment stay parked. Idempotent; also done on
-    /// drop. Called from one of this runtime's own coroutines, it does not wait for the
-    /// calling worker.
-    pub fn shutdown(&self) {
-        self.shared.begin_shutdown();
-        let threads = std::mem::take(&mut *lock(&self.threads));
-        let me = thread::current().id();
-        for t in threads {
-            if t.thread().id() != me {
-                let _ = t.join();
+    /// `join` for a plain thread in `run`, which also looks, from time to time while it
+    /// waits, for a deadlock of the runtime (see `diagnostics::deadlock`), and panics with
+    /// the report when it finds one, twice in a row with nothing done in between.
+    fn wait_watching_for_deadlock<T>(&self, handle: JoinHandle<T>) -> std::thread::Result<T> {
+        let _waiter = RunWaiter::enter();
+        let closure = handle.coroutine().id().as_u64().get();
+        let waker = crate::coroutine::current().into_waker();
+        let mut suspect = None;
+        loop {
+            if let std::task::Poll::Ready(result) = handle.job.packet().poll_result(&waker) {
+                return result;
+            }
+            crate::coroutine::park_timeout(DEADLOCK_CHECK_INTERVAL);
+            let found = crate::diagnostics::deadlock(&self.shared, closure, RunWaiter::count());
+            match (found, suspect) {
+                (Some((seen, report)), Some(before)) if seen == before => {
+                    panic!("{report}")
+                }
+                (Some((seen, _)), _) => suspect = Some(seen),
+                (None, _) => suspect = None,
             }
         }
-        // The monitor, which starts spares, is gone: the spares' list is final.
-        self.shared.join_spares();
-        self.shared.drain_after_shutdown();
+    }
+
+    /// Stops the runtime, waiting up to [`DEFAULT_SHUTDOWN_TIMEOUT`] for its workers: see
+    /// [`shutdown_timeout`](Runtime::shutdown_timeout).
+    ///
+    /// ```
+    /// let rt = green::Runtime::builder().workers(1).build().unwrap();
+    /// let (tx, rx) = std::sync::mpsc::channel::<()>();
+    /// // A coroutine parked for good: the shutdown unwinds it, and its destructors run.
+    /// let parked = rt.spawn(move || { let _tx = tx; green::park(); green::park(); }).unwrap();
+    /// rt.shutdown().unwrap();
+    /// assert!(rx.recv().is_err()); // its `tx` was dropped
+    /// assert!(parked.join().is_err()); // its joiner learns it
+    /// ```
+    pub fn shutdown(&self) -> Result<(), ShutdownError> {
+        self.shutdown_timeout(DEFAULT_SHUTDOWN_TIMEOUT)
+    }
+
+    /// Stops the runtime. Every worker finishes the coroutine it is running (no coroutine is
+    /// interrupted); then, on its own thread, it drops the coroutines still queued and unwinds
+    /// every coroutine of its that is still parked or runnable, so that their destructors run:
+    /// their channel ends close, their locks release, their sockets close, and `join` on each
+    /// returns `Err` with a payload saying the runtime shut down. Then the worker threads exit.
+    ///
+    /// Waits up to `timeout` for that. A worker inside a coroutine that does not come back (a
+    /// loop with no greenchan call, a blocking system call) cannot be waited for: it is left
+    /// running, and the error names the coroutine it is in; the coroutines that started on
+    /// that worker are not unwound (they can run only on its thread). Idempotent; also done on
+    /// drop (an error is then printed). Called from one of this runtime's own coroutines, it
+    /// does not wait for the calling worker.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    ///
+    /// let rt = green::Runtime::builder().workers(1).max_spare_threads(0).build().unwrap();
+    /// let stop = Arc::new(AtomicBool::new(false));
+    /// let (started, s2) = (Arc::new(AtomicBool::new(false)), stop.clone());
+    /// let st = started.clone();
+    /// rt.spawn(move || {
+    ///     st.store(true, Ordering::SeqCst);
+    ///     while !s2.load(Ordering::Relaxed) {} // no greenchan call: it never comes back
+    /// })
+    /// .unwrap();
+    /// while !started.load(Ordering::SeqCst) {
+    ///     std::thread::yield_now();
+    /// }
+    /// let err = rt.shutdown_timeout(Duration::from_millis(50)).unwrap_err();
+    /// assert_eq!(err.stuck().len(), 1);
+    /// stop.store(true, Ordering::Relaxed); // let the test's thread go
+    /// ```
+    pub fn shutdown_timeout(&self, timeout: Duration) -> Result<(), ShutdownError> {
+        self.shared.begin_shutdown();
+        let deadline = Instant::now().checked_add(timeout);
+        let threads = std::mem::take(&mut *lock(&self.threads));
+        let me = thread::current().id();
+        let mut left = Vec::new();
+        for t in threads {
+            if t.thread().id() == me {
+                continue;
+            }
+            if finishes_by(&t, deadline) {
+                let _ = t.join();
+            } else {
+                left.push(t);
+            }
+        }
+        // The monitor, which starts spares, stops on the shutdown flag: the spares' list is
+        // final.
+        let spares_left = self.shared.join_spares_by(deadline);
+        if left.is_empty() && spares_left.is_empty() {
+            self.shared.drain_after_shutdown();
+            return Ok(());
+        }
+        let error = ShutdownError::of(&self.shared, timeout);
+        // Kept, so that a later call can wait for them again.
+        let mut threads = lock(&self.threads);
+        threads.extend(left);
+        threads.extend(spares_left);
+        Err(error)
+    }
+
+    /// The runtime's counters: coroutines spawned, alive, parked and runnable, steals,
+    /// rescues of stuck workers, spare threads, preemptions, polls, timers, and the same per
+    /// worker. See [`RuntimeMetrics`](crate::RuntimeMetrics).
+    ///
+    /// ```
+    /// let rt = green::Runtime::builder().workers(1).build().unwrap();
+    /// rt.run(|| ());
+    /// assert_eq!(rt.metrics().alive, 0);
+    /// ```
+    pub fn metrics(&self) -> crate::RuntimeMetrics {
+        crate::diagnostics::RuntimeMetrics::of(&self.shared)
     }
 
     /// Spare worker threads running now: started by the monitor while workers were stuck
@@ -409,9 +534,144 @@ impl Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        self.shutdown();
+        if let Err(e) = self.shutdown() {
+            eprintln!("greenchan: {e}");
+        }
     }
 }
+
+/// Waits until `t` has finished or `deadline` passes (`None`: no deadline).
+fn finishes_by(t: &thread::JoinHandle<()>, deadline: Option<Instant>) -> bool {
+    while !t.is_finished() {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(1));
+    }
+    true
+}
+
+/// How often a thread waiting in `Runtime::run` looks for a deadlock.
+const DEADLOCK_CHECK_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Plain threads blocked in `Runtime::run` (of any runtime), which deadlock detection does not
+/// count as threads that could still wake a coroutine: each waits for a coroutine's end.
+static RUN_WAITERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Counts the calling thread in `RUN_WAITERS` while it lives.
+struct RunWaiter(());
+
+impl RunWaiter {
+    fn enter() -> RunWaiter {
+        RUN_WAITERS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        RunWaiter(())
+    }
+
+    fn count() -> usize {
+        RUN_WAITERS.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for RunWaiter {
+    fn drop(&mut self) {
+        RUN_WAITERS.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Default of how long [`Runtime::shutdown`] waits for the workers.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A coroutine a shutdown could not wait for: its worker was inside it when the time was up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StuckCoroutine {
+    /// Its id (`None` if its worker was between coroutines: inside a destructor that blocks).
+    pub id: Option<crate::CoroutineId>,
+    /// Its name, if it had one and has suspended before (the registry knows it).
+    pub name: Option<String>,
+    /// The worker it holds.
+    pub worker: usize,
+    /// How long its worker has been inside it.
+    pub running_for: Duration,
+    /// Coroutines that started on that worker and so could not be unwound.
+    pub left_parked: usize,
+}
+
+/// The error of a [`Runtime::shutdown`] that could not wait for every worker.
+#[derive(Debug, Clone)]
+pub struct ShutdownError {
+    timeout: Duration,
+    stuck: Vec<StuckCoroutine>,
+}
+
+impl ShutdownError {
+    fn of(shared: &Shared, timeout: Duration) -> ShutdownError {
+        let info = shared.info(true);
+        let stuck = info
+            .worker_info
+            .iter()
+            .map(|w| {
+                let id = w.running.map(|(id, _)| id);
+                StuckCoroutine {
+                    id: id
+                        .and_then(std::num::NonZeroU64::new)
+                        .map(crate::CoroutineId::from_raw),
+                    name: id.and_then(|id| {
+                        info.coroutines
+                            .iter()
+                            .find(|c| c.id == id)
+                            .and_then(|c| c.name.clone())
+                    }),
+                    worker: w.index,
+                    running_for: w.running.map_or(Duration::ZERO, |(_, d)| d),
+                    left_parked: info
+                        .coroutines
+                        .iter()
+                        .filter(|c| c.worker == Some(w.index) && Some(c.id) != id)
+                        .count(),
+                }
+            })
+            .collect();
+        ShutdownError { timeout, stuck }
+    }
+
+    /// The coroutines that did not come back, one per worker still running.
+    pub fn stuck(&self) -> &[StuckCoroutine] {
+        &self.stuck
+    }
+}
+
+impl std::fmt::Display for ShutdownError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the runtime shut down, but {} worker(s) did not come back within {:?}",
+            self.stuck.len(),
+            self.timeout
+        )?;
+        for s in &self.stuck {
+            match s.id {
+                Some(id) => {
+                    write!(f, "; worker {} is inside coroutine {id}", s.worker)?;
+                    if let Some(name) = &s.name {
+                        write!(f, " '{name}'")?;
+                    }
+                    write!(f, " (for {:?}, no greenchan call)", s.running_for)?;
+                }
+                None => write!(f, "; worker {} is blocked between coroutines", s.worker)?,
+            }
+            if s.left_parked > 0 {
+                write!(
+                    f,
+                    ", {} coroutine(s) that started on it were not unwound",
+                    s.left_parked
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ShutdownError {}
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -12,7 +12,8 @@ fn layer(module: &str) -> Option<u8> {
         "fiber" => 2,
         "task" => 3,
         "scheduler" => 4,
-        "blocking" | "bridge" | "coroutine" | "join" | "local" | "park_cache" | "runtime" => 5,
+        "blocking" | "bridge" | "coroutine" | "diagnostics" | "join" | "local" | "park_cache"
+        | "runtime" => 5,
         "sync" => 6,
         _ => return None,
     })

@@ -64,5 +64,5 @@ fn one_million_parked_coroutines() {
         h.join().unwrap();
     }
     assert_eq!(woken.load(Ordering::Relaxed), N);
-    rt.shutdown();
+    rt.shutdown().unwrap();
 }

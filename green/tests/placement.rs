@@ -73,7 +73,7 @@ fn coroutines_spawned_together_run_on_every_worker() {
                     from_coroutine, workers,
                     "run {run}: spawned from a coroutine, they ran on {from_coroutine} of {workers} workers"
                 );
-                rt.shutdown();
+                rt.shutdown().unwrap();
             }
         }
     });
@@ -125,7 +125,7 @@ fn a_started_coroutine_stays_on_its_thread() {
     within(|| {
         let rt = Runtime::builder().workers(2).build().unwrap();
         assert_eq!(threads_of_a_coroutine_woken_from_outside(&rt), 1);
-        rt.shutdown();
+        rt.shutdown().unwrap();
     });
 }
 
@@ -145,6 +145,6 @@ fn allow_migration_moves_started_coroutines() {
             }
         }
         assert!(most > 1, "a migrating coroutine never changed threads");
-        rt.shutdown();
+        rt.shutdown().unwrap();
     });
 }

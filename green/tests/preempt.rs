@@ -103,7 +103,7 @@ fn by_default_nothing_is_preempted_and_no_signal_handler_is_installed() {
             // no signal was ever meant for a worker.
             #[cfg(target_os = "linux")]
             assert_eq!(sigurg_action(), libc::SIG_DFL);
-            rt.shutdown();
+            rt.shutdown().unwrap();
         },
     );
 }
@@ -151,7 +151,7 @@ fn a_loop_without_calls_is_preempted() {
         seen.sort();
         assert_eq!(seen, ["setter", "spinner"]);
         assert!(green::preempt::async_preemptions() > before);
-        rt.shutdown();
+        rt.shutdown().unwrap();
     });
 }
 
@@ -275,7 +275,7 @@ fn registers_and_vector_state_survive_preemption() {
                 "lanes of coroutine {seed}"
             );
         }
-        rt.shutdown();
+        rt.shutdown().unwrap();
     });
 }
 
@@ -317,7 +317,7 @@ fn opt_ins_and_opt_outs_of_async_preemption() {
             preemptions_while_spinning(&rt, green::Builder::new(), true),
             0
         );
-        rt.shutdown();
+        rt.shutdown().unwrap();
         // On a default runtime: a coroutine that did not opt in is not preempted, one whose
         // builder opted in is.
         let rt = one_default_worker(2);
@@ -331,7 +331,7 @@ fn opt_ins_and_opt_outs_of_async_preemption() {
             preemptions_while_spinning(&rt, opted, false) > 0,
             supported()
         );
-        rt.shutdown();
+        rt.shutdown().unwrap();
     });
 }
 
@@ -361,7 +361,7 @@ fn the_environment_variable_disables_async_preemption() {
             rt.spawn(move || flag.store(true, Ordering::Relaxed))
                 .unwrap();
             expect_within(&rx, "the cooperative spinner");
-            rt.shutdown();
+            rt.shutdown().unwrap();
         },
     );
 }
@@ -391,7 +391,7 @@ fn a_preempted_coroutine_at_shutdown_is_left_alone() {
             }
             // The spinner running now sees the flag and ends; the pinned one is dropped.
             stop.store(true, Ordering::Relaxed);
-            rt.shutdown();
+            rt.shutdown().unwrap();
         },
     );
 }
@@ -441,7 +441,7 @@ fn other_sigurgs_reach_the_previous_handler() {
         let before = green::preempt::async_preemptions();
         assert!(preemptions_while_spinning(&rt, green::Builder::new(), false) > 0);
         assert!(green::preempt::async_preemptions() > before);
-        rt.shutdown();
+        rt.shutdown().unwrap();
     });
 }
 

@@ -93,7 +93,7 @@ fn an_idle_runtime_uses_no_cpu() {
             let used = cpu_ticks() - before;
             println!("TICKS={used}");
             println!("WALL_MS={}", start.elapsed().as_millis());
-            rt.shutdown();
+            rt.shutdown().unwrap();
         }
         Ok(_) => {}
         Err(_) => {

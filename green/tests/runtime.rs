@@ -102,7 +102,7 @@ fn closures_and_results_drop_once<const N: usize>(panics: bool) {
         }
         made
     });
-    rt.shutdown();
+    rt.shutdown().unwrap();
     assert_eq!(drops.load(Ordering::SeqCst), made);
 }
 
@@ -221,7 +221,7 @@ fn timed_waits_that_end_early_do_not_pile_up() {
             held < 1_000,
             "{held} timer entries held after {rounds} early-ended waits"
         );
-        rt.shutdown();
+        rt.shutdown().unwrap();
     });
 }
 
@@ -311,7 +311,7 @@ fn yield_now_interleaves_coroutines_on_one_worker() {
         let log = log.lock().unwrap();
         let s: String = log.iter().collect();
         assert!(s == "ababab" || s == "bababa", "no interleaving: {s}");
-        rt.shutdown();
+        rt.shutdown().unwrap();
     });
 }
 
@@ -372,8 +372,8 @@ fn spawning_on_a_shut_down_runtime_fails_cleanly() {
     within(|| {
         let rt = Runtime::builder().workers(2).build().unwrap();
         assert_eq!(rt.run(|| 3), 3);
-        rt.shutdown();
-        rt.shutdown(); // idempotent
+        rt.shutdown().unwrap();
+        rt.shutdown().unwrap(); // idempotent
         assert!(rt.is_shutdown());
         let e = rt.spawn(|| ()).unwrap_err();
         assert!(e.to_string().contains("shut down"), "{e}");
@@ -442,8 +442,8 @@ fn explicit_runtimes_coexist() {
         // Spawning from inside a runtime stays on that runtime.
         let nested = a.run(|| green::spawn(|| 1).join().unwrap());
         assert_eq!(nested, 1);
-        a.shutdown();
-        b.shutdown();
+        a.shutdown().unwrap();
+        b.shutdown().unwrap();
     });
 }
 
@@ -492,7 +492,7 @@ fn work_spreads_across_workers() {
             .unwrap();
         ha.join().unwrap();
         hb.join().unwrap();
-        rt.shutdown();
+        rt.shutdown().unwrap();
     });
 }
 
@@ -537,7 +537,7 @@ fn preempt_point_lets_others_run_on_one_worker() {
         let other = rt.spawn(move || s.store(true, Ordering::Release)).unwrap();
         other.join().unwrap();
         spinner.join().unwrap();
-        rt.shutdown();
+        rt.shutdown().unwrap();
     });
 }
 
@@ -579,7 +579,7 @@ fn coroutine_locals_follow_their_coroutine_and_die_with_it() {
         assert_eq!(LOCAL_DROPS.load(Ordering::SeqCst), 50);
         // A plain thread has its own value.
         assert_eq!(LOCAL_TAG.with(|t| t.get()), 0);
-        rt.shutdown();
+        rt.shutdown().unwrap();
     });
 }
 

@@ -134,6 +134,14 @@ impl green::driver::IdleDriver for Driver {
     fn wake(&self) {
         let _ = self.0.waker.wake();
     }
+
+    fn has_waiters(&self) -> bool {
+        scheduled_io::any_waiters()
+    }
+
+    fn wakeups(&self) -> u64 {
+        scheduled_io::wakeups()
+    }
 }
 
 static REACTOR: OnceLock<&'static Reactor> = OnceLock::new();

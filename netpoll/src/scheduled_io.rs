@@ -83,6 +83,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// when `netpollAnyWaiters` is false; a blocking poll (an idle worker) always happens.
 static WAITERS: AtomicUsize = AtomicUsize::new(0);
 
+/// Coroutines woken by readiness so far, for the runtime's metrics.
+static WAKEUPS: AtomicUsize = AtomicUsize::new(0);
+
+pub(crate) fn wakeups() -> u64 {
+    WAKEUPS.load(HintOrdering::Relaxed) as u64
+}
+
 /// True if some coroutine is parked on a socket (or about to park, or just woken).
 pub(crate) fn any_waiters() -> bool {
     WAITERS.load(HintOrdering::Relaxed) != 0
@@ -141,6 +148,7 @@ impl ScheduledIo {
         waiters.retain(|w| {
             if w.interest & bits != 0 {
                 w.coroutine.unpark();
+                WAKEUPS.fetch_add(1, HintOrdering::Relaxed);
                 false
             } else {
                 true
@@ -151,6 +159,12 @@ impl ScheduledIo {
     /// Parks the running coroutine until `interest` is ready or `deadline` passes; returns
     /// false on timeout.
     pub(crate) fn wait(&self, interest: u64, deadline: Option<Instant>) -> bool {
+        #[cfg(not(loom))]
+        let _waiting = green::waiting_on(if interest & READ != 0 {
+            green::WaitReason::SocketRead
+        } else {
+            green::WaitReason::SocketWrite
+        });
         let me = park::current();
         WAITERS.fetch_add(1, HintOrdering::Relaxed);
         let ready = loop {

@@ -192,7 +192,7 @@ fn burst_against(listener: TcpListener, n: usize) -> (HashMap<String, usize>, us
     } else {
         server.join().unwrap()
     };
-    rt.shutdown();
+    rt.shutdown().unwrap();
     (failures, served)
 }
 

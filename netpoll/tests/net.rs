@@ -557,7 +557,7 @@ fn poll_survives_the_shutdown_of_another_runtime() {
         (&cb).write_all(b"1").unwrap();
         // Not needed for correctness: gives both workers time to fall idle and poll.
         std::thread::sleep(Duration::from_millis(5));
-        a.shutdown();
+        a.shutdown().unwrap();
         drop(ra);
         (&cb).write_all(b"2").unwrap();
         assert_eq!(&rb.join().unwrap().unwrap(), b"12");

@@ -273,6 +273,8 @@ fn run(
             }
             registered.count += 1;
         }
+        #[cfg(not(loom))]
+        let _waiting = green::waiting_on(green::WaitReason::Select);
         let outcome = if ready {
             if waiter.try_abort() {
                 None

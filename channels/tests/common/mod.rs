@@ -42,7 +42,7 @@ pub fn on_one_worker<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) 
             .build()
             .expect("a one-worker runtime");
         let v = rt.run(f);
-        rt.shutdown();
+        rt.shutdown().unwrap();
         v
     })
 }

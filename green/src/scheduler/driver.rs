@@ -44,6 +44,17 @@ pub trait IdleDriver: Send + Sync {
     fn poll(&self, timeout: Option<Duration>);
     /// Makes a running or the next `poll` return soon.
     fn wake(&self);
+
+    /// How many coroutines the driver has woken so far, for metrics (0 if it does not count).
+    fn wakeups(&self) -> u64 {
+        0
+    }
+
+    /// Whether a coroutine waits on the driver now (for deadlock detection: such a coroutine
+    /// can still be woken by I/O). A driver that cannot tell keeps the default, `true`.
+    fn has_waiters(&self) -> bool {
+        true
+    }
 }
 
 static DRIVER: OnceLock<&'static dyn IdleDriver> = OnceLock::new();
@@ -85,6 +96,16 @@ pub fn install(driver: &'static dyn IdleDriver) -> Result<(), &'static dyn IdleD
     DRIVER.set(driver)
 }
 
+/// Coroutines the installed driver has woken so far (0 without one).
+pub(crate) fn wakeups() -> u64 {
+    installed().map_or(0, |d| d.wakeups())
+}
+
+/// Whether a coroutine waits on the installed driver (false without one).
+pub(crate) fn has_waiters() -> bool {
+    installed().is_some_and(|d| d.has_waiters())
+}
+
 /// The installed driver, if any.
 pub(crate) fn installed() -> Option<&'static dyn IdleDriver> {
     DRIVER.get().copied()
@@ -117,13 +138,15 @@ pub(crate) fn starved(for_at_least: Duration) -> bool {
 }
 
 /// A non-blocking poll if a driver is installed and idle; cheap when there is none or when
-/// another thread polls already.
-pub(crate) fn poll_now() {
+/// another thread polls already. True if it polled.
+pub(crate) fn poll_now() -> bool {
     if installed().is_none() || POLLING.load(Ordering::Relaxed) {
-        return;
+        return false;
     }
     if let Some(driver) = begin_poll() {
         driver.poll(Some(Duration::ZERO));
         end_poll();
+        return true;
     }
+    false
 }

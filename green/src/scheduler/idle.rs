@@ -86,6 +86,11 @@ impl Idle {
         self.sleeping.load(Ordering::SeqCst)
     }
 
+    /// Whether worker `index` sleeps (or is about to), for diagnostics.
+    pub(crate) fn is_asleep(&self, index: usize) -> bool {
+        self.slots[index].asleep.load(Ordering::Relaxed)
+    }
+
     /// True while some worker is starting, searching or asleep (a cheap, racy look).
     pub(crate) fn any_idle(&self) -> bool {
         self.spinning.load(Ordering::Relaxed) != 0

@@ -85,10 +85,13 @@ pub(crate) mod context;
 pub mod driver;
 mod idle;
 pub mod preempt;
+mod registry;
+pub(crate) mod report;
 pub(crate) mod sysmon;
 pub(crate) mod timer;
 
 use idle::{Idle, Sleeper, Woke};
+use registry::Registry;
 use sysmon::{Monitor, SliceState};
 use timer::TimerHeap;
 
@@ -124,6 +127,7 @@ use crate::fiber::{self, Fiber, Landing, Outcome};
 use crate::locking::lock;
 use crate::stack::{self, RunningStack, StackPool};
 
+use crate::task::job::{NO_STACK, SHUT_DOWN};
 use crate::task::{self, Home, Woken as TaskWoken};
 
 /// Past this many tasks a local queue sends half of them to the global queue.
@@ -195,6 +199,37 @@ struct Remote {
     thread: Mutex<Option<Thread>>,
     /// Started coroutines of this worker that have not finished.
     live: AtomicUsize,
+    /// The coroutines of this worker that have suspended at least once (`registry.rs`).
+    registry: Registry,
+    /// The id of the coroutine this worker runs (0: none), and since when (runtime clock).
+    running_id: AtomicU64,
+    running_since: AtomicU64,
+    /// What the worker counted of its own work.
+    counters: WorkerCounters,
+}
+
+/// Counts a worker keeps of its own work, for `metrics`. Each is written by its worker alone,
+/// with a load and a store (`bump`), no locked instruction.
+#[derive(Default)]
+pub(crate) struct WorkerCounters {
+    /// Coroutines spawned by code running on this worker.
+    pub(crate) spawned: AtomicU64,
+    /// Coroutines that ended on this worker.
+    pub(crate) finished: AtomicU64,
+    /// Successful steals of unstarted coroutines from other workers.
+    pub(crate) steals: AtomicU64,
+    /// Polls of the I/O driver (blocking or not).
+    pub(crate) polls: AtomicU64,
+    /// Timed waits this worker ended (its own timers, or an overrunning worker's).
+    pub(crate) timers_fired: AtomicU64,
+    /// Yields at a preemption point because the time slice was used up.
+    pub(crate) slice_yields: AtomicU64,
+}
+
+/// Adds one to a counter only its owner writes.
+#[inline]
+fn bump(counter: &AtomicU64) {
+    counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
 }
 
 impl Remote {
@@ -206,6 +241,10 @@ impl Remote {
             slice: SliceState::default(),
             direct_switches: AtomicU64::new(0),
             inbox: Injector::new(),
+            registry: Registry::default(),
+            running_id: AtomicU64::new(0),
+            running_since: AtomicU64::new(0),
+            counters: WorkerCounters::default(),
             stuck: AtomicBool::new(false),
             active: AtomicBool::new(false),
             thread: Mutex::new(None),
@@ -264,7 +303,44 @@ pub(crate) struct Shared {
     pub(crate) rescues: AtomicU64,
     /// Spare workers started so far.
     pub(crate) spares_started: AtomicU64,
+    /// A coarse clock, nanoseconds since `epoch`, advanced by the monitor at each of its
+    /// samples: what diagnostics stamp coroutines with, for the price of one load.
+    clock: AtomicU64,
+    /// Coroutines spawned from outside the runtime's workers, and coroutines dropped unrun or
+    /// unwound at shutdown.
+    spawned_outside: AtomicU64,
+    discarded: AtomicU64,
+    /// The registry of the coroutines that may migrate (they have no one worker).
+    migrating: Registry,
 }
+
+/// Threads greenchan runs in this process (workers, spare workers, monitors, the blocking
+/// pool), for deadlock detection: any other thread might still wake a coroutine.
+static INTERNAL_THREADS: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts the calling thread as one of greenchan's own while it lives.
+pub(crate) struct InternalThread(());
+
+impl InternalThread {
+    pub(crate) fn enter() -> InternalThread {
+        INTERNAL_THREADS.fetch_add(1, Ordering::SeqCst);
+        InternalThread(())
+    }
+}
+
+impl Drop for InternalThread {
+    fn drop(&mut self) {
+        INTERNAL_THREADS.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Threads greenchan runs in this process now.
+pub(crate) fn internal_threads() -> usize {
+    INTERNAL_THREADS.load(Ordering::SeqCst)
+}
+
+/// Every runtime of the process, for `dump`.
+static RUNTIMES: Mutex<Vec<std::sync::Weak<Shared>>> = Mutex::new(Vec::new());
 
 impl Shared {
     /// Creates the shared state; the worker threads take their slot's local queue at start.
@@ -275,7 +351,7 @@ impl Shared {
         let remotes = (0..slots)
             .map(|_| CachePadded::new(Remote::new()))
             .collect();
-        Arc::new(Shared {
+        let shared = Arc::new(Shared {
             stacks: StackPool::new(),
             injector: Injector::new(),
             stealers,
@@ -293,8 +369,69 @@ impl Shared {
             task_depot: Mutex::new(Vec::new()),
             rescues: AtomicU64::new(0),
             spares_started: AtomicU64::new(0),
+            clock: AtomicU64::new(0),
+            spawned_outside: AtomicU64::new(0),
+            discarded: AtomicU64::new(0),
+            migrating: Registry::default(),
             config,
-        })
+        });
+        let mut runtimes = lock(&RUNTIMES);
+        runtimes.retain(|r| r.strong_count() > 0);
+        runtimes.push(Arc::downgrade(&shared));
+        drop(runtimes);
+        shared
+    }
+
+    /// The coarse clock (see `clock`).
+    #[inline]
+    pub(crate) fn clock(&self) -> u64 {
+        self.clock.load(Ordering::Relaxed)
+    }
+
+    /// Advances the coarse clock to now (the monitor, at each sample).
+    pub(crate) fn tick_clock(&self) {
+        self.clock
+            .store(self.nanos_since_epoch(Instant::now()), Ordering::Relaxed);
+    }
+
+    /// If nothing can happen in the runtime on its own (every worker asleep, nothing queued,
+    /// no timed wait pending), a fingerprint of all it has done so far: a later call that
+    /// returns the same one saw no activity in between.
+    pub(crate) fn quiescence(&self) -> Option<u64> {
+        let used = self.slots_used.load(Ordering::Acquire);
+        if self.is_shutdown()
+            || self.idle.sleeping() != self.active.load(Ordering::SeqCst)
+            || !self.injector.is_empty()
+        {
+            return None;
+        }
+        let mut fingerprint =
+            self.spawned_outside.load(Ordering::Relaxed) + self.discarded.load(Ordering::Relaxed);
+        for (index, remote) in self.remotes[..used].iter().enumerate() {
+            if !self.stealers[index].is_empty()
+                || !remote.inbox.is_empty()
+                || lock(&remote.timers).has_live()
+            {
+                return None;
+            }
+            let c = &remote.counters;
+            fingerprint = fingerprint
+                .wrapping_add(remote.slice.sample().0)
+                .wrapping_add(c.spawned.load(Ordering::Relaxed))
+                .wrapping_add(c.finished.load(Ordering::Relaxed))
+                .wrapping_add(c.polls.load(Ordering::Relaxed))
+                .wrapping_add(c.timers_fired.load(Ordering::Relaxed));
+        }
+        Some(fingerprint)
+    }
+
+    /// The registry a task belongs in.
+    fn registry_of(&self, task: &Task) -> &Registry {
+        if task.may_migrate() {
+            &self.migrating
+        } else {
+            &self.remotes[task.home()].registry
+        }
     }
 
     /// Direct switches made by this runtime's workers so far (see `park_direct`).
@@ -372,15 +509,26 @@ impl Shared {
         self.monitor.wake();
     }
 
-    /// Joins the spare workers' threads (after the monitor, which starts them, has stopped).
-    pub(crate) fn join_spares(&self) {
+    /// Joins the spare workers' threads (after the monitor, which starts them, has stopped),
+    /// waiting until `deadline` at most; returns those still running then.
+    pub(crate) fn join_spares_by(&self, deadline: Option<Instant>) -> Vec<thread::JoinHandle<()>> {
         let me = thread::current().id();
         let spares = std::mem::take(&mut *lock(&self.spare_threads));
+        let mut left = Vec::new();
         for t in spares {
-            if t.thread().id() != me {
+            if t.thread().id() == me {
+                continue;
+            }
+            while !t.is_finished() && deadline.is_none_or(|d| Instant::now() < d) {
+                thread::sleep(Duration::from_millis(1));
+            }
+            if t.is_finished() {
                 let _ = t.join();
+            } else {
+                left.push(t);
             }
         }
+        left
     }
 
     /// Each active worker's slot: index, time-slice state, and whether it is stuck.
@@ -471,12 +619,22 @@ impl Shared {
         &self.monitor
     }
 
+    /// Drops a task its runtime's shutdown leaves behind (see `Task::discard`), out of its
+    /// registry and counted.
+    fn discard(&self, task: TaskRef) {
+        if task.registry_index() != crate::task::NOT_REGISTERED {
+            self.registry_of(&task).remove(&task);
+        }
+        self.discarded.fetch_add(1, Ordering::Relaxed);
+        task.discard(SHUT_DOWN);
+    }
+
     /// Drops what is left in the global queue and the timers once the workers are gone, which
     /// also breaks the reference cycle between queued tasks and this structure.
     pub(crate) fn drain_after_shutdown(&self) {
         loop {
             match self.injector.steal() {
-                Steal::Success(task) => task.discard(),
+                Steal::Success(task) => self.discard(task),
                 Steal::Retry => continue,
                 Steal::Empty => break,
             }
@@ -484,8 +642,8 @@ impl Shared {
         for remote in self.remotes.iter() {
             loop {
                 match remote.inbox.steal() {
-                    // Not on its thread: it cannot be unwound here (see `Task::discard`).
-                    Steal::Success(task) => task.discard(),
+                    // Not on its thread: it cannot be unwound here (see `release`).
+                    Steal::Success(task) => self.discard(task),
                     Steal::Retry => continue,
                     Steal::Empty => break,
                 }
@@ -526,7 +684,7 @@ impl Shared {
         }
     }
 
-    fn nanos_since_epoch(&self, t: Instant) -> u64 {
+    pub(crate) fn nanos_since_epoch(&self, t: Instant) -> u64 {
         t.saturating_duration_since(self.epoch).as_nanos() as u64
     }
 
@@ -535,7 +693,7 @@ impl Shared {
     pub(crate) fn inject(self: &Arc<Self>, task: TaskRef) {
         if self.is_shutdown() {
             // Workers are gone or going: nobody would run it.
-            task.discard();
+            self.discard(task);
             return;
         }
         if task.has_started() && !task.may_migrate() {
@@ -675,9 +833,13 @@ pub(crate) fn schedule(task: TaskRef) {
 pub(crate) fn schedule_new(task: TaskRef) {
     let _no_preempt = NoPreempt::new();
     with_worker(|worker| match worker {
-        Some(worker) if Arc::ptr_eq(&worker.shared, &task.runtime) => worker.push_local(task),
+        Some(worker) if Arc::ptr_eq(&worker.shared, &task.runtime) => {
+            bump(&worker.shared.remotes[worker.index].counters.spawned);
+            worker.push_local(task);
+        }
         _ => {
             let shared = task.runtime.clone();
+            shared.spawned_outside.fetch_add(1, Ordering::Relaxed);
             shared.inject(task);
         }
     });
@@ -747,7 +909,16 @@ pub(crate) fn with_current_shared<R>(f: impl FnOnce(Option<&Arc<Shared>>) -> R) 
 /// Called from `preempt_point`: true if the monitor found that the running coroutine has used
 /// up its time slice (the request is consumed).
 pub(crate) fn slice_expired() -> bool {
-    with_worker(|worker| worker.is_some_and(|w| w.shared.remotes[w.index].slice.take_preempt()))
+    with_worker(|worker| {
+        worker.is_some_and(|w| {
+            let remote = &w.shared.remotes[w.index];
+            let expired = remote.slice.take_preempt();
+            if expired {
+                bump(&remote.counters.slice_yields);
+            }
+            expired
+        })
+    })
 }
 
 /// One worker thread's private state; lives on that thread's stack for as long as it runs.
@@ -819,6 +990,7 @@ impl Worker {
 
     /// The worker loop; returns when the runtime shuts down (or a spare retires).
     pub(crate) fn run(self) {
+        let _internal = InternalThread::enter();
         stack::install_overflow_handler();
         let remote = &self.shared.remotes[self.index];
         *lock(&remote.thread) = Some(thread::current());
@@ -846,20 +1018,7 @@ impl Worker {
         if self.spinning.replace(false) {
             self.shared.idle.end_search();
         }
-        // Drop what is queued here, on this thread, while it is still this worker's: a started
-        // coroutine may only be unwound on its own thread. Destructors that wake coroutines of
-        // this worker queue them here again, so repeat until nothing is left.
-        loop {
-            self.drain_inbox();
-            let next = self
-                .runnext
-                .take()
-                .or_else(|| self.home.borrow_mut().pop_front());
-            match next.or_else(|| self.local.pop()) {
-                Some(task) => task.discard(),
-                None => break,
-            }
-        }
+        self.unwind_everything();
         context::set_worker(std::ptr::null());
         drop(registration);
         *lock(&remote.thread) = None;
@@ -873,6 +1032,55 @@ impl Worker {
         drop(task_pool);
         lock(&shared.free_locals)[index] = Some(local);
         shared.retire_slot(index);
+    }
+
+    /// At shutdown: drops what is queued here and unwinds every coroutine of this worker that
+    /// is still parked, on this thread, while it is still this worker's (a started coroutine is
+    /// only ever unwound on its own thread, see `release`), so that their destructors run:
+    /// their channel ends close, their locks release, their sockets close, and their joiners
+    /// learn that the runtime shut down. Coroutines that may migrate are unwound by whichever
+    /// worker gets to them. Destructors that wake coroutines of this worker queue them here
+    /// again, so it repeats until nothing is left.
+    fn unwind_everything(&self) {
+        let remote = &self.shared.remotes[self.index];
+        loop {
+            let mut progressed = false;
+            loop {
+                self.drain_inbox();
+                let next = self
+                    .runnext
+                    .take()
+                    .or_else(|| self.home.borrow_mut().pop_front())
+                    .or_else(|| self.local.pop());
+                let Some(task) = next else { break };
+                self.discard_here(task);
+                progressed = true;
+            }
+            // Parked: nobody holds them. Taking one's park over (`unpark`) makes this worker
+            // its owner, as a waker would be.
+            for task in remote
+                .registry
+                .snapshot()
+                .into_iter()
+                .chain(self.shared.migrating.snapshot())
+            {
+                if let Woken::Run(task) = task.unpark() {
+                    self.discard_here(task);
+                    progressed = true;
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    /// Drops a task at shutdown, on this worker.
+    fn discard_here(&self, task: TaskRef) {
+        if task.has_started() && !task.may_migrate() && task.home() == self.index {
+            self.coroutine_ended();
+        }
+        self.shared.discard(task);
     }
 
     /// Keeps a finished task nobody else references (a detached coroutine's) for the next
@@ -907,6 +1115,14 @@ impl Worker {
         x
     }
 
+    /// A non-blocking poll of the I/O driver, if one is installed and nobody polls it.
+    #[inline]
+    fn poll_now(&self) {
+        if driver::poll_now() {
+            bump(&self.shared.remotes[self.index].counters.polls);
+        }
+    }
+
     /// Moves the started coroutines other threads woke for this worker to its home queue.
     fn drain_inbox(&self) {
         let inbox = &self.shared.remotes[self.index].inbox;
@@ -938,7 +1154,7 @@ impl Worker {
         }
         if tick % NETPOLL_CHECK_INTERVAL == 0 {
             // I/O made ready coroutines land in their home queues.
-            driver::poll_now();
+            self.poll_now();
         }
         self.drain_inbox();
         if let Some(task) = self.runnext.take() {
@@ -954,7 +1170,7 @@ impl Worker {
         }
         self.runnext_streak.set(0);
         self.next_queued(tick).or_else(|| {
-            driver::poll_now();
+            self.poll_now();
             self.drain_inbox();
             self.next_queued(tick)
         })
@@ -1097,6 +1313,7 @@ impl Worker {
                     Woken::Unblock => self.shared.unblock(&task),
                     Woken::Nothing => {}
                 }
+                bump(&self.shared.remotes[self.index].counters.timers_fired);
             }
         }
     }
@@ -1163,7 +1380,7 @@ impl Worker {
             if rounds % 8 == 1 {
                 // I/O that became ready while we spin (Go's findrunnable polls here too); the
                 // coroutines it wakes land in their home queues.
-                driver::poll_now();
+                self.poll_now();
                 continue;
             }
             if may_steal {
@@ -1193,7 +1410,10 @@ impl Worker {
             if len >= 2 || (len == 1 && self.may_take_only_task(victim)) {
                 loop {
                     match stealer.steal_batch_and_pop(&self.local) {
-                        Steal::Success(task) => return Some(task),
+                        Steal::Success(task) => {
+                            bump(&shared.remotes[self.index].counters.steals);
+                            return Some(task);
+                        }
                         Steal::Empty => break,
                         Steal::Retry => continue,
                     }
@@ -1253,6 +1473,7 @@ impl Worker {
             if let Some(driver) = poll {
                 self.leave_poll_standby(standby);
                 if sleeper.begin_poll() {
+                    bump(&remote.counters.polls);
                     driver.poll(deadline.map(|d| d.saturating_duration_since(Instant::now())));
                 }
                 sleeper.end_poll();
@@ -1312,7 +1533,8 @@ impl Worker {
                     if !task.may_migrate() {
                         self.coroutine_ended();
                     }
-                    task.discard();
+                    self.shared.discarded.fetch_add(1, Ordering::Relaxed);
+                    task.discard(NO_STACK);
                     return;
                 }
             },
@@ -1328,9 +1550,11 @@ impl Worker {
             // task is whichever came back.
             task = self.running.take().expect("a coroutine ran");
             self.leave();
+            task.set_last_ran(self.shared.clock());
             match outcome {
                 Outcome::Suspended(message) => match Suspend::from_message(message) {
                     Suspend::Yield => {
+                        self.shared.registry_of(&task).insert(&task);
                         task.requeue();
                         self.requeue_here(task);
                         return;
@@ -1340,11 +1564,15 @@ impl Worker {
                         // migrating or not, behind what is queued here.
                         // SAFETY: this worker just ran the task, so it owns its worker-side cells.
                         unsafe { task.set_preempted(true) };
+                        self.shared.registry_of(&task).insert(&task);
                         task.requeue();
                         self.home.borrow_mut().push_back(task);
                         return;
                     }
                     Suspend::Park => {
+                        // In the registry before the park is committed: from then on another
+                        // thread may wake it (and, migrating, run and finish it).
+                        self.shared.registry_of(&task).insert(&task);
                         let Some(woken) = Task::commit_park(task) else {
                             return;
                         };
@@ -1356,9 +1584,8 @@ impl Worker {
                     }
                 },
                 Outcome::Returned => {
-                    if !task.may_migrate() {
-                        self.coroutine_ended();
-                    }
+                    // Counted and unregistered as it ended (`Home::ending`), or, unwound by
+                    // a shutdown, as it was discarded.
                     task.finish();
                     // SAFETY: as above; the coroutine has finished.
                     if let Some(fiber) = unsafe { task.take_fiber() } {
@@ -1390,15 +1617,20 @@ impl Worker {
         stack::set_running(Some(RunningStack::of(task, unsafe { task.guard() })));
         let switches = self.switches.get().wrapping_add(1);
         self.switches.set(switches);
-        self.shared.remotes[self.index]
-            .slice
-            .begin(switches, task.async_preemptible());
+        let remote = &self.shared.remotes[self.index];
+        remote.slice.begin(switches, task.async_preemptible());
+        remote.running_id.store(task.id, Ordering::Relaxed);
+        remote
+            .running_since
+            .store(self.shared.clock(), Ordering::Relaxed);
     }
 
     /// Undoes `enter` once the worker has its thread back.
     #[inline]
     fn leave(&self) {
-        self.shared.remotes[self.index].slice.end();
+        let remote = &self.shared.remotes[self.index];
+        remote.slice.end();
+        remote.running_id.store(0, Ordering::Relaxed);
         stack::set_running(None);
         context::set_current_task(std::ptr::null());
     }
@@ -1475,6 +1707,11 @@ pub(crate) fn park_direct(task: *const Task) -> bool {
     w.enter(&next);
     let me = w.running.replace(Some(next));
     debug_assert!(me.as_deref().is_some_and(|m| std::ptr::eq(m, task)));
+    if let Some(me) = &me {
+        // As in `Worker::run_task` for a park: registered before its park is committed.
+        me.set_last_ran(w.shared.clock());
+        w.shared.registry_of(me).insert(me);
+    }
     w.handed.set(me);
     // SAFETY: `task` is the running coroutine, so its link is its own fiber; `to` is the
     // started, suspended fiber of the task this worker just dequeued and made its running one.
@@ -1518,6 +1755,10 @@ impl RunningStack {
 }
 
 impl Home for Shared {
+    fn ending(task: &Task) {
+        coroutine_ending(task);
+    }
+
     /// Unwinds a coroutine that will never be resumed, so its destructors run, and returns its
     /// stack to the pool. A coroutine that can not be unwound here is leaked instead, as one
     /// parked forever is: one stopped at an arbitrary instruction by asynchronous preemption
@@ -1544,6 +1785,20 @@ impl Home for Shared {
         }
         task.runtime.stacks.put(fiber.into_stack());
     }
+}
+
+/// What `Home::ending` does: on the ending coroutine's worker, before its joiner is told.
+fn coroutine_ending(task: &Task) {
+    with_worker(|worker| {
+        let Some(w) = worker else { return };
+        if task.registry_index() != crate::task::NOT_REGISTERED {
+            w.shared.registry_of(task).remove(task);
+        }
+        bump(&w.shared.remotes[w.index].counters.finished);
+        if !task.may_migrate() {
+            w.coroutine_ended();
+        }
+    });
 }
 
 /// Suspends the running coroutine `task`, handing `why` to its worker. The coroutine's

@@ -22,7 +22,7 @@
 //! sleeps until a worker wakes up and tells it (`worker_woke`, on the wake path only, never on
 //! the switch path).
 
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -45,6 +45,8 @@ pub(crate) struct SliceState {
     /// Set by the monitor while it signals `thread`; the worker waits for it to clear before
     /// its thread may exit (so the monitor never signals a thread that is gone).
     signalling: AtomicBool,
+    /// The worker thread's kernel id (Linux), for its scheduler statistics; 0 if unknown.
+    tid: AtomicI32,
 }
 
 impl SliceState {
@@ -82,6 +84,13 @@ impl SliceState {
     )]
     pub(crate) fn preempt_requested(&self) -> bool {
         self.preempt.load(Ordering::Relaxed)
+    }
+
+    /// Records the calling thread's kernel id, for `cpu_starved` (Linux only).
+    pub(crate) fn publish_tid(&self) {
+        #[cfg(target_os = "linux")]
+        // SAFETY: `gettid` has no preconditions.
+        self.tid.store(unsafe { libc::gettid() }, Ordering::Relaxed);
     }
 
     /// Makes this worker's thread signallable by the monitor.
@@ -181,42 +190,103 @@ impl Monitor {
     }
 }
 
+/// A thread's time on a CPU and waiting for one, in nanoseconds (`/proc/.../schedstat`).
+fn schedstat(tid: i32) -> Option<(u64, u64)> {
+    if tid == 0 || !cfg!(target_os = "linux") {
+        return None;
+    }
+    let text = std::fs::read_to_string(format!("/proc/self/task/{tid}/schedstat")).ok()?;
+    let mut fields = text.split_whitespace().map(|f| f.parse::<u64>().ok());
+    Some((fields.next()??, fields.next()??))
+}
+
+/// What the monitor knows of a worker that has stayed inside one coroutine.
+#[derive(Clone, Copy)]
+struct Overrun {
+    /// The worker's switch count, when it was first seen, and when the running coroutine was
+    /// last asked to yield.
+    switches: u64,
+    since: Instant,
+    asked: Instant,
+    /// The thread's scheduler statistics at half a slice into the overrun.
+    baseline: Option<(u64, u64)>,
+}
+
+/// True if, since `o.baseline`, the worker's thread waited for a CPU longer than it ran: a
+/// loaded machine left it runnable but unscheduled. A thread stuck in a coroutine either runs
+/// (a loop with no greenchan call) or sleeps in the kernel (a blocking call, a std lock), and
+/// neither is waiting for a CPU. Without the statistics (not Linux), false.
+fn cpu_starved(state: &SliceState, o: &Overrun) -> bool {
+    let Some((run0, wait0)) = o.baseline else {
+        return false;
+    };
+    let Some((run1, wait1)) = schedstat(state.tid.load(Ordering::Relaxed)) else {
+        return false;
+    };
+    wait1.saturating_sub(wait0) > run1.saturating_sub(run0)
+}
+
 /// The monitor thread's body; returns when the runtime shuts down.
 pub(crate) fn run(shared: Arc<Shared>) {
+    let _internal = super::InternalThread::enter();
     let slice = shared.config.time_slice;
     // A quarter slice: a worker is found stuck at most a quarter slice after its slice ran
     // out, so a coroutine spawned beside stuck workers starts within two slices.
     let tick = (slice / 4).max(Duration::from_micros(250));
     let slots = shared.slot_count();
-    // Per slot: the switch count last seen, when it was first seen, and when the running
-    // coroutine was last asked to yield.
     let start = Instant::now();
-    let mut seen: Vec<(u64, Instant, Instant)> = vec![(u64::MAX, start, start); slots];
+    let mut seen = vec![
+        Overrun {
+            switches: u64::MAX,
+            since: start,
+            asked: start,
+            baseline: None,
+        };
+        slots
+    ];
     let mut stuck = Vec::new();
     let mut idle_samples = 0;
     let monitor = shared.monitor();
     let async_allowed = crate::scheduler::preempt::enabled_by_env();
     while !shared.is_shutdown() {
         monitor.wait(Some(tick));
+        shared.tick_clock();
         let now = Instant::now();
         let mut active = false;
         stuck.clear();
         for (i, state) in shared.active_slots() {
             let switches = state.switches.load(Ordering::Relaxed);
             let running = state.running.load(Ordering::Relaxed);
-            if switches != seen[i].0 {
-                seen[i] = (switches, now, now);
+            let o = &mut seen[i];
+            if switches != o.switches {
+                *o = Overrun {
+                    switches,
+                    since: now,
+                    asked: now,
+                    baseline: None,
+                };
                 shared.set_stuck(i, false);
                 active = true;
             } else if running {
                 active = true;
-                if now.duration_since(seen[i].1) >= slice {
-                    stuck.push(i);
-                    shared.set_stuck(i, true);
+                let overrun = now.duration_since(o.since);
+                if o.baseline.is_none() && overrun >= slice / 2 {
+                    o.baseline = schedstat(state.tid.load(Ordering::Relaxed));
                 }
-                if now.duration_since(seen[i].2) >= slice {
+                if overrun >= slice {
+                    if cpu_starved(state, o) {
+                        // The thread is waiting for a core, not stuck in its coroutine: another
+                        // thread would wait for one too. Look again over the next half slice.
+                        o.baseline = schedstat(state.tid.load(Ordering::Relaxed));
+                        o.since = now - slice / 2;
+                    } else {
+                        stuck.push(i);
+                        shared.set_stuck(i, true);
+                    }
+                }
+                if now.duration_since(o.asked) >= slice {
                     // Once per slice: a preemption point consumes the request.
-                    seen[i].2 = now;
+                    o.asked = now;
                     state.preempt.store(true, Ordering::Relaxed);
                     if async_allowed && switches & 1 != 0 {
                         state.signal();
@@ -240,6 +310,7 @@ pub(crate) fn run(shared: Arc<Shared>) {
         fence(Ordering::SeqCst);
         if !monitor.woken.swap(false, Ordering::SeqCst) && !shared.is_shutdown() {
             monitor.wait(None);
+            shared.tick_clock();
         }
         monitor.asleep.store(false, Ordering::SeqCst);
         monitor.woken.store(false, Ordering::SeqCst);

@@ -77,6 +77,11 @@ impl TimerHeap {
         self.swept_len = self.heap.len();
     }
 
+    /// True if some entry belongs to a wait still in progress.
+    pub(crate) fn has_live(&self) -> bool {
+        self.heap.iter().any(|e| e.task.wait_gen() == e.gen)
+    }
+
     /// Entries held, live or stale.
     pub(crate) fn len(&self) -> usize {
         self.heap.len()

@@ -9,6 +9,7 @@
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use super::waiter::WaitReason;
 use super::waiter::{Waiter, WOKEN};
 
 /// Lets `n` coroutines (or threads) wait until all `n` have arrived, over and over. The API is
@@ -94,7 +95,7 @@ impl Barrier {
             }
             return BarrierWaitResult(true);
         }
-        let node = Waiter::new(0);
+        let node = Waiter::new(0, WaitReason::Barrier);
         st.parked.push(node.clone());
         drop(st);
         node.wait();

@@ -14,6 +14,7 @@ use std::sync::{LockResult, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::mutex::MutexGuard;
+use super::waiter::WaitReason;
 use super::waiter::{
     lock_queue, remove, AtomicUsize, Ordering, QueueLock, WaitQueue, Waiter, WAITING, WOKEN,
 };
@@ -253,7 +254,7 @@ impl Condvar {
     }
 
     fn enqueue(&self) -> std::sync::Arc<Waiter> {
-        let node = Waiter::new(0);
+        let node = Waiter::new(0, WaitReason::Condvar);
         let mut q = lock_queue(&self.queue);
         q.push_back(node.clone());
         self.waiters.fetch_add(1, Ordering::Relaxed);

@@ -32,6 +32,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, LockResult, PoisonError, TryLockError, TryLockResult};
 
 use super::poison;
+use super::waiter::WaitReason;
 use super::waiter::{lock_queue, AtomicUsize, Ordering, QueueLock, WaitQueue, Waiter, GRANTED};
 
 const LOCKED: usize = 1;
@@ -154,7 +155,7 @@ impl RawMutex {
                     }
                 }
             }
-            let mut node = Waiter::new(0);
+            let mut node = Waiter::new(0, WaitReason::Mutex);
             {
                 let n = Arc::get_mut(&mut node).expect("fresh node");
                 n.requeued = requeued;

@@ -14,6 +14,7 @@ use std::fmt;
 use std::mem::MaybeUninit;
 use std::ops::Deref;
 
+use super::waiter::WaitReason;
 use super::waiter::{lock_queue, AtomicU8, Ordering, QueueLock, WaitQueue, Waiter, WOKEN};
 
 const INCOMPLETE: u8 = 0;
@@ -194,7 +195,7 @@ impl<T> OnceLock<T> {
                     return;
                 }
                 _ => {
-                    let node = Waiter::new(0);
+                    let node = Waiter::new(0, WaitReason::Once);
                     q.push_back(node.clone());
                     drop(q);
                     node.wait();

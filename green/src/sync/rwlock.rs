@@ -28,6 +28,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
 
 use super::poison;
+use super::waiter::WaitReason;
 use super::waiter::{lock_queue, AtomicUsize, Ordering, QueueLock, WaitQueue, Waiter};
 
 const WRITER: usize = 1;
@@ -121,7 +122,7 @@ impl RawRwLock {
                 Err(actual) => s = actual,
             }
         }
-        let node = Waiter::new(kind);
+        let node = Waiter::new(kind, WaitReason::RwLock);
         q.push_back(node.clone());
         drop(q);
         // Only a grant dequeues a node here, so the outcome is the lock itself.

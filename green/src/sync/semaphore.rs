@@ -17,6 +17,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::waiter::WaitReason;
 use super::waiter::{
     lock_queue, remove, AtomicUsize, Ordering, QueueLock, WaitQueue, Waiter, WAITING,
 };
@@ -274,7 +275,7 @@ impl Semaphore {
                 Err(actual) => s = actual,
             }
         }
-        let node = Waiter::new(0);
+        let node = Waiter::new(0, WaitReason::Semaphore);
         q.push_back(node.clone());
         drop(q);
         let Some(Some(deadline)) = deadline else {

@@ -14,6 +14,7 @@ use std::fmt;
 use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
+use super::waiter::WaitReason;
 use super::waiter::{lock_queue, AtomicU64, Ordering, QueueLock, WaitQueue, Waiter};
 
 const HANDLE: u64 = 1 << 32;
@@ -174,7 +175,7 @@ impl WaitGroup {
         if inner.count.load(Ordering::Acquire) == 0 {
             return;
         }
-        let node = Waiter::new(0);
+        let node = Waiter::new(0, WaitReason::WaitGroup);
         q.push_back(node.clone());
         drop(q);
         node.wait();

@@ -103,11 +103,32 @@ pub(crate) struct Waiter {
     pub(crate) since: Instant,
     /// How many times it was woken and had to queue again (loom's stand-in for `since`).
     pub(crate) requeued: u32,
+    /// What the waiter waits on, for diagnostics.
+    #[cfg(not(loom))]
+    reason: WaitReason,
+}
+
+/// What a waiter of `sync` waits on (a stand-in under loom, which has no diagnostics).
+#[cfg(not(loom))]
+pub(crate) use crate::diagnostics::WaitReason;
+#[cfg(loom)]
+#[derive(Clone, Copy)]
+#[allow(dead_code)]
+pub(crate) enum WaitReason {
+    Barrier,
+    Condvar,
+    Mutex,
+    Once,
+    RwLock,
+    Semaphore,
+    WaitGroup,
 }
 
 impl Waiter {
     /// A node for the calling coroutine or thread.
-    pub(crate) fn new(kind: u8) -> Arc<Waiter> {
+    pub(crate) fn new(kind: u8, reason: WaitReason) -> Arc<Waiter> {
+        #[cfg(loom)]
+        let _ = reason;
         Arc::new(Waiter {
             #[cfg(loom)]
             handle: loom::thread::current(),
@@ -118,6 +139,8 @@ impl Waiter {
             #[cfg(not(loom))]
             since: Instant::now(),
             requeued: 0,
+            #[cfg(not(loom))]
+            reason,
         })
     }
 
@@ -135,6 +158,8 @@ impl Waiter {
             if s != WAITING {
                 return s;
             }
+            #[cfg(not(loom))]
+            let _waiting = crate::diagnostics::waiting_on(self.reason);
             park();
         }
     }
@@ -162,6 +187,7 @@ impl Waiter {
             if s != WAITING || Instant::now() >= deadline {
                 return s;
             }
+            let _waiting = crate::diagnostics::waiting_on(self.reason);
             crate::coroutine::park_deadline(deadline);
         }
     }

@@ -106,23 +106,28 @@ impl<T> Packet<T> {
     }
 }
 
-/// Why a joiner gets `Err` for a coroutine that never ran to its end without panicking.
-pub(crate) const DROPPED: &str = "coroutine was dropped before it finished: its runtime shut down or no stack could be allocated for it";
+/// Why a joiner gets `Err` for a coroutine its runtime's shutdown dropped (unwound, or never
+/// started).
+pub(crate) const SHUT_DOWN: &str =
+    "coroutine was dropped before it finished: its runtime shut down";
+
+/// Why a joiner gets `Err` for a coroutine that could not start.
+pub(crate) const NO_STACK: &str = "coroutine never ran: no stack could be allocated for it";
 
 /// What a task runs, as the scheduler sees it: a closure and its packet.
 pub(crate) trait Job: Send + Sync {
     /// Runs the closure, catching a panic (a forced unwind of a coroutine its runtime dropped
-    /// becomes the `DROPPED` error), calls `before_complete`, and publishes the result.
+    /// becomes the `SHUT_DOWN` error), calls `before_complete`, and publishes the result.
     ///
     /// # Safety
     /// Only the task's own coroutine calls it, at most once.
     unsafe fn run(&self, before_complete: &mut dyn FnMut());
 
-    /// Drops the closure if it never ran, publishing an error for the joiner.
+    /// Drops the closure if it never ran, publishing `why` as the joiner's error.
     ///
     /// # Safety
     /// Only the task's current owner calls it, never while `run` is on the stack.
-    unsafe fn abandon(&self);
+    unsafe fn abandon(&self, why: &'static str);
 }
 
 /// The closure of a spawned coroutine and the packet its joiner waits on.
@@ -150,7 +155,7 @@ struct Unfinished<'a, T>(&'a Packet<T>);
 
 impl<T> Drop for Unfinished<'_, T> {
     fn drop(&mut self) {
-        let why: Box<dyn Any + Send> = Box::new(DROPPED);
+        let why: Box<dyn Any + Send> = Box::new(SHUT_DOWN);
         self.0.complete(Err(why));
     }
 }
@@ -170,7 +175,7 @@ where
             // A runtime that shut down unwound the coroutine: say so, as for one that never ran,
             // whichever fiber backend's payload it carries.
             if crate::fiber::unwinding_forcibly() {
-                Box::new(DROPPED)
+                Box::new(SHUT_DOWN)
             } else {
                 payload
             }
@@ -180,11 +185,11 @@ where
         self.packet.complete(result);
     }
 
-    unsafe fn abandon(&self) {
+    unsafe fn abandon(&self, why: &'static str) {
         // SAFETY: the caller owns the task and `run` is not running.
         if let Some(f) = (unsafe { &mut *self.f.get() }).take() {
             drop(f);
-            let why: Box<dyn Any + Send> = Box::new(DROPPED);
+            let why: Box<dyn Any + Send> = Box::new(why);
             self.packet.complete(Err(why));
         }
     }

@@ -12,7 +12,7 @@
 
 use std::cell::UnsafeCell;
 use std::ptr;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use crate::fiber::{Fiber, Link};
@@ -38,6 +38,12 @@ pub(crate) trait Home: Send + Sync + Sized + 'static {
     /// its destructors run) if that may be done on this thread, else leaks it; and takes its
     /// stack back.
     fn release(task: &Task<Self>, fiber: Fiber);
+
+    /// The coroutine of `task` is about to end (its result is about to be published, on its
+    /// own stack and thread): the runtime forgets it, so that whoever hears of the end finds it
+    /// gone from the runtime's counts and lists. Not called for a coroutine its runtime unwinds
+    /// at shutdown (the runtime counts that one as it discards it).
+    fn ending(task: &Task<Self>);
 }
 
 /// A coroutine's name, boxed twice so that it takes one word in every task: names are rare,
@@ -62,6 +68,9 @@ pub(crate) const ASYNC_PREEMPT: u8 = 2;
 
 /// `Task::home` of a task that has not started yet.
 const NO_HOME: u32 = u32::MAX;
+
+/// `Task::registry_index` of a task not in its runtime's registry.
+pub(crate) const NOT_REGISTERED: u32 = u32::MAX;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -97,11 +106,19 @@ pub(crate) fn next_id() -> u64 {
 /// whose closure never ran tells the joiner.
 pub(crate) struct Entry(CachedArc<dyn Job>);
 
-impl Drop for Entry {
-    fn drop(&mut self) {
+impl Entry {
+    /// Drops the closure unrun, telling the joiner `why`.
+    fn abandon(self, why: &'static str) {
         // SAFETY: an entry is dropped by the task's owner: the worker or queue holder of an
         // unstarted task, or the coroutine itself after `run` returned or unwound.
-        unsafe { self.0.abandon() };
+        unsafe { self.0.abandon(why) };
+    }
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        // SAFETY: as in `abandon`; a second abandon finds nothing left to drop.
+        unsafe { self.0.abandon(job::SHUT_DOWN) };
     }
 }
 
@@ -125,6 +142,9 @@ unsafe fn coroutine_main<R: Home>(data: *const (), link: Link) {
     };
     crate::critical::coroutine_started(task.async_preemptible());
     let mut before_complete = || {
+        if !crate::fiber::unwinding_forcibly() {
+            R::ending(task);
+        }
         // Coroutine-locals die with the coroutine, in it, before its joiner hears of the end.
         // SAFETY: as above; the reference ends here.
         let locals = unsafe { task.locals.get() }.take();
@@ -178,6 +198,16 @@ pub(crate) struct Task<R: Home> {
     home: AtomicU32,
     /// `MIGRATE` and `ASYNC_PREEMPT`, fixed at spawn.
     flags: u8,
+    /// What the coroutine waits on while parked (a `WaitReason` code, set by the blocking
+    /// call before it parks), for diagnostics.
+    wait: AtomicU8,
+    /// The position of the task in its runtime's registry of coroutines that have suspended
+    /// at least once (`NOT_REGISTERED` before), kept by the runtime.
+    registry_index: AtomicU32,
+    /// The deadline of the current timed wait, and when the coroutine last ran, in the
+    /// runtime's clock (nanoseconds since its start; 0 for none), for diagnostics.
+    wait_deadline: AtomicU64,
+    last_ran: AtomicU64,
     pub(crate) id: u64,
     pub(crate) name: Name,
     /// Usable stack size in bytes (at most `MAX_STACK_SIZE`, 1 GiB).
@@ -272,6 +302,10 @@ impl<R: Home> Task<R> {
             wait_gen,
             home,
             flags,
+            wait,
+            registry_index,
+            wait_deadline,
+            last_ran,
             id,
             name: old_name,
             stack_size: size,
@@ -290,6 +324,10 @@ impl<R: Home> Task<R> {
         *wait_gen.get_mut() = 0;
         *home.get_mut() = NO_HOME;
         *flags = new_flags;
+        *wait.get_mut() = 0;
+        debug_assert_eq!(*registry_index.get_mut(), NOT_REGISTERED);
+        *wait_deadline.get_mut() = 0;
+        *last_ran.get_mut() = 0;
         *id = next_id();
         *old_name = name;
         *size = stack_size as u32;
@@ -307,6 +345,10 @@ impl<R: Home> Task<R> {
             wait_gen: AtomicU32::new(0),
             home: AtomicU32::new(NO_HOME),
             flags,
+            wait: AtomicU8::new(0),
+            registry_index: AtomicU32::new(NOT_REGISTERED),
+            wait_deadline: AtomicU64::new(0),
+            last_ran: AtomicU64::new(0),
             id: next_id(),
             name,
             stack_size: stack_size as u32,
@@ -537,6 +579,49 @@ impl<R: Home> Task<R> {
         self.flags & ASYNC_PREEMPT != 0
     }
 
+    /// What the coroutine waits on (a code of the runtime's; 0: nothing said).
+    pub(crate) fn wait_reason(&self) -> u8 {
+        self.wait.load(Ordering::Relaxed)
+    }
+
+    /// Says what the coroutine is about to wait on; only the running coroutine calls it.
+    pub(crate) fn set_wait_reason(&self, reason: u8) {
+        self.wait.store(reason, Ordering::Relaxed);
+    }
+
+    /// The deadline of the current timed wait (0: none), in the runtime's clock.
+    pub(crate) fn wait_deadline(&self) -> u64 {
+        self.wait_deadline.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_wait_deadline(&self, at: u64) {
+        self.wait_deadline.store(at, Ordering::Relaxed);
+    }
+
+    /// When the coroutine last ran (0: never), in the runtime's clock.
+    pub(crate) fn last_ran(&self) -> u64 {
+        self.last_ran.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_last_ran(&self, at: u64) {
+        self.last_ran.store(at, Ordering::Relaxed);
+    }
+
+    /// The task's position in its runtime's registry (`NOT_REGISTERED`: not in it).
+    #[inline]
+    pub(crate) fn registry_index(&self) -> u32 {
+        self.registry_index.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_registry_index(&self, index: u32) {
+        self.registry_index.store(index, Ordering::Relaxed);
+    }
+
+    /// The scheduling phase, for diagnostics (racy by nature).
+    pub(crate) fn phase(&self) -> state::Phase {
+        self.state.phase()
+    }
+
     /// Starts a new timed wait and returns its generation.
     pub(crate) fn begin_timed_wait(&self) -> u32 {
         self.wait_gen.fetch_add(1, Ordering::AcqRel).wrapping_add(1)
@@ -551,17 +636,20 @@ impl<R: Home> Task<R> {
         self.wait_gen.load(Ordering::Acquire)
     }
 
-    /// Drops a queued task that will never run because its runtime shut down. The caller owns
-    /// the queue entry, hence the task. A coroutine that has run is released by its runtime
-    /// (`Home::release`); an unstarted closure is dropped here, which tells its joiner.
-    pub(crate) fn discard(self: Arc<Self>) {
-        // SAFETY: a queued task belongs to whoever holds its queue entry.
+    /// Drops a task that will never run again: its runtime shut down (`why` is then
+    /// `job::SHUT_DOWN`), or it could not start. The caller owns the task (it holds its queue
+    /// entry, or took it from its park). A coroutine that has run is released by its runtime
+    /// (`Home::release`, which unwinds it where it may); an unstarted closure is dropped here,
+    /// which tells its joiner `why`.
+    pub(crate) fn discard(self: Arc<Self>, why: &'static str) {
+        // SAFETY: as stated, the caller owns the task.
         if let Some(fiber) = unsafe { self.fiber.get() }.take() {
             R::release(&self, fiber);
         }
         // SAFETY: as above.
-        let entry = unsafe { self.entry.get() }.take();
-        drop(entry);
+        if let Some(entry) = unsafe { self.entry.get() }.take() {
+            entry.abandon(why);
+        }
         self.finish();
     }
 }

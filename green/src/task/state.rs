@@ -29,6 +29,19 @@ const SCHED_MASK: u8 = 3;
 const NOTIFIED: u8 = 4;
 const BLOCKING: u8 = 8;
 
+/// Where a task is, for diagnostics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Queued or running.
+    Active,
+    /// Blocking its worker's thread while it waits (it is panicking).
+    Blocking,
+    /// Parked.
+    Parked,
+    /// Ended.
+    Done,
+}
+
 /// What an unpark must do next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Wake {
@@ -104,6 +117,17 @@ impl SchedState {
                 self.state.store(ACTIVE, Ordering::Relaxed);
                 false
             }
+        }
+    }
+
+    /// Where the task is now (a racy snapshot, for diagnostics).
+    pub(crate) fn phase(&self) -> Phase {
+        let s = self.state.load(Ordering::Relaxed);
+        match s & SCHED_MASK {
+            PARKED => Phase::Parked,
+            DONE => Phase::Done,
+            _ if s & BLOCKING != 0 => Phase::Blocking,
+            _ => Phase::Active,
         }
     }
 

@@ -39,7 +39,7 @@ pub fn shut_down_while_busy(rt: &Arc<Runtime>, gate: &AtomicBool) {
         std::thread::yield_now();
     }
     gate.store(true, Ordering::Release);
-    stopper.join().unwrap();
+    stopper.join().unwrap().unwrap();
 }
 
 /// Asserts that `h`'s coroutine was dropped by its runtime before it finished.

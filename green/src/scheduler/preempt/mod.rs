@@ -200,6 +200,7 @@ impl WorkerRegistration {
     pub(crate) fn new(slice: &SliceState) -> WorkerRegistration {
         set_depth(1);
         SLICE.with(|s| s.set(slice));
+        slice.publish_tid();
         if imp::is_supported() {
             slice.publish_thread(imp::current_thread());
         }
