@@ -602,3 +602,32 @@ pub(crate) fn install_sigquit_dump() -> bool {
         }
     })
 }
+
+/// Installs, once per process (at the first runtime's start), a panic hook that first names
+/// the panicking coroutine, `coroutine 'worker-3' (id 42) panicked at src/main.rs:10:5`, then
+/// runs the hook that was there before (std's, which prints the message and names the worker
+/// thread, or the program's own). A hook the program sets later replaces this one, as any
+/// `set_hook` does.
+pub(crate) fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let task = context::current_task();
+            // SAFETY: a non-null current task is the running (here: panicking) coroutine,
+            // alive while it runs.
+            if let Some(task) = unsafe { task.as_ref() } {
+                let mut line = String::from("coroutine ");
+                if let Some(name) = task.name.as_deref() {
+                    let _ = write!(line, "'{name}' ");
+                }
+                let _ = write!(line, "(id {}) panicked", task.id);
+                if let Some(at) = info.location() {
+                    let _ = write!(line, " at {at}");
+                }
+                eprintln!("{line}");
+            }
+            previous(info);
+        }));
+    });
+}

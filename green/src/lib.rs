@@ -115,7 +115,7 @@ pub use park_cache::{put_park_cache, take_park_cache};
 pub use runtime::{
     global, run, spawn, Builder, Runtime, RuntimeBuilder, ShutdownError, StuckCoroutine,
     DEFAULT_MAX_SPARE_THREADS, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_TIME_SLICE, MAX_SPARE_THREADS,
-    MAX_WORKERS,
+    MAX_TIME_SLICE, MAX_WORKERS,
 };
 pub use scheduler::{driver, preempt};
 pub use stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};

@@ -29,6 +29,9 @@ use crate::task::{self, Task};
 /// Default time slice after which a running coroutine is preempted.
 pub const DEFAULT_TIME_SLICE: Duration = Duration::from_millis(10);
 
+/// Longest time slice a runtime accepts; more is surely a mistake.
+pub const MAX_TIME_SLICE: Duration = Duration::from_secs(3600);
+
 /// Most workers a runtime accepts; more is surely a mistake.
 pub const MAX_WORKERS: usize = 1024;
 
@@ -199,8 +202,9 @@ impl RuntimeBuilder {
     }
 
     /// Starts the workers. Fails with `InvalidInput` on zero or too many workers, too many
-    /// spare threads, a stack size out of bounds or a zero time slice, and with the OS error
-    /// if a thread cannot start.
+    /// spare threads, a stack size out of bounds, a time slice of zero or longer than
+    /// [`MAX_TIME_SLICE`], or a thread name with a NUL byte; and with the OS error if a thread
+    /// cannot start. Nothing accepted here fails later.
     pub fn build(self) -> io::Result<Runtime> {
         let workers = match self.workers {
             Some(0) => return Err(invalid("a runtime needs at least one worker, got 0".into())),
@@ -216,6 +220,15 @@ impl RuntimeBuilder {
         if self.time_slice.is_zero() {
             return Err(invalid("the time slice must be longer than zero".into()));
         }
+        if self.time_slice > MAX_TIME_SLICE {
+            return Err(invalid(format!(
+                "a time slice of {:?} was requested; at most {MAX_TIME_SLICE:?} is supported",
+                self.time_slice
+            )));
+        }
+        if self.thread_name.contains('\0') {
+            return Err(invalid("thread names may not contain NUL bytes".into()));
+        }
         if self.max_spare > MAX_SPARE_THREADS {
             return Err(invalid(format!(
                 "{} spare threads requested; at most {MAX_SPARE_THREADS} are supported",
@@ -225,6 +238,7 @@ impl RuntimeBuilder {
         if self.task_flags & task::ASYNC_PREEMPT != 0 {
             crate::scheduler::preempt::install_for_opt_in();
         }
+        crate::diagnostics::install_panic_hook();
         if self.dump_on_sigquit && !crate::diagnostics::install_sigquit_dump() {
             return Err(io::Error::other(
                 "cannot install the SIGQUIT handler that dumps the coroutines",
@@ -741,12 +755,18 @@ where
             return Err(invalid("coroutine names may not contain NUL bytes".into()));
         }
     }
+    // A spawn that could not get a stack later fails now (`StackPool::promise`).
+    let promised = if shared.stacks.promise(size)? {
+        task::STACK_PROMISED
+    } else {
+        0
+    };
     let (task, job) = Task::new_or_reused(
         scheduler::take_reusable_task(shared),
         shared,
         name.map(Box::new),
         size,
-        shared.config.task_flags | task_flags,
+        shared.config.task_flags | task_flags | promised,
         JobCell::new(f),
     );
     // SAFETY: `|p| p` is an unsizing coercion.

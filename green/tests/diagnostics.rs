@@ -235,3 +235,61 @@ fn sigquit_prints_the_dump_and_exits() {
     assert!(err.contains("SIGQUIT: greenchan dump"), "{err}");
     assert!(err.contains("'patient': parked on park"), "{err}");
 }
+
+/// In a child process: a coroutine's panic message names the coroutine (issue 11), and a hook
+/// the program installed before the runtime started still runs.
+#[test]
+fn panic_messages_name_the_coroutine() {
+    const CHILD: &str = "GREEN_PANIC_NAME_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        static USER_HOOK_RAN: AtomicBool = AtomicBool::new(false);
+        let std_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            USER_HOOK_RAN.store(true, Ordering::SeqCst);
+            std_hook(info);
+        }));
+        let rt = Runtime::builder().workers(1).build().unwrap();
+        let named = Builder::new()
+            .name("worker-3".into())
+            .spawn_on(&rt, || panic!("boom"))
+            .unwrap();
+        let id = named.coroutine().id();
+        assert!(named.join().is_err());
+        let unnamed = rt.spawn(|| panic!("bang")).unwrap();
+        let id2 = unnamed.coroutine().id();
+        assert!(unnamed.join().is_err());
+        assert!(USER_HOOK_RAN.load(Ordering::SeqCst));
+        println!("ids {id} {id2}");
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "panic_messages_name_the_coroutine",
+            "--exact",
+            "--nocapture",
+        ])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let ids: Vec<&str> = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("ids "))
+        .expect("the child printed the ids")
+        .split(' ')
+        .collect();
+    assert!(
+        stderr.contains(&format!("coroutine 'worker-3' (id {}) panicked at", ids[0])),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("coroutine (id {}) panicked at", ids[1])),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("boom") && stderr.contains("bang"),
+        "{stderr}"
+    );
+}

@@ -365,6 +365,35 @@ fn bad_input_is_a_clear_error() {
         .build()
         .unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+
+    // Used to build, then the monitor panicked and preemption silently stopped.
+    let e = Runtime::builder()
+        .time_slice(Duration::MAX)
+        .build()
+        .unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(e.to_string().contains("time slice"), "{e}");
+    // The longest accepted one works.
+    let rt = Runtime::builder()
+        .workers(1)
+        .time_slice(green::MAX_TIME_SLICE)
+        .build()
+        .unwrap();
+    assert_eq!(rt.run(|| 3), 3);
+    rt.shutdown().unwrap();
+
+    // Used to panic in `build`.
+    let e = Runtime::builder()
+        .thread_name("bad\0name")
+        .build()
+        .unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+
+    let e = Runtime::builder()
+        .max_spare_threads(usize::MAX)
+        .build()
+        .unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
 }
 
 #[test]
@@ -630,4 +659,54 @@ fn reused_tasks_start_fresh() {
         keys.len(),
         seen.len()
     );
+}
+
+/// A spawn that could not get a stack when its coroutine starts fails at once, with an error,
+/// instead of returning a handle whose coroutine is dropped later (issue 11: with 1 GiB stacks,
+/// 68,932 of 200,000 spawns used to be lost that way).
+#[test]
+fn a_spawn_that_cannot_get_a_stack_is_an_error() {
+    within(|| {
+        let rt = Runtime::builder().workers(2).build().unwrap();
+        let mut handles = Vec::new();
+        let mut refused = None;
+        for i in 0..200_000 {
+            match Builder::new()
+                .stack_size(green::MAX_STACK_SIZE)
+                .spawn_on(&rt, green::park)
+            {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    refused = Some((i, e));
+                    break;
+                }
+            }
+        }
+        let (at, e) = refused.expect("200,000 stacks of 1 GiB cannot all be had");
+        eprintln!("refused after {at} spawns: {e}");
+        assert_eq!(e.kind(), std::io::ErrorKind::OutOfMemory, "{e}");
+        assert!(e.to_string().contains("no stack"), "{e}");
+        // Every accepted coroutine runs: none is dropped for want of a stack.
+        for h in &handles {
+            h.coroutine().unpark();
+        }
+        let accepted = handles.len();
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert_eq!(accepted, at);
+        // And the promises are given back: the same spawns succeed again.
+        for h in (0..100)
+            .map(|_| {
+                Builder::new()
+                    .stack_size(green::MAX_STACK_SIZE)
+                    .spawn_on(&rt, || ())
+                    .unwrap()
+            })
+            .collect::<Vec<_>>()
+        {
+            h.join().unwrap();
+        }
+        rt.shutdown().unwrap();
+    });
 }

@@ -625,6 +625,9 @@ impl Shared {
         if task.registry_index() != crate::task::NOT_REGISTERED {
             self.registry_of(&task).remove(&task);
         }
+        if !task.has_started() && task.stack_promised() {
+            self.stacks.release_promise(task.stack_size());
+        }
         self.discarded.fetch_add(1, Ordering::Relaxed);
         task.discard(SHUT_DOWN);
     }
@@ -1525,7 +1528,11 @@ impl Worker {
                 // SAFETY: as above; a task without a fiber has not run yet.
                 Ok(stack) => unsafe { task.install_fiber(stack) },
                 Err(e) => {
-                    // No stack: the closure is dropped, which completes the join with an error.
+                    // No stack (its promise did not hold): the closure is dropped, which
+                    // completes the join with an error.
+                    if task.stack_promised() {
+                        self.shared.stacks.release_promise(task.stack_size());
+                    }
                     eprintln!(
                         "greenchan: cannot start coroutine {}: no stack: {e}",
                         task.id

@@ -278,7 +278,7 @@ pub(crate) fn run(shared: Arc<Shared>) {
                         // The thread is waiting for a core, not stuck in its coroutine: another
                         // thread would wait for one too. Look again over the next half slice.
                         o.baseline = schedstat(state.tid.load(Ordering::Relaxed));
-                        o.since = now - slice / 2;
+                        o.since = now.checked_sub(slice / 2).unwrap_or(now);
                     } else {
                         stuck.push(i);
                         shared.set_stuck(i, true);

@@ -198,10 +198,75 @@ pub(crate) struct StackPool {
     _private: (),
 }
 
+/// Stacks whose slot (usable size and guard) is larger than this are accounted for at spawn
+/// (`StackPool::promise`): a few thousand of them can exhaust the address space.
+const TRACKED_SLOT: usize = 8 << 20;
+
+/// Address space the tracked stacks may promise or hold: half of the 47-bit user address
+/// space, the other half being left to the rest of the program.
+const ADDRESS_BUDGET: usize = 64 << 40;
+
+/// Tracked stacks (see `StackPool::promise`) promised to coroutines that have not started, or
+/// held by coroutines that run: their count and bytes.
+static TRACKED_STACKS: AtomicUsize = AtomicUsize::new(0);
+static TRACKED_BYTES: AtomicUsize = AtomicUsize::new(0);
+
 impl StackPool {
     /// A handle to the process's stack pool.
     pub(crate) fn new() -> StackPool {
         StackPool { _private: () }
+    }
+
+    /// Whether stacks of `size` usable bytes are accounted for at spawn: large ones, and every
+    /// one where guards cost mappings (kernels before 6.13).
+    fn tracked(&self, size: usize) -> bool {
+        size + guard_len() > TRACKED_SLOT || SHELF.guards_cost_mappings()
+    }
+
+    /// Promises a stack of `size` usable bytes to a coroutine being spawned, so that a spawn
+    /// that could not later get one fails now, with an error, instead of its coroutine being
+    /// dropped when it would start. Returns whether the promise is tracked; the caller passes
+    /// that to [`release_promise`](StackPool::release_promise) if the coroutine never starts.
+    /// Stacks of the default size with guard markers are not tracked: the address space holds
+    /// a hundred million of them, so the check would only cost time.
+    pub(crate) fn promise(&self, size: usize) -> io::Result<bool> {
+        let size = validate_stack_size(size)?;
+        if !self.tracked(size) {
+            return Ok(false);
+        }
+        let bytes = size + guard_len();
+        let stacks = TRACKED_STACKS.fetch_add(1, Ordering::AcqRel) + 1;
+        let total = TRACKED_BYTES.fetch_add(bytes, Ordering::AcqRel) + bytes;
+        let count_ok = stacks <= SHELF.tracked_stack_limit();
+        if total <= ADDRESS_BUDGET && count_ok {
+            return Ok(true);
+        }
+        self.release_tracked(bytes);
+        Err(io::Error::new(
+            io::ErrorKind::OutOfMemory,
+            format!(
+                "no stack of {size} bytes can be had: {} stacks ({} MiB of address space) are held \
+                 or promised already{}",
+                stacks - 1,
+                (total - bytes) >> 20,
+                if count_ok {
+                    ""
+                } else {
+                    ", and the kernel's memory mappings (vm.max_map_count) allow no more"
+                }
+            ),
+        ))
+    }
+
+    /// Gives back a tracked promise (`promise` returned true) of a stack of `size` bytes that
+    /// was never taken, or the stack taken for it, once returned.
+    pub(crate) fn release_promise(&self, size: usize) {
+        self.release_tracked(size + guard_len());
+    }
+
+    fn release_tracked(&self, bytes: usize) {
+        TRACKED_STACKS.fetch_sub(1, Ordering::AcqRel);
+        TRACKED_BYTES.fetch_sub(bytes, Ordering::AcqRel);
     }
 
     /// A stack with `size` usable bytes (a size [`validate_stack_size`] returned; others are
@@ -219,9 +284,14 @@ impl StackPool {
     }
 
     /// Returns a stack to the pool for reuse. Its contents are left as they are (they are
-    /// released only once the pool holds more than its retention budget, or by `trim`).
+    /// released only once the pool holds more than its retention budget, or by `trim`). A
+    /// tracked stack's promise is released with it.
     pub(crate) fn put(&self, stack: GreenStack) {
-        cache_put(stack.into_slot());
+        let slot = stack.into_slot();
+        if self.tracked(slot.size) {
+            self.release_promise(slot.size);
+        }
+        cache_put(slot);
     }
 
     /// Releases the memory of every stack idle in the process-wide shelf, keeping their

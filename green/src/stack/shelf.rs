@@ -214,6 +214,24 @@ impl Shelf {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// True where every stack's guard costs mappings (`mprotect`, kernels before 6.13).
+    pub(super) fn guards_cost_mappings(&self) -> bool {
+        self.mode() == GuardMode::Mprotect
+    }
+
+    /// How many tracked stacks may be held or promised at once: with `mprotect` guards, the
+    /// mapping budget over the two mappings each costs; with markers, a third of the kernel's
+    /// mapping limit, as a large stack may get a region (a mapping) of its own.
+    pub(super) fn tracked_stack_limit(&self) -> usize {
+        match self.mode() {
+            GuardMode::Mprotect => self.lock().mapping_budget / 2,
+            GuardMode::Marker => {
+                static LIMIT: OnceLock<usize> = OnceLock::new();
+                *LIMIT.get_or_init(mprotect_mapping_budget)
+            }
+        }
+    }
+
     /// The guard mode, settled on first use.
     pub(super) fn mode(&self) -> GuardMode {
         match self.mode.load(Ordering::Acquire) {

@@ -65,6 +65,9 @@ pub(crate) enum Woken<R: Home> {
 pub(crate) const MIGRATE: u8 = 1;
 /// `Task::flags`: the coroutine may be preempted asynchronously (`allow_async_preemption`).
 pub(crate) const ASYNC_PREEMPT: u8 = 2;
+/// `Task::flags`: its stack was promised at spawn (`StackPool::promise` said it is tracked),
+/// and must be given back if the coroutine never starts.
+pub(crate) const STACK_PROMISED: u8 = 4;
 
 /// `Task::home` of a task that has not started yet.
 const NO_HOME: u32 = u32::MAX;
@@ -577,6 +580,11 @@ impl<R: Home> Task<R> {
     #[inline]
     pub(crate) fn async_preemptible(&self) -> bool {
         self.flags & ASYNC_PREEMPT != 0
+    }
+
+    /// True if a tracked stack was promised to it at spawn (see `STACK_PROMISED`).
+    pub(crate) fn stack_promised(&self) -> bool {
+        self.flags & STACK_PROMISED != 0
     }
 
     /// What the coroutine waits on (a code of the runtime's; 0: nothing said).
