@@ -201,4 +201,18 @@ fn main() {
         Ok(_) => println!("unexpected: spawned on a stopped runtime"),
         Err(e) => println!("after shutdown, spawn says: {e}"),
     }
+
+    println!("\n== what the global runtime counted (greenchan::metrics; greenchan::dump() lists coroutines)");
+    let m = greenchan::metrics();
+    println!(
+        "{} coroutines spawned, {} alive; {} steals between {} workers; {} polls of the I/O \
+         poller, {} coroutines woken by it; {} timed waits ended",
+        m.spawned,
+        m.alive,
+        m.steals,
+        m.workers.len(),
+        m.polls,
+        m.io_wakeups,
+        m.timers_fired
+    );
 }

@@ -83,11 +83,12 @@
 //! from `send` to `recv`, and of these rules.
 
 pub use green::{
-    block_on, coroutine_local, current, in_coroutine, park, park_deadline, park_timeout,
-    preempt_point, run, sleep, spawn, spawn_blocking, yield_now, Builder, Coroutine, CoroutineId,
-    JoinFuture, JoinHandle, LocalKey, Runtime, RuntimeBuilder, DEFAULT_MAX_SPARE_THREADS,
-    DEFAULT_STACK_SIZE, DEFAULT_TIME_SLICE, MAX_SPARE_THREADS, MAX_STACK_SIZE, MAX_WORKERS,
-    MIN_STACK_SIZE,
+    block_on, coroutine_local, current, dump, in_coroutine, metrics, park, park_deadline,
+    park_timeout, preempt_point, run, sleep, spawn, spawn_blocking, yield_now, Builder, Coroutine,
+    CoroutineId, JoinFuture, JoinHandle, LocalKey, Runtime, RuntimeBuilder, RuntimeMetrics,
+    ShutdownError, StuckCoroutine, WorkerMetrics, DEFAULT_MAX_SPARE_THREADS,
+    DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_STACK_SIZE, DEFAULT_TIME_SLICE, MAX_SPARE_THREADS,
+    MAX_STACK_SIZE, MAX_TIME_SLICE, MAX_WORKERS, MIN_STACK_SIZE,
 };
 
 pub use channels::{RecvError, SendError};

@@ -68,7 +68,10 @@
 //! - Timeouts and non-blocking mode are kept by this crate, not in the kernel; timed-out reads
 //!   and writes fail with `WouldBlock` (`EAGAIN`), as std's do on Linux, and `connect_timeout`
 //!   with `TimedOut`.
-//! - Name resolution (`ToSocketAddrs` with a host name) is std's and blocks the worker.
+//! - Addresses are taken through this crate's [`ToSocketAddrs`], implemented for the types std's
+//!   is: a host name is resolved on greenchan's blocking pool from a coroutine, so DNS never
+//!   holds a worker. The trait is sealed (an arbitrary implementation of std's trait could not
+//!   be handed to another thread), as tokio's is.
 
 /// The trait impls every socket type shares, all through its `inner: Arc<Socket<$std>>`:
 /// adopting a std socket (made non-blocking underneath and registered with the poller) and
@@ -170,6 +173,7 @@ macro_rules! stream_io_impls {
     };
 }
 
+mod addr;
 mod reactor;
 mod scheduled_io;
 mod sys;
@@ -177,6 +181,7 @@ mod tcp;
 mod udp;
 mod unix;
 
+pub use addr::ToSocketAddrs;
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 pub use unix::{UnixDatagram, UnixIncoming, UnixListener, UnixStream};

@@ -6,19 +6,21 @@
 
 use std::fmt;
 use std::io;
-use std::net::{self, Shutdown, SocketAddr, ToSocketAddrs};
+use std::net::{self, Shutdown, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::addr::ToSocketAddrs;
 use crate::sys::{self, zero_timeout, Dir, Socket};
 
-/// Calls `f` on each address `addr` resolves to until one succeeds, as std does.
+/// Calls `f` on each address `addr` resolves to until one succeeds, as std does; a host name is
+/// resolved without holding the worker (`addr.rs`).
 pub(crate) fn each_addr<A: ToSocketAddrs, T>(
     addr: A,
     mut f: impl FnMut(&SocketAddr) -> io::Result<T>,
 ) -> io::Result<T> {
     let mut last = None;
-    for a in addr.to_socket_addrs()? {
+    for a in addr.resolve()? {
         match f(&a) {
             Ok(t) => return Ok(t),
             Err(e) => last = Some(e),

@@ -3,10 +3,11 @@
 
 use std::fmt;
 use std::io;
-use std::net::{self, SocketAddr, ToSocketAddrs};
+use std::net::{self, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::addr::ToSocketAddrs;
 use crate::sys::{Dir, Socket};
 use crate::tcp::each_addr;
 
@@ -79,7 +80,7 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn send_to<A: ToSocketAddrs>(&self, buf: &[u8], addr: A) -> io::Result<usize> {
-        let addr = addr.to_socket_addrs()?.next().ok_or_else(|| {
+        let addr = addr.resolve()?.into_iter().next().ok_or_else(|| {
             io::Error::new(io::ErrorKind::InvalidInput, "no addresses to send data to")
         })?;
         self.inner.io(Dir::Write, |s| s.send_to(buf, addr))
