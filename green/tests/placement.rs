@@ -11,6 +11,16 @@ use std::thread::{self, ThreadId};
 use common::within;
 use green::Runtime;
 
+/// The tests of this file run one at a time: each keeps both cores busy, and the balance test
+/// is about where coroutines start, which a worker starved of a core by a neighbouring test
+/// cannot show (on a loaded machine a worker may wait milliseconds for a core, and whoever has
+/// one starts the work).
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Yields of each coroutine in the balance test: enough work (some tens of milliseconds in
 /// all) that a sleeping worker surely wakes up while it lasts, even on a loaded machine.
 const YIELDS: usize = if cfg!(debug_assertions) {
@@ -55,6 +65,7 @@ fn yielders(
 /// lasts).
 #[test]
 fn coroutines_spawned_together_run_on_every_worker() {
+    let _serial = serial();
     within(|| {
         let cores = thread::available_parallelism().map_or(2, |n| n.get());
         let mut counts = vec![2, cores];
@@ -122,6 +133,7 @@ fn threads_of_a_coroutine_woken_from_outside(rt: &Runtime) -> usize {
 /// By default a coroutine never changes threads, however it is woken.
 #[test]
 fn a_started_coroutine_stays_on_its_thread() {
+    let _serial = serial();
     within(|| {
         let rt = Runtime::builder().workers(2).build().unwrap();
         assert_eq!(threads_of_a_coroutine_woken_from_outside(&rt), 1);
@@ -132,6 +144,7 @@ fn a_started_coroutine_stays_on_its_thread() {
 /// Under `allow_migration`, the same coroutine is resumed wherever a worker takes it.
 #[test]
 fn allow_migration_moves_started_coroutines() {
+    let _serial = serial();
     within(|| {
         // SAFETY: the coroutines keep nothing thread-affine across their calls: the set of
         // thread ids is behind an `Arc<Mutex>` locked and released between calls.

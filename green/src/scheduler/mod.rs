@@ -33,21 +33,18 @@
 //!
 //! # Balance
 //!
-//! Since a coroutine stays where it starts, *where* it starts decides whether parallel work
-//! spreads. A worker that has both started and unstarted work therefore runs its started
-//! ones and leaves the unstarted ones, for up to a time slice, while another worker would take
-//! them sooner: one that is idle (searching, asleep, or not started yet; it wakes one) or that
-//! runs fewer coroutines and is not stuck (it steals when it next looks for work). That costs
-//! the waiting worker nothing, it is busy anyway, and it is what spreads work when the other
-//! workers are momentarily busy or waiting for a core on a loaded machine. Otherwise, and
-//! after the slice, it starts one of them every few turns. A worker with nothing else to run
-//! starts them at once. The global queue is pulled into the local queue periodically, for
-//! fairness, under the same rule.
-//!
-//! An idle worker steals half of a victim's unstarted
-//! coroutines, but not a victim's *only* one unless the victim has been inside one coroutine
-//! since the thief first saw it (`ONLY_TASK_GRACE`): a coroutine just spawned for a partner
-//! (pingpong's echo) then starts next to that partner instead of across threads.
+//! Since a coroutine stays where it starts, *where* it starts decides both whether parallel
+//! work spreads and whether coroutines that talk to each other share a core. A worker starts
+//! its unstarted coroutines promptly: at once when it has nothing else to run, and otherwise
+//! one every `UNSTARTED_INTERVAL` turns, so that a spawner that blocks on what it spawned (a
+//! producer-consumer pipeline, a ping-pong pair, a fan-out it selects over) finds them started
+//! next to it. An idle worker takes a victim's unstarted coroutines only once they have waited
+//! there for `STEAL_AGE` as it watched (it keeps looking that long): a backlog of real work,
+//! which it then shares by stealing half. A worker that already has a backlog of started
+//! coroutines (two or more runnable) while another is idle does not start more of them
+//! itself, for up to a time slice: they are parallel work, and on a loaded machine the idle
+//! worker may need milliseconds to get a core and take them. The global queue, with nobody's
+//! affinity, is shared at once.
 //!
 //! # Idle workers
 //!
@@ -145,13 +142,19 @@ const TIMER_CHECK_INTERVAL: u32 = 16;
 /// Every this many ticks a busy worker polls the I/O driver without blocking (if one is
 /// installed and nobody else polls it).
 const NETPOLL_CHECK_INTERVAL: u32 = 61;
-/// Every this many ticks a worker alone in its runtime starts one of its unstarted coroutines
-/// before its started ones, so that a started coroutine yielding in a loop cannot hold back
-/// the new ones.
-const UNSTARTED_CHECK_INTERVAL: u32 = 8;
-/// How long a victim must have stayed inside one coroutine before a thief takes its only
-/// unstarted coroutine (Go waits 3 µs before it steals a `runnext`).
-const ONLY_TASK_GRACE: Duration = Duration::from_micros(20);
+/// Every this many ticks a worker with started coroutines to run starts one of its unstarted
+/// ones first, so that coroutines yielding in a loop cannot hold back new ones.
+const UNSTARTED_INTERVAL: u32 = 32;
+/// How long a victim's unstarted coroutines must have been waiting, as a thief saw them,
+/// before the thief takes them: long enough for a worker about to start them itself (a
+/// spawner that then blocked on them, a burst of partners) to do so, so that coroutines that
+/// talk to each other start on one worker; short next to the work a real backlog means.
+const STEAL_AGE: Duration = Duration::from_micros(30);
+/// How long a worker must have had a backlog of started work (two or more runnable) before
+/// it leaves its unstarted coroutines to lighter workers: a backlog that lasts is CPU-bound
+/// work worth spreading; a brief one is coroutines handing work to each other, best kept
+/// together.
+const BACKLOG_AGE: Duration = Duration::from_micros(50);
 /// Least time between two releases of idle stacks' memory.
 const TRIM_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a searching worker keeps looking before it goes to sleep. Spinning this long
@@ -947,13 +950,15 @@ pub(crate) struct Worker {
     /// A task whose coroutine switched directly to another while parking: the coroutine it
     /// switched to commits that park as soon as it lands (`commit_handed_park`).
     handed: Cell<Option<TaskRef>>,
-    /// Since when this worker has left its unstarted coroutines to idle peers (see
-    /// `next_task`), and how many times in a row.
+    /// Since when this worker, with a backlog of started work, has left its unstarted
+    /// coroutines to idle peers (see `leave_unstarted`).
     left_since: Cell<Option<Instant>>,
-    left_count: Cell<u32>,
-    /// Per slot, during one search: a victim's switch count when its only unstarted
-    /// coroutine was first seen, and when.
-    sightings: RefCell<Vec<(u64, Instant)>>,
+    /// Since when this worker has had two or more started coroutines runnable, as sampled by
+    /// `leave_unstarted`.
+    backlog_since: Cell<Option<Instant>>,
+    /// Per slot, during one search: since when this worker has seen the victim's unstarted
+    /// coroutines waiting, without a pause (see `STEAL_AGE`).
+    sightings: RefCell<Vec<Option<Instant>>>,
     /// A spare worker (started by the monitor; retires when idle).
     spare: bool,
     /// Started coroutines of this worker that have not finished, migrating ones aside
@@ -984,8 +989,8 @@ impl Worker {
             running: Cell::new(None),
             handed: Cell::new(None),
             left_since: Cell::new(None),
-            left_count: Cell::new(0),
-            sightings: RefCell::new(vec![(u64::MAX, Instant::now()); slots]),
+            backlog_since: Cell::new(None),
+            sightings: RefCell::new(vec![None; slots]),
             spare,
             live: Cell::new(0),
         }
@@ -1148,9 +1153,10 @@ impl Worker {
         if tick % TIMER_CHECK_INTERVAL == 0 {
             self.fire_timers_if_any(self.index);
         }
-        if tick % GLOBAL_CHECK_INTERVAL == 0 {
-            // Fairness to the global queue: a batch of it joins the local queue, whose turn
-            // the balance rule gives (`next_queued`).
+        if tick % GLOBAL_CHECK_INTERVAL == 0 && !self.shared.idle.any_idle() {
+            // Fairness to the global queue, when no idle worker is there to serve it: a batch
+            // of it joins the local queue, whose turn the balance rule gives (`next_queued`).
+            // (A busy worker does not hoard work nobody spawned here while others are idle.)
             if let Some(task) = self.steal_global() {
                 self.local.push(task);
             }
@@ -1185,13 +1191,14 @@ impl Worker {
         let mut home = self.home.borrow_mut();
         if self.local.is_empty() {
             self.left_since.set(None);
+            self.backlog_since.set(None);
             return home.pop_front();
         }
         if home.is_empty() {
             drop(home);
             return self.local.pop();
         }
-        if self.leave_unstarted(tick) {
+        if self.leave_unstarted(tick, home.len()) {
             return home.pop_front();
         }
         drop(home);
@@ -1200,34 +1207,44 @@ impl Worker {
             .or_else(|| self.home.borrow_mut().pop_front())
     }
 
-    /// With both started and unstarted work here: whether to run a started coroutine and leave
-    /// the unstarted ones to other workers (see the module doc).
-    fn leave_unstarted(&self, tick: u32) -> bool {
-        let count = self.left_count.get().wrapping_add(1);
-        self.left_count.set(count);
-        let since = match self.left_since.get() {
-            Some(since) => since,
-            None => {
-                if !self.shared.has_lighter_worker(self.index, self.live.get()) {
-                    // Nobody would take them sooner: take turns.
-                    return tick % UNSTARTED_CHECK_INTERVAL != 0;
-                }
-                self.left_since.set(Some(Instant::now()));
-                // Make sure an idle peer is awake to take them (the wake-up when they were
-                // queued may have been skipped, see `notify_one_relaxed`).
+    /// With both started and unstarted work here, `runnable` of them started: whether to run
+    /// a started coroutine now. Every `UNSTARTED_INTERVAL`th turn starts an unstarted one
+    /// instead, except while this worker has had a backlog of started work (two or more
+    /// runnable) for `BACKLOG_AGE` and another worker is lighter (idle, or running fewer
+    /// coroutines): then it leaves them, up to a time slice, for that worker to take (see the
+    /// module doc).
+    fn leave_unstarted(&self, tick: u32, runnable: usize) -> bool {
+        if runnable < 2 {
+            self.backlog_since.set(None);
+            self.left_since.set(None);
+            return tick % UNSTARTED_INTERVAL != 0;
+        }
+        // The clock and the other workers are looked at every few turns only.
+        if tick % 16 != 0 {
+            return self.left_since.get().is_some() || tick % UNSTARTED_INTERVAL != 0;
+        }
+        let lighter = || self.shared.has_lighter_worker(self.index, self.live.get());
+        let now = Instant::now();
+        if let Some(since) = self.left_since.get() {
+            if now.duration_since(since) < self.shared.config.time_slice && lighter() {
+                // Again: a peer woken before may have given up looking (on a loaded machine
+                // it may not even have had a core while it looked).
                 self.shared.notify_one();
                 return true;
             }
-        };
-        // Every few turns: still worth waiting for?
-        if count % 16 != 0 {
+            // Waited long enough, or nobody would take them now: start them here.
+            return tick % UNSTARTED_INTERVAL != 0;
+        }
+        let backlog = *self.backlog_since.get().get_or_insert(now);
+        self.backlog_since.set(Some(backlog));
+        if now.duration_since(backlog) >= BACKLOG_AGE && lighter() {
+            self.left_since.set(Some(now));
+            // Make sure an idle peer is awake to take them (the wake-up when they were queued
+            // may have been skipped, see `notify_one_relaxed`).
+            self.shared.notify_one();
             return true;
         }
-        if !self.shared.has_lighter_worker(self.index, self.live.get()) {
-            self.left_since.set(None);
-            return false;
-        }
-        since.elapsed() < self.shared.config.time_slice
+        tick % UNSTARTED_INTERVAL != 0
     }
 
     fn steal_global(&self) -> Option<TaskRef> {
@@ -1332,22 +1349,26 @@ impl Worker {
         }
     }
 
-    /// Whether a thief may take `victim`'s only unstarted coroutine: the victim has been
-    /// inside one coroutine since this search first saw that task, for `ONLY_TASK_GRACE`
-    /// (or the monitor found it stuck).
-    fn may_take_only_task(&self, victim: usize) -> bool {
-        let remote = &self.shared.remotes[victim];
-        if remote.stuck.load(Ordering::Relaxed) {
-            return true;
-        }
-        let (switches, running) = remote.slice.sample();
+    /// Whether this thief may take `victim`'s unstarted coroutines, `queued` of which it sees
+    /// now: they have been waiting since this search first saw them, without a pause, for
+    /// `STEAL_AGE` (or the monitor found the victim stuck). Returns when they will be, if not
+    /// yet.
+    fn ripe(&self, victim: usize, queued: usize) -> Result<(), Option<Instant>> {
         let mut sightings = self.sightings.borrow_mut();
         let seen = &mut sightings[victim];
-        if !running || seen.0 != switches {
-            *seen = (switches, Instant::now());
-            return false;
+        if queued == 0 {
+            *seen = None;
+            return Err(None);
         }
-        seen.1.elapsed() >= ONLY_TASK_GRACE
+        if self.shared.remotes[victim].stuck.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let since = *seen.get_or_insert_with(Instant::now);
+        if since.elapsed() >= STEAL_AGE {
+            Ok(())
+        } else {
+            Err(Some(since + STEAL_AGE))
+        }
     }
 
     /// Looks for work elsewhere: the inbox, the global queue, other workers' unstarted
@@ -1366,9 +1387,10 @@ impl Worker {
             granted
         };
         for s in self.sightings.borrow_mut().iter_mut() {
-            s.0 = u64::MAX;
+            *s = None;
         }
-        let give_up = Instant::now() + SEARCH_SPIN;
+        let started = Instant::now();
+        let mut give_up = started + SEARCH_SPIN;
         let mut rounds = 0u32;
         // The clock is read every few rounds only: a round is a few hundred nanoseconds.
         while rounds % 8 != 0 || Instant::now() < give_up {
@@ -1387,8 +1409,13 @@ impl Worker {
                 continue;
             }
             if may_steal {
-                if let Some(task) = self.steal_round() {
-                    return Some(task);
+                match self.steal_round() {
+                    Ok(task) => return Some(task),
+                    // Work that will be ripe soon: keep looking until then (bounded).
+                    Err(Some(ripe)) => {
+                        give_up = give_up.max(ripe.min(started + SEARCH_SPIN + STEAL_AGE));
+                    }
+                    Err(None) => {}
                 }
             }
             for _ in 0..32 {
@@ -1398,8 +1425,10 @@ impl Worker {
         None
     }
 
-    /// One pass over the other workers: steal unstarted coroutines, fire due timers.
-    fn steal_round(&self) -> Option<TaskRef> {
+    /// One pass over the other workers: steal unstarted coroutines that have waited long
+    /// enough (`ripe`), fire due timers. `Err` with the earliest time some will be ripe.
+    fn steal_round(&self) -> Result<TaskRef, Option<Instant>> {
+        let mut soonest: Option<Instant> = None;
         let shared = &self.shared;
         let n = shared.slots_used.load(Ordering::Acquire);
         let start = self.next_random() as usize % n;
@@ -1409,28 +1438,54 @@ impl Worker {
                 continue;
             }
             let stealer = &shared.stealers[victim];
-            let len = stealer.len();
-            if len >= 2 || (len == 1 && self.may_take_only_task(victim)) {
-                loop {
-                    match stealer.steal_batch_and_pop(&self.local) {
-                        Steal::Success(task) => {
-                            bump(&shared.remotes[self.index].counters.steals);
-                            return Some(task);
-                        }
-                        Steal::Empty => break,
-                        Steal::Retry => continue,
+            let queued = stealer.len();
+            match self.ripe(victim, queued) {
+                Ok(()) => {
+                    if let Some(task) = self.steal_share(victim, queued) {
+                        bump(&shared.remotes[self.index].counters.steals);
+                        return Ok(task);
                     }
                 }
+                Err(Some(at)) => soonest = Some(soonest.map_or(at, |s| s.min(at))),
+                Err(None) => {}
             }
             self.fire_timers_if_any(victim);
             if let Some(task) = self.home.borrow_mut().pop_front() {
-                return Some(task);
+                return Ok(task);
             }
             if let Some(task) = self.local.pop() {
-                return Some(task);
+                return Ok(task);
             }
         }
-        None
+        Err(soonest)
+    }
+
+    /// Steals from `victim`, which has `queued` unstarted coroutines, this worker's share:
+    /// enough that both end up running about as many coroutines (the victim's started ones
+    /// counted, since they stay where they are), at least one. Returns one to run; the rest
+    /// join the local queue.
+    fn steal_share(&self, victim: usize, queued: usize) -> Option<TaskRef> {
+        let theirs = self.shared.remotes[victim].live.load(Ordering::Relaxed);
+        let want = ((queued + theirs).saturating_sub(self.live.get()) / 2).clamp(1, queued.max(1));
+        let stealer = &self.shared.stealers[victim];
+        let before = self.local.len();
+        let first = loop {
+            match stealer.steal_batch_with_limit_and_pop(&self.local, want) {
+                Steal::Success(task) => break task,
+                Steal::Empty => return None,
+                Steal::Retry => continue,
+            }
+        };
+        // A batch steal takes at most half of what is there: take more batches, up to the
+        // share.
+        while self.local.len() - before + 1 < want {
+            let more = want - 1 - (self.local.len() - before);
+            match stealer.steal_batch_with_limit(&self.local, more) {
+                Steal::Success(()) | Steal::Retry => {}
+                Steal::Empty => break,
+            }
+        }
+        Some(first)
     }
 
     /// A searcher found work: stop searching, and if it was the last searcher, wake another
