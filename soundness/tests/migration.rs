@@ -1,0 +1,187 @@
+//! Thread-affine state held *across* greenchan calls (issue 10): what only moving a started
+//! coroutine to another thread breaks, with or without asynchronous preemption. A started
+//! coroutine must stay on its thread (DESIGN §3, rule 1). Checks, with default settings on 1
+//! and 2 workers:
+//!
+//! - a `ThreadRng` held across channel operations (ping-pong between pairs of coroutines)
+//!   never repeats a draw: moved to another thread, the handle would be used there at the same
+//!   time as by the coroutines of its own thread;
+//! - a function that touches a `thread_local!`, calls `yield_now` or a channel operation, and
+//!   touches it again sees the same thread: same `thread::current().id()`, same address of the
+//!   thread-local before and after, and the address a fresh call computes afterwards. (LLVM
+//!   computes a thread-local's address once per function, so after a move the function would
+//!   write into the previous thread's slot: a data race.)
+
+use std::cell::Cell;
+use std::thread;
+use std::time::Duration;
+
+use greenchan::{chan, go};
+use greenchan_soundness::{assert_unique, child, on_fresh_runtime, spin_for};
+use rand::Rng;
+
+const PAIRS: usize = 4;
+
+// ---- ThreadRng held across channel operations ----
+
+const RNG_ROUNDS: usize = 10_000;
+const DRAWS_PER_ROUND: usize = 4;
+
+/// One side of a ping-pong: draws from a `ThreadRng` it holds throughout, then exchanges a
+/// message with its partner.
+fn rng_partner(first: bool, tx: chan::Sender<usize>, rx: chan::Receiver<usize>) -> Vec<u64> {
+    let mut rng = rand::thread_rng();
+    let mut draws = Vec::with_capacity(RNG_ROUNDS * DRAWS_PER_ROUND);
+    for round in 0..RNG_ROUNDS {
+        for _ in 0..DRAWS_PER_ROUND {
+            draws.push(rng.gen::<u64>());
+        }
+        spin_for(Duration::from_micros(2));
+        if first {
+            tx.send(round).unwrap();
+            assert_eq!(rx.recv().unwrap(), round);
+        } else {
+            assert_eq!(rx.recv().unwrap(), round);
+            tx.send(round).unwrap();
+        }
+    }
+    draws
+}
+
+fn rng_across_channels(workers: usize) {
+    let all = on_fresh_runtime(workers, || {
+        let mut handles = Vec::new();
+        for _ in 0..PAIRS {
+            let (a_tx, a_rx) = chan::bounded(0);
+            let (b_tx, b_rx) = chan::bounded(0);
+            handles.push(go!(move || rng_partner(true, a_tx, b_rx)));
+            handles.push(go!(move || rng_partner(false, b_tx, a_rx)));
+        }
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect::<Vec<u64>>()
+    });
+    assert_eq!(all.len(), 2 * PAIRS * RNG_ROUNDS * DRAWS_PER_ROUND);
+    assert_unique(all);
+}
+
+#[test]
+fn thread_rng_held_across_channel_ops_1_worker() {
+    child("thread_rng_held_across_channel_ops_1_worker", || {
+        rng_across_channels(1)
+    });
+}
+
+#[test]
+fn thread_rng_held_across_channel_ops_2_workers() {
+    child("thread_rng_held_across_channel_ops_2_workers", || {
+        rng_across_channels(2)
+    });
+}
+
+// ---- a thread-local touched on both sides of a switch ----
+
+thread_local! {
+    static SLOT: Cell<u64> = const { Cell::new(0) };
+}
+
+const TOUCHES: usize = 3_000;
+
+/// The thread-local's address, computed by a call of its own.
+#[inline(never)]
+fn slot_address() -> usize {
+    SLOT.with(|s| s as *const Cell<u64> as usize)
+}
+
+/// Touches the thread-local, lets `switch` run (a greenchan call that may switch coroutines),
+/// touches it again; describes what changed, if anything did.
+#[inline(never)]
+fn touch_switch_touch(switch: &mut dyn FnMut()) -> Option<String> {
+    let thread_before = thread::current().id();
+    let before = SLOT.with(|s| {
+        s.set(s.get() + 1);
+        s as *const Cell<u64> as usize
+    });
+    switch();
+    let after = SLOT.with(|s| {
+        s.set(s.get() + 1);
+        s as *const Cell<u64> as usize
+    });
+    let thread_after = thread::current().id();
+    let fresh = slot_address();
+    if thread_before != thread_after || before != after || after != fresh {
+        Some(format!(
+            "thread {thread_before:?} -> {thread_after:?}, thread-local at {before:#x} -> \
+             {after:#x}, computed afresh: {fresh:#x}"
+        ))
+    } else {
+        None
+    }
+}
+
+/// Touches around `yield_now`; returns the changes seen.
+fn yielder() -> Vec<String> {
+    let mut changes = Vec::new();
+    for _ in 0..TOUCHES {
+        spin_for(Duration::from_micros(20));
+        changes.extend(touch_switch_touch(&mut greenchan::yield_now));
+    }
+    changes
+}
+
+/// Touches around one side of a ping-pong; returns the changes seen.
+fn ponger(first: bool, tx: chan::Sender<usize>, rx: chan::Receiver<usize>) -> Vec<String> {
+    let mut changes = Vec::new();
+    for round in 0..TOUCHES {
+        spin_for(Duration::from_micros(20));
+        changes.extend(touch_switch_touch(&mut || {
+            if first {
+                tx.send(round).unwrap();
+                rx.recv().unwrap();
+            } else {
+                rx.recv().unwrap();
+                tx.send(round).unwrap();
+            }
+        }));
+    }
+    changes
+}
+
+fn thread_local_across_switches(workers: usize) {
+    let changes = on_fresh_runtime(workers, || {
+        let mut handles = Vec::new();
+        for _ in 0..PAIRS {
+            handles.push(go!(yielder));
+            let (a_tx, a_rx) = chan::bounded(0);
+            let (b_tx, b_rx) = chan::bounded(0);
+            handles.push(go!(move || ponger(true, a_tx, b_rx)));
+            handles.push(go!(move || ponger(false, b_tx, a_rx)));
+        }
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect::<Vec<String>>()
+    });
+    assert!(
+        changes.is_empty(),
+        "{} of {} switches moved a started coroutine; the first: {}",
+        changes.len(),
+        3 * PAIRS * TOUCHES,
+        changes[0]
+    );
+}
+
+#[test]
+fn thread_local_across_switches_1_worker() {
+    child("thread_local_across_switches_1_worker", || {
+        thread_local_across_switches(1)
+    });
+}
+
+#[test]
+fn thread_local_across_switches_2_workers() {
+    child("thread_local_across_switches_2_workers", || {
+        thread_local_across_switches(2)
+    });
+}
