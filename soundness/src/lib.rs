@@ -263,21 +263,37 @@ enum Payload {
 }
 
 const LETTERS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+/// Blocks up to this size get a pattern that varies byte by byte.
+const SMALL: usize = 64;
+
+/// The byte a large block of bytes is filled with.
+fn big_byte(tag: u64) -> u8 {
+    (tag as u8) | 1
+}
 
 impl Block {
-    /// A block of a random kind and size (mostly small, some medium, a few large and huge).
+    /// A block of a random kind and size (mostly tiny or small, some medium, a few large and
+    /// huge): the work is mostly the allocator's.
     pub fn new(tag: u64, rng: &mut XorShift) -> Block {
         let class = rng.next_u64() % 64;
         let size = match class {
-            0..=39 => rng.range(1, 128),
-            40..=55 => rng.range(129, 8 << 10),
-            56..=62 => rng.range(8 << 10, 128 << 10),
+            0..=31 => rng.range(1, 32),
+            32..=47 => rng.range(33, 512),
+            48..=57 => rng.range(513, 8 << 10),
+            58..=62 => rng.range(8 << 10, 128 << 10),
             _ => rng.range(128 << 10, 1 << 20),
         };
         let byte = |i: usize| (tag as u8).wrapping_add((i as u8).wrapping_mul(31));
-        let payload = match rng.next_u64() % 5 {
-            0 => Payload::Bytes((0..size).map(byte).collect()),
-            1 => Payload::Words((0..size.div_ceil(8)).map(|i| tag ^ i as u64).collect()),
+        let payload = match rng.next_u64() % 8 {
+            // Up to `SMALL` bytes a varied pattern; beyond, one byte value set by `memset` (the
+            // point is the allocation, not the filling).
+            0 if size <= SMALL => Payload::Bytes((0..size).map(byte).collect()),
+            0 => Payload::Bytes(vec![big_byte(tag); size]),
+            1 => Payload::Words(
+                (0..size.min(SMALL).div_ceil(8))
+                    .map(|i| tag ^ i as u64)
+                    .collect(),
+            ),
             2 => {
                 let mut b = Box::new([0u32; 48]);
                 for (i, w) in b.iter_mut().enumerate() {
@@ -286,15 +302,16 @@ impl Block {
                 Payload::Boxed(b)
             }
             3 => {
-                // Grown a character at a time: many reallocations.
+                // Grown a character at a time: reallocations.
                 let mut s = String::new();
-                for i in 0..size.min(4 << 10) {
+                for i in 0..size.min(SMALL) {
                     s.push(LETTERS[(tag as usize + i) % LETTERS.len()] as char);
                 }
                 Payload::Text(s)
             }
+            // Half the blocks: one allocation per element.
             _ => Payload::Nested(
-                (0..size.min(256) as u64)
+                (0..size.min(64) as u64)
                     .map(|i| Box::new(tag.wrapping_add(i)))
                     .collect(),
             ),
@@ -306,10 +323,16 @@ impl Block {
     pub fn verify(&self) {
         let tag = self.tag;
         let ok = match &self.payload {
-            Payload::Bytes(v) => v
+            Payload::Bytes(v) if v.len() <= SMALL => v
                 .iter()
                 .enumerate()
                 .all(|(i, &b)| b == (tag as u8).wrapping_add((i as u8).wrapping_mul(31))),
+            // Both ends, and every 61st byte between.
+            Payload::Bytes(v) => v[..64]
+                .iter()
+                .chain(&v[v.len() - 64..])
+                .chain(v.iter().step_by(61))
+                .all(|&b| b == big_byte(tag)),
             Payload::Words(v) => v.iter().enumerate().all(|(i, &w)| w == tag ^ i as u64),
             Payload::Boxed(b) => b
                 .iter()
@@ -389,17 +412,17 @@ fn churn(
     let mut made = 0u64;
     let mut received = 0u64;
     let mut predecessor_done = false;
-    while made % 32 != 0 || start.elapsed() < work {
+    while made % 64 != 0 || start.elapsed() < work {
         let slot = (made as usize) % WINDOW;
         if let Some(old) = live[slot].take() {
             old.verify();
-            if made % 128 == 0 {
+            if made % 16 == 0 {
                 next.send(Handoff::Block(old)).unwrap();
             }
         }
         live[slot] = Some(Block::new((id << 48) | made, &mut rng));
         made += 1;
-        if made % 64 == 0 {
+        if made % 256 == 0 {
             while !predecessor_done {
                 match mine.try_recv() {
                     Ok(Handoff::Block(b)) => {
@@ -410,6 +433,8 @@ fn churn(
                     Err(_) => break,
                 }
             }
+        }
+        if made % 2048 == 0 {
             greenchan::preempt_point();
         }
     }

@@ -2,68 +2,76 @@
 //! per thread: libc writes it when a system call fails and std reads it right after. A switch
 //! to another coroutine of the same thread between the write and the read, or a move to
 //! another thread, gives one coroutine the other's error. Checks, with default settings on 1
-//! and 2 workers: a coroutine opening a missing file always gets `NotFound` and one creating an
-//! existing directory always gets `AlreadyExists`.
+//! and 2 workers, that every call fails with its own error, every time: reading from a handle
+//! to a directory (`EISDIR`), writing to a handle opened read-only (`EBADF`), opening a missing
+//! file (`ENOENT`), creating a directory that exists (`EEXIST`). The first two fail in the
+//! kernel without a path lookup: the coroutines then spend much of their time in user space,
+//! between calls, where a switch would do harm.
 
-use std::io::ErrorKind;
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use greenchan::go;
 use greenchan_soundness::{child, on_fresh_runtime};
 
-/// Coroutines of each kind.
-const PAIRS: usize = 3;
-const WORK: Duration = Duration::from_millis(250);
+/// Coroutines of each kind of failing call.
+const PER_KIND: usize = 2;
+const KINDS: usize = 4;
+const WORK: Duration = Duration::from_millis(4000);
 
-/// One failing call, and the error kind it must give.
-fn failing_call(kind: usize, dir: &Path) -> (ErrorKind, std::io::Error) {
-    if kind == 0 {
-        let e = std::fs::File::open(dir.join("missing")).unwrap_err();
-        (ErrorKind::NotFound, e)
-    } else {
-        let e = std::fs::create_dir(dir.join("exists")).unwrap_err();
-        (ErrorKind::AlreadyExists, e)
-    }
-}
-
-/// Makes failing calls for `WORK`; returns (calls, wrong errors, the first wrong one).
-fn caller(kind: usize, dir: PathBuf) -> (u64, u64, Option<String>) {
+/// Makes failing calls of one kind for `WORK`. Returns (calls, wrong errors, the first wrong
+/// one).
+fn caller(kind: usize) -> (u64, u64, Option<String>) {
+    let missing = format!("/greenchan-soundness-missing-{}", std::process::id());
+    let mut dir = File::open("/").unwrap();
+    let mut read_only = File::open(std::env::current_exe().unwrap()).unwrap();
+    let mut buf = [0u8; 8];
+    let want = [
+        libc_errno::EISDIR,
+        libc_errno::EBADF,
+        libc_errno::ENOENT,
+        libc_errno::EEXIST,
+    ][kind];
     let start = Instant::now();
     let (mut calls, mut wrong, mut first) = (0u64, 0u64, None);
     while calls % 64 != 0 || start.elapsed() < WORK {
-        let (want, e) = failing_call(kind, &dir);
+        let e = match kind {
+            0 => dir.read(&mut buf).unwrap_err(),
+            1 => read_only.write(b"x").unwrap_err(),
+            2 => File::open(&missing).map(drop).unwrap_err(),
+            _ => std::fs::create_dir("/").unwrap_err(),
+        };
         calls += 1;
-        if e.kind() != want {
+        if e.raw_os_error() != Some(want) {
             wrong += 1;
-            first.get_or_insert_with(|| format!("wanted {want:?}, got {e:?}"));
+            first.get_or_insert_with(|| format!("wanted errno {want}, got {e:?}"));
         }
-        if calls % 16 == 0 {
+        if calls % 4096 == 0 {
             greenchan::preempt_point();
         }
     }
     (calls, wrong, first)
 }
 
+/// The errno values (Linux, every architecture std supports there).
+mod libc_errno {
+    pub const ENOENT: i32 = 2;
+    pub const EBADF: i32 = 9;
+    pub const EEXIST: i32 = 17;
+    pub const EISDIR: i32 = 21;
+}
+
 fn scenario(workers: usize) {
-    let dir =
-        std::env::temp_dir().join(format!("greenchan-soundness-errno-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("exists")).unwrap();
-    let root = dir.clone();
     let results = on_fresh_runtime(workers, move || {
-        let handles: Vec<_> = (0..2 * PAIRS)
-            .map(|i| {
-                let dir = root.clone();
-                go!(move || caller(i % 2, dir))
-            })
+        let handles: Vec<_> = (0..KINDS * PER_KIND)
+            .map(|i| go!(move || caller(i % KINDS)))
             .collect();
         handles
             .into_iter()
             .map(|h| h.join().unwrap())
             .collect::<Vec<_>>()
     });
-    std::fs::remove_dir_all(&dir).unwrap();
     let calls: u64 = results.iter().map(|r| r.0).sum();
     let wrong: u64 = results.iter().map(|r| r.1).sum();
     let first = results.iter().find_map(|r| r.2.clone());

@@ -17,7 +17,8 @@ use greenchan_soundness::{alloc_churn, child};
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 const COROUTINES: usize = 6;
-const WORK: Duration = Duration::from_millis(200);
+const ROUNDS: usize = 3;
+const WORK: Duration = Duration::from_millis(350);
 /// jemalloc compiled without optimisation (the debug profile builds its C sources at `-O0`)
 /// needs about 45 KiB of stack inside one `realloc` (32 KiB for `realloc`'s own frame): on the
 /// default 64 KiB coroutine stack that overflows (and the runtime aborts, saying so). The
@@ -26,7 +27,7 @@ const STACK: Option<usize> = Some(256 << 10);
 
 fn scenario(workers: usize) {
     let mut blocks = 0;
-    for _ in 0..2 {
+    for _ in 0..ROUNDS {
         blocks += alloc_churn(workers, COROUTINES, WORK, STACK);
     }
     assert!(blocks > 0);

@@ -6,8 +6,9 @@
 //! - a `ThreadRng` held across channel operations (ping-pong between pairs of coroutines)
 //!   never repeats a draw: moved to another thread, the handle would be used there at the same
 //!   time as by the coroutines of its own thread;
-//! - a function that touches a `thread_local!`, calls `yield_now` or a channel operation, and
-//!   touches it again sees the same thread: same `thread::current().id()`, same address of the
+//! - a function that touches a `thread_local!`, calls `yield_now` or a channel operation (with
+//!   a partner coroutine, or a round trip with a plain thread), and touches it again sees the
+//!   same thread: same `thread::current().id()`, same address of the
 //!   thread-local before and after, and the address a fresh call computes afterwards. (LLVM
 //!   computes a thread-local's address once per function, so after a move the function would
 //!   write into the previous thread's slot: a data race.)
@@ -148,26 +149,52 @@ fn ponger(first: bool, tx: chan::Sender<usize>, rx: chan::Receiver<usize>) -> Ve
     changes
 }
 
+/// Touches around a round trip with a plain thread (whose reply wakes the coroutine from
+/// outside the runtime); returns the changes seen.
+fn outsider(requests: chan::Sender<chan::Sender<()>>) -> Vec<String> {
+    let mut changes = Vec::new();
+    let (reply_tx, reply_rx) = chan::bounded(1);
+    for _ in 0..TOUCHES {
+        spin_for(Duration::from_micros(20));
+        changes.extend(touch_switch_touch(&mut || {
+            requests.send(reply_tx.clone()).unwrap();
+            reply_rx.recv().unwrap();
+        }));
+    }
+    changes
+}
+
 fn thread_local_across_switches(workers: usize) {
-    let changes = on_fresh_runtime(workers, || {
+    let (requests, incoming) = chan::unbounded::<chan::Sender<()>>();
+    // The plain thread that answers the outsiders.
+    let responder = thread::spawn(move || {
+        for reply in incoming.iter() {
+            reply.send(()).unwrap();
+        }
+    });
+    let changes = on_fresh_runtime(workers, move || {
         let mut handles = Vec::new();
         for _ in 0..PAIRS {
             handles.push(go!(yielder));
+            let requests = requests.clone();
+            handles.push(go!(move || outsider(requests)));
             let (a_tx, a_rx) = chan::bounded(0);
             let (b_tx, b_rx) = chan::bounded(0);
             handles.push(go!(move || ponger(true, a_tx, b_rx)));
             handles.push(go!(move || ponger(false, b_tx, a_rx)));
         }
+        drop(requests);
         handles
             .into_iter()
             .flat_map(|h| h.join().unwrap())
             .collect::<Vec<String>>()
     });
+    responder.join().unwrap();
     assert!(
         changes.is_empty(),
         "{} of {} switches moved a started coroutine; the first: {}",
         changes.len(),
-        3 * PAIRS * TOUCHES,
+        4 * PAIRS * TOUCHES,
         changes[0]
     );
 }

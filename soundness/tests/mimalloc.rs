@@ -17,11 +17,12 @@ use greenchan_soundness::{alloc_churn, child};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const COROUTINES: usize = 6;
-const WORK: Duration = Duration::from_millis(200);
+const ROUNDS: usize = 3;
+const WORK: Duration = Duration::from_millis(350);
 
 fn scenario(workers: usize) {
     let mut blocks = 0;
-    for _ in 0..2 {
+    for _ in 0..ROUNDS {
         blocks += alloc_churn(workers, COROUTINES, WORK, None);
     }
     assert!(blocks > 0);

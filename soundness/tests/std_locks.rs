@@ -8,9 +8,10 @@
 //! initialised once, the mutex's count exact, every backtrace names its caller).
 
 use std::backtrace::Backtrace;
+use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use greenchan::go;
 use greenchan_soundness::{child, mix, on_fresh_runtime, spin_for};
@@ -69,26 +70,47 @@ fn lazy_lock_2_workers() {
 
 // ---- Backtrace ----
 
-const CAPTURES: usize = 12;
+/// How long each coroutine keeps capturing backtraces.
+const CAPTURE_FOR: Duration = Duration::from_millis(300);
+/// Frames between the coroutine's entry and the capture: more frames to unwind and resolve.
+const DEPTH: usize = 16;
 
 #[inline(never)]
-fn capturing_coroutine_body(id: usize) {
-    for _ in 0..CAPTURES {
-        spin_for(Duration::from_millis(1));
+fn capturing_coroutine_body(id: usize) -> usize {
+    let start = Instant::now();
+    let mut captures = 0;
+    while captures < 4 || start.elapsed() < CAPTURE_FOR {
         let bt = Backtrace::force_capture();
         let text = bt.to_string();
         assert!(
-            text.contains("capturing_coroutine_body"),
-            "coroutine {id}: the backtrace does not name its caller:\n{text}"
+            text.contains("capturing_coroutine_body") && text.contains("deeper"),
+            "coroutine {id}: the backtrace does not name its callers:\n{text}"
         );
-        greenchan::preempt_point();
+        captures += 1;
+        spin_for(Duration::from_micros(10));
+        if captures % 8 == 0 {
+            greenchan::preempt_point();
+        }
     }
+    captures
+}
+
+/// Calls `capturing_coroutine_body` `depth` frames down.
+#[inline(never)]
+fn deeper(depth: usize, id: usize) -> usize {
+    let n = if depth == 0 {
+        capturing_coroutine_body(id)
+    } else {
+        deeper(depth - 1, id)
+    };
+    // Used after the call, so the recursion is no tail call.
+    black_box(n) + 1
 }
 
 fn backtraces(workers: usize) {
     on_fresh_runtime(workers, || {
         let handles: Vec<_> = (0..COROUTINES)
-            .map(|id| go!(move || capturing_coroutine_body(id)))
+            .map(|id| go!(move || deeper(DEPTH, id)))
             .collect();
         for h in handles {
             h.join().unwrap();

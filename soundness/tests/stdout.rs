@@ -7,6 +7,8 @@
 //! coroutine's lines are all there, whole and in order. The coroutines call `preempt_point`
 //! between lines, so they do interleave where the runtime may switch them.
 
+use std::fmt::Write;
+
 use greenchan::go;
 use greenchan_soundness::{child, on_fresh_runtime};
 
@@ -15,10 +17,34 @@ const LINES: usize = 20_000;
 const TAG: &str = "soundness-line";
 
 /// The payload of line `seq` of coroutine `id`: its length varies, its letter is the
-/// coroutine's.
+/// coroutine's. Written a character at a time, from inside `println!`: formatting it keeps the
+/// coroutine busy in Rust code while it holds stdout's lock.
+struct Payload {
+    id: usize,
+    seq: usize,
+}
+
+impl Payload {
+    fn len(&self) -> usize {
+        16 + (self.seq * 7) % 150
+    }
+
+    fn letter(&self) -> char {
+        (b'a' + self.id as u8) as char
+    }
+}
+
+impl std::fmt::Display for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for _ in 0..self.len() {
+            f.write_char(self.letter())?;
+        }
+        Ok(())
+    }
+}
+
 fn payload(id: usize, seq: usize) -> String {
-    let letter = (b'a' + id as u8) as char;
-    std::iter::repeat_n(letter, 16 + (seq * 7) % 150).collect()
+    Payload { id, seq }.to_string()
 }
 
 fn scenario(workers: usize) {
@@ -27,8 +53,8 @@ fn scenario(workers: usize) {
             .map(|id| {
                 go!(move || {
                     for seq in 0..LINES {
-                        println!("{TAG} {id} {seq} {}", payload(id, seq));
-                        if seq % 16 == 0 {
+                        println!("{TAG} {id} {seq} {}", Payload { id, seq });
+                        if seq % 1024 == 0 {
                             greenchan::preempt_point();
                         }
                     }

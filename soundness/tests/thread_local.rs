@@ -12,23 +12,42 @@ use std::time::{Duration, Instant};
 use greenchan::go;
 use greenchan_soundness::{child, mix, on_fresh_runtime, spin_for};
 
-/// 4 MiB: large enough that its allocation is a mapping of its own, unmapped when freed.
-const ENTRIES: usize = 1 << 19;
+/// 4 MiB in 512 rows of 1 KiB: a table of many small allocations, which the allocator reuses
+/// (and writes its free-list links into) as soon as they are freed.
+const ROWS: usize = 512;
+const ROW: usize = 128;
 const ROUNDS: usize = 5;
 const COROUTINES: usize = 4;
-/// How long each coroutine keeps reading the table, in one `with` at a time.
-const READ_FOR: Duration = Duration::from_millis(60);
+/// How many stretches of reading each coroutine does, each in one `with`.
+const STRETCHES: usize = 12;
+const STRETCH: Duration = Duration::from_millis(5);
 
 struct Table {
-    values: Vec<u64>,
+    rows: Vec<Vec<u64>>,
+}
+
+fn entry(row: usize, col: usize) -> u64 {
+    mix((row * ROW + col) as u64)
 }
 
 impl Table {
     /// A table that takes tens of milliseconds to build.
     fn build() -> Table {
-        let values = (0..ENTRIES as u64).map(mix).collect();
+        let rows = (0..ROWS)
+            .map(|r| (0..ROW).map(|c| entry(r, c)).collect())
+            .collect();
         spin_for(Duration::from_millis(30));
-        Table { values }
+        Table { rows }
+    }
+}
+
+/// Overwrites the entries: a reader still using a table that was dropped (a use after free)
+/// then reads wrong values, whatever the allocator did with the memory.
+impl Drop for Table {
+    fn drop(&mut self) {
+        for row in &mut self.rows {
+            row.fill(0);
+        }
     }
 }
 
@@ -36,17 +55,19 @@ thread_local! {
     static TABLE: Table = Table::build();
 }
 
-/// Reads the table in long stretches until `READ_FOR` has passed; returns the reads made.
+/// Reads the table in long stretches; returns the reads made.
 fn reader(seed: u64) -> u64 {
-    let start = Instant::now();
     let mut reads = 0u64;
-    while start.elapsed() < READ_FOR {
+    for _ in 0..STRETCHES {
         TABLE.with(|t| {
+            // A reference into the table's heap data, held over the whole stretch.
+            let rows: &[Vec<u64>] = &t.rows;
             let stretch = Instant::now();
-            while stretch.elapsed() < Duration::from_millis(5) {
+            while stretch.elapsed() < STRETCH {
                 for _ in 0..256 {
-                    let i = (mix(seed ^ reads) % ENTRIES as u64) as usize;
-                    assert_eq!(t.values[i], mix(i as u64), "thread-local table corrupted");
+                    let x = mix(seed ^ reads);
+                    let (r, c) = ((x >> 32) as usize % ROWS, x as usize % ROW);
+                    assert_eq!(rows[r][c], entry(r, c), "thread-local table corrupted");
                     reads += 1;
                 }
             }
