@@ -5,20 +5,21 @@
 //! deadlocks every worker. Checks, with default settings on 1 and 2 workers: no panic, no
 //! deadlock, and no spliced line: the parent parses every line of the child's stdout, and each
 //! coroutine's lines are all there, whole and in order. The coroutines call `preempt_point`
-//! between lines, so they do interleave where the runtime may switch them.
+//! between lines now and then, so they do interleave where the runtime may switch them.
 
 use std::fmt::Write;
+use std::hint::black_box;
 
 use greenchan::go;
-use greenchan_soundness::{child, on_fresh_runtime};
+use greenchan_soundness::{child, mix, on_fresh_runtime};
 
 const COROUTINES: usize = 4;
-const LINES: usize = 20_000;
+const LINES: usize = 15_000;
 const TAG: &str = "soundness-line";
 
 /// The payload of line `seq` of coroutine `id`: its length varies, its letter is the
-/// coroutine's. Written a character at a time, from inside `println!`: formatting it keeps the
-/// coroutine busy in Rust code while it holds stdout's lock.
+/// coroutine's. Computed and written a character at a time, from inside `println!`: formatting
+/// it keeps the coroutine busy in Rust code while it holds stdout's lock.
 struct Payload {
     id: usize,
     seq: usize,
@@ -36,9 +37,15 @@ impl Payload {
 
 impl std::fmt::Display for Payload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Some computing per character, as a `Display` of real data would do.
+        let mut x = self.seq as u64;
         for _ in 0..self.len() {
+            for _ in 0..4 {
+                x = mix(black_box(x));
+            }
             f.write_char(self.letter())?;
         }
+        black_box(x);
         Ok(())
     }
 }
