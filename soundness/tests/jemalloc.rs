@@ -8,6 +8,14 @@
 //!
 //! This binary's own `#[global_allocator]` is jemalloc (`tests/mimalloc.rs` is the same with
 //! mimalloc); the scenario is `greenchan_soundness::alloc_churn`.
+//!
+//! Fails on e8d6a5b (the scheduler before issue 10, which preempted coroutines with SIGURG after
+//! 10 ms slices and moved started coroutines between workers; this file run there in a debug
+//! build, with only `Runtime::run` renamed to its name then, `block_on`):
+//! - 1 worker: hang (a deadlock inside the allocator), 2 runs of 2 (in an earlier series:
+//!   also "allocation ... corrupted" then SIGABRT);
+//! - 2 workers: hang, 2 of 2 (earlier: also SIGSEGV);
+//! - with `GREENCHAN_ASYNCPREEMPT=0`: passes.
 
 use std::time::Duration;
 

@@ -12,6 +12,18 @@
 //!   thread-local before and after, and the address a fresh call computes afterwards. (LLVM
 //!   computes a thread-local's address once per function, so after a move the function would
 //!   write into the previous thread's slot: a data race.)
+//!
+//! Fails on e8d6a5b (the scheduler before issue 10, which preempted coroutines with SIGURG after
+//! 10 ms slices and moved started coroutines between workers; this file run there in a debug
+//! build, with only `Runtime::run` renamed to its name then, `block_on`):
+//! - `ThreadRng` across channel operations, 2 workers: 2 runs of 2 fail (811 and 1,035 repeated
+//!   draws among 320,000), and with `GREENCHAN_ASYNCPREEMPT=0` too (24,291 and 8,917);
+//!   1 worker: 1 of 2 fails (11 repeats, a signal inside a draw), and with
+//!   `GREENCHAN_ASYNCPREEMPT=0` it passes: one worker has no other thread to move to;
+//! - the thread-local across switches, 2 workers: 2 of 2 fail ("6,805 of 48,000 switches moved
+//!   a started coroutine; the first: thread ThreadId(4) -> ThreadId(5), thread-local at
+//!   0x7f9444c12390 -> 0x7f9444a0e390"), and with `GREENCHAN_ASYNCPREEMPT=0` too (6,838 and
+//!   4,173 of 48,000); 1 worker passes there, in both settings, for the same reason.
 
 use std::cell::Cell;
 use std::thread;

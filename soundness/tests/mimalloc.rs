@@ -8,6 +8,14 @@
 //!
 //! This binary's own `#[global_allocator]` is mimalloc (`tests/jemalloc.rs` is the same with
 //! jemalloc); the scenario is `greenchan_soundness::alloc_churn`.
+//!
+//! Fails on e8d6a5b (the scheduler before issue 10, which preempted coroutines with SIGURG after
+//! 10 ms slices and moved started coroutines between workers; this file run there in a debug
+//! build, with only `Runtime::run` renamed to its name then, `block_on`):
+//! - 1 worker: SIGSEGV, 2 runs of 2 (4 of 4 in an earlier series);
+//! - 2 workers: SIGSEGV, 2 of 2 (in an earlier series also "allocation ... corrupted" before
+//!   the crash, and a hang);
+//! - with `GREENCHAN_ASYNCPREEMPT=0`: passes.
 
 use std::time::Duration;
 

@@ -17,6 +17,18 @@
 //!   of switching, so another coroutine that has started on that worker does not run until the
 //!   panicking one has finished unwinding, and a destructor waiting for such a coroutine waits
 //!   in vain (here until its timeout).
+//!
+//! Fails on e8d6a5b (the scheduler before issue 10, which preempted coroutines with SIGURG after
+//! 10 ms slices and moved started coroutines between workers; this file run there in a debug
+//! build, with only `Runtime::run` renamed to its name then, `block_on`):
+//! - unwinding across blocking calls, 1 and 2 workers, with and without
+//!   `GREENCHAN_ASYNCPREEMPT=0`: 2 runs of 2 fail in each of the four: coroutines that never
+//!   panicked saw `thread::panicking()` 283 to 525 times; once (2 workers, `=0`) a std mutex
+//!   whose holders never panicked was poisoned;
+//! - the panic hook that sends, 1 and 2 workers, both settings: SIGABRT, "thread panicked while
+//!   processing panic. aborting.", 2 of 2 in each;
+//! - a panicking coroutine keeps its thread, 1 and 2 workers, both settings: 2 of 2 in each,
+//!   "the partner ran while the panicking coroutine was still unwinding".
 
 use std::any::Any;
 use std::panic::panic_any;

@@ -6,6 +6,13 @@
 //! with `WouldBlock` or `TimedOut` after about a second (at least 0.9 s: the timeout itself is
 //! the behaviour checked), never with `Interrupted`. Two readers run at once, so one of them is
 //! on a worker (or spare thread) that the other's blocking read does not hold.
+//!
+//! Fails on e8d6a5b (the scheduler before issue 10, which preempted coroutines with SIGURG after
+//! 10 ms slices and moved started coroutines between workers; this file run there in a debug
+//! build, with only `Runtime::run` renamed to its name then, `block_on`):
+//! - 1 and 2 workers: 2 runs of 2 each fail: the read ends with `Interrupted` after about
+//!   15 ms (the preemption signal, 10 ms into the coroutine's slice, plus the monitor's tick);
+//! - with `GREENCHAN_ASYNCPREEMPT=0`: passes.
 
 use std::io::{ErrorKind, Read};
 use std::net::{TcpListener, TcpStream};

@@ -6,6 +6,15 @@
 //! the very thread the holder needs to finish, and the runtime deadlocks. Checks, with default
 //! settings on 1 and 2 workers: no deadlock, and the values are right (each `LazyLock`
 //! initialised once, the mutex's count exact, every backtrace names its caller).
+//!
+//! Fails on e8d6a5b (the scheduler before issue 10, which preempted coroutines with SIGURG after
+//! 10 ms slices and moved started coroutines between workers; this file run there in a debug
+//! build, with only `Runtime::run` renamed to its name then, `block_on`):
+//! - `LazyLock`, 1 and 2 workers: hang, 2 runs of 2 each;
+//! - `Backtrace`, 1 and 2 workers: hang, 2 of 2 each (2 workers: 4 of 4 more in another
+//!   series);
+//! - std `Mutex`, 1 and 2 workers: hang, 2 of 2 each;
+//! - with `GREENCHAN_ASYNCPREEMPT=0`: all pass.
 
 use std::backtrace::Backtrace;
 use std::hint::black_box;

@@ -6,6 +6,14 @@
 //! deadlock, and no spliced line: the parent parses every line of the child's stdout, and each
 //! coroutine's lines are all there, whole and in order. The coroutines call `preempt_point`
 //! between lines now and then, so they do interleave where the runtime may switch them.
+//!
+//! Fails on e8d6a5b (the scheduler before issue 10, which preempted coroutines with SIGURG after
+//! 10 ms slices and moved started coroutines between workers; this file run there in a debug
+//! build, with only `Runtime::run` renamed to its name then, `block_on`):
+//! - 1 worker: 4 runs of 4 fail: std's stdout panics with "RefCell already borrowed" (2), a
+//!   spliced line (1), a hang (1);
+//! - 2 workers: 4 of 4: spliced lines (3), a hang (1);
+//! - with `GREENCHAN_ASYNCPREEMPT=0`: passes (the switch inside `println!` is the signal's).
 
 use std::fmt::Write;
 use std::hint::black_box;
