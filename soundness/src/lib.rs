@@ -10,8 +10,10 @@
 //!   that one test selected), so that a crash, an abort or a deadlock fails that test with the
 //!   child's stderr, or with "hang (deadlock?)" after [`BOUND`], instead of taking the whole
 //!   test binary down with it;
-//! - [`runtime`] and [`run`]: explicit runtimes with default settings;
-//! - [`spin_for`] and [`mix`]: busy work that makes no greenchan call;
+//! - [`runtime`], [`run`] and [`on_fresh_runtime`]: explicit runtimes with default settings
+//!   (the only API whose name differed on the old scheduler, where `run` was `block_on`);
+//! - [`spin_for`] and [`mix`]: busy work that makes no greenchan call; [`XorShift`] for choices;
+//! - [`assert_unique`]: no repeated draw among many;
 //! - [`quiet_panics`]: keeps the panics a scenario provokes on purpose out of stderr;
 //! - [`alloc_churn`]: the allocation-heavy scenario the allocator binaries (`tests/mimalloc.rs`,
 //!   `tests/jemalloc.rs`) each run under their own `#[global_allocator]`.
