@@ -163,7 +163,8 @@ where
 }
 
 /// Runs `f` on a fresh runtime of `workers` workers (fresh worker threads), then shuts the
-/// runtime down.
+/// runtime down (by dropping it: `Runtime::shutdown`'s signature differs between versions of
+/// the runtime, its `Drop` does not).
 pub fn on_fresh_runtime<T, F>(workers: usize, f: F) -> T
 where
     F: FnOnce() -> T + Send + 'static,
@@ -171,7 +172,7 @@ where
 {
     let rt = runtime(workers);
     let v = run(&rt, f);
-    rt.shutdown();
+    drop(rt);
     v
 }
 
