@@ -23,6 +23,39 @@ pub use loom::sync::Arc as ChanArc;
 
 use std::time::Instant;
 
+/// A cell whose accesses loom checks for data races in a `--cfg loom` build (loom's
+/// `UnsafeCell`); std's `UnsafeCell` otherwise. Only the closure form of access is offered, as
+/// loom's is.
+#[derive(Debug)]
+pub struct RaceCell<T> {
+    #[cfg(loom)]
+    inner: loom::cell::UnsafeCell<T>,
+    #[cfg(not(loom))]
+    inner: std::cell::UnsafeCell<T>,
+}
+
+impl<T> RaceCell<T> {
+    /// A cell holding `value`.
+    pub fn new(value: T) -> RaceCell<T> {
+        RaceCell {
+            #[cfg(loom)]
+            inner: loom::cell::UnsafeCell::new(value),
+            #[cfg(not(loom))]
+            inner: std::cell::UnsafeCell::new(value),
+        }
+    }
+
+    /// Runs `f` with a pointer to the value. Dereferencing it is up to the caller, who must
+    /// make sure nobody else accesses the value meanwhile.
+    #[inline]
+    pub fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        #[cfg(loom)]
+        return self.inner.with_mut(f);
+        #[cfg(not(loom))]
+        f(self.inner.get())
+    }
+}
+
 /// Locks a channel's state. Under loom it is loom's mutex, poisoning ignored: channel critical
 /// sections run no user code that could panic half-way through an update.
 #[inline]
