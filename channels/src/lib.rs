@@ -69,10 +69,13 @@
 
 mod cases;
 mod chan;
+mod futures;
 mod handles;
 mod time;
+mod timer_thread;
 
 pub use cases::{RecvCase, SendCase};
+pub use futures::{IntoStream, RecvFuture, RecvStream, SendFuture};
 pub use handles::{bounded, never, unbounded, IntoIter, Iter, Receiver, Sender, TryIter};
 pub use select::{
     select, select_biased, ReadyTimeoutError, RecvError, RecvTimeoutError, Select,
