@@ -26,6 +26,13 @@ use std::time::Instant;
 /// A cell whose accesses loom checks for data races in a `--cfg loom` build (loom's
 /// `UnsafeCell`); std's `UnsafeCell` otherwise. Only the closure form of access is offered, as
 /// loom's is.
+///
+/// ```
+/// let cell = select::sync::RaceCell::new(1);
+/// // SAFETY: nobody else can reach the cell.
+/// cell.with_mut(|v| unsafe { *v += 1 });
+/// assert_eq!(cell.with_mut(|v| unsafe { *v }), 2);
+/// ```
 #[derive(Debug)]
 pub struct RaceCell<T> {
     #[cfg(loom)]
@@ -35,7 +42,7 @@ pub struct RaceCell<T> {
 }
 
 impl<T> RaceCell<T> {
-    /// A cell holding `value`.
+    /// A cell holding `value`; see the type's example.
     pub fn new(value: T) -> RaceCell<T> {
         RaceCell {
             #[cfg(loom)]
@@ -46,7 +53,7 @@ impl<T> RaceCell<T> {
     }
 
     /// Runs `f` with a pointer to the value. Dereferencing it is up to the caller, who must
-    /// make sure nobody else accesses the value meanwhile.
+    /// make sure nobody else accesses the value meanwhile. See the type's example.
     #[inline]
     pub fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
         #[cfg(loom)]

@@ -270,6 +270,11 @@ impl<S> Drop for WakerWaiter<S> {
 
 impl<S> WakerWaiter<S> {
     /// A waiter that wakes `waker` when claimed, with `slot` as its slot.
+    ///
+    /// ```
+    /// let waiter = select::WakerWaiter::new(std::task::Waker::noop(), Some("to send"));
+    /// assert!(waiter.is_waiting());
+    /// ```
     pub fn new(waker: &Waker, slot: S) -> WakerWaiter<S> {
         let node = Box::new(WakerNode {
             waiter: Waiter::with(true, Notify::Waker(RaceCell::new(Some(waker.clone())))),
@@ -289,6 +294,15 @@ impl<S> WakerWaiter<S> {
 
     /// The queue entry for this waiter's case `case`, pointing at its slot. Push it into one
     /// queue only, and only while the waiter is waiting (new, or rearmed).
+    ///
+    /// ```
+    /// use select::{WaitQueue, WakerWaiter};
+    /// let mut queue = WaitQueue::new();
+    /// let waiter = WakerWaiter::new(std::task::Waker::noop(), None::<u8>);
+    /// let key = queue.push(waiter.entry(0));
+    /// queue.remove(key, &waiter, 0); // cancelled: withdrawn before anyone claimed it
+    /// assert!(queue.is_empty());
+    /// ```
     pub fn entry(&self, case: usize) -> Entry {
         let node = self.node();
         Entry {
@@ -305,6 +319,19 @@ impl<S> WakerWaiter<S> {
     /// # Safety
     /// The caller holds the lock of the queue that holds this waiter's entry, and has seen the
     /// waiter [waiting](Waiter::is_waiting) under it: no claimer touches the waker meanwhile.
+    ///
+    /// ```
+    /// use std::task::Waker;
+    /// use select::{WaitQueue, WakerWaiter};
+    /// let mut queue = WaitQueue::new(); // behind a channel's lock, held here
+    /// let waiter = WakerWaiter::new(Waker::noop(), None::<u8>);
+    /// queue.push(waiter.entry(0));
+    /// assert!(waiter.is_waiting());
+    /// // SAFETY: we hold the queue (its lock) and saw the waiter waiting.
+    /// let old = unsafe { waiter.replace_waker(Waker::noop()) };
+    /// assert!(old.is_none()); // the same task: nothing replaced
+    /// # queue.claim(None).unwrap().finish();
+    /// ```
     pub unsafe fn replace_waker(&self, waker: &Waker) -> Option<Waker> {
         let Notify::Waker(cell) = &self.notify else {
             unreachable!("a WakerWaiter wakes a waker")
@@ -321,6 +348,18 @@ impl<S> WakerWaiter<S> {
     }
 
     /// The slot, once a claimer has claimed the waiter and finished; `None` before that.
+    ///
+    /// ```
+    /// use select::{WaitQueue, WakerWaiter};
+    /// let mut queue = WaitQueue::new();
+    /// let mut waiter = WakerWaiter::new(std::task::Waker::noop(), Some(5u8)); // a send
+    /// queue.push(waiter.entry(0));
+    /// assert!(waiter.finished_slot().is_none()); // pending: the slot is not ours
+    /// for e in queue.claim_all() {
+    ///     e.finish(); // a close: the value stays in the slot
+    /// }
+    /// assert_eq!(waiter.finished_slot(), Some(&mut Some(5)));
+    /// ```
     pub fn finished_slot(&mut self) -> Option<&mut S> {
         if !self.is_done() {
             return None;
@@ -336,6 +375,18 @@ impl<S> WakerWaiter<S> {
     ///
     /// # Panics
     /// If the waiter has not been claimed and finished.
+    ///
+    /// ```
+    /// use select::{WaitQueue, WakerWaiter};
+    /// let mut queue = WaitQueue::new();
+    /// let mut waiter = WakerWaiter::new(std::task::Waker::noop(), None::<u8>);
+    /// queue.push(waiter.entry(0));
+    /// queue.claim(None).unwrap().finish();
+    /// waiter.rearm(std::task::Waker::noop()); // the next receive reuses the block
+    /// assert!(waiter.is_waiting());
+    /// queue.push(waiter.entry(0));
+    /// # queue.claim(None).unwrap().finish();
+    /// ```
     pub fn rearm(&mut self, waker: &Waker) {
         assert!(self.is_done(), "only a finished waiter can be rearmed");
         let waiter = &self.node().waiter;
