@@ -505,8 +505,12 @@ impl<T> Sender<T> {
     /// waker is woken when a receiver makes room or takes the value; it works on any executor.
     ///
     /// Dropping it before it completes withdraws the send: the value is not sent and is
-    /// dropped with the future. (If a receiver took the value between the last poll and the
-    /// drop, the send has happened, once; nothing is ever half sent or sent twice.)
+    /// dropped with the future. A send takes effect when a receiver takes the value (or room
+    /// in the buffer takes it), which may happen between two polls: if it happened before the
+    /// drop, the value was sent, once. Nothing is ever half sent or sent twice. Code that gives
+    /// up on a send and must know which it was (a `tokio::select!` with a timeout, say) calls
+    /// [`SendFuture::cancel`] instead of dropping: it withdraws the send and returns the value
+    /// if it was not sent.
     ///
     /// ```
     /// let (tx, rx) = channels::bounded(0);
@@ -600,6 +604,55 @@ impl<T> Future for SendFuture<'_, T> {
                 }
             }
             SendState::Done => panic!("SendFuture polled after completion"),
+        }
+    }
+}
+
+impl<T> SendFuture<'_, T> {
+    /// Withdraws the send if it has not taken effect: `Some(value)` if the value was not sent
+    /// (the future was never polled, is still waiting, or the channel closed meanwhile), `None`
+    /// if a receiver (or the buffer) took it, or if the future has already completed (its
+    /// output said what happened).
+    ///
+    /// ```
+    /// use std::task::{Context, Poll, Waker};
+    /// use std::future::Future;
+    /// use std::pin::Pin;
+    ///
+    /// let (tx, rx) = channels::bounded(0);
+    /// let mut cx = Context::from_waker(Waker::noop());
+    ///
+    /// // Still waiting for a receiver: withdrawn, the value comes back.
+    /// let mut fut = tx.send_async("a");
+    /// assert!(Pin::new(&mut fut).poll(&mut cx).is_pending());
+    /// assert_eq!(fut.cancel(), Some("a"));
+    /// assert!(rx.try_recv().is_err());
+    ///
+    /// // A receiver took the value after the last poll: it was sent.
+    /// let mut fut = tx.send_async("b");
+    /// assert!(Pin::new(&mut fut).poll(&mut cx).is_pending());
+    /// assert_eq!(rx.try_recv(), Ok("b"));
+    /// assert_eq!(fut.cancel(), None);
+    /// ```
+    pub fn cancel(mut self) -> Option<T> {
+        match std::mem::replace(&mut self.state, SendState::Done) {
+            SendState::Start(v) => Some(v),
+            SendState::Waiting(mut waiter, key) => {
+                if !waiter.is_done() {
+                    let mut st = self.tx.chan.lock();
+                    if waiter.is_waiting() {
+                        st.sendq.remove(key, &waiter, 0);
+                        drop(st);
+                        // SAFETY: seen waiting and removed under the channel's lock, before
+                        // any claim.
+                        return unsafe { waiter.unclaimed_slot() }.take();
+                    }
+                }
+                // Claimed: taken (sent), or left with us by a close.
+                waiter.settle();
+                waiter.finished_slot().and_then(Option::take)
+            }
+            SendState::Done => None,
         }
     }
 }

@@ -631,3 +631,39 @@ fn dropping_handles_closes_for_async_parties() {
     assert_eq!(count.count(), 1);
     assert!(matches!(poll_once(&mut f, &w), Poll::Ready(Err(e)) if e.into_inner() == 9));
 }
+
+/// `SendFuture::cancel` says whether the send took effect: the value back if not (waiting,
+/// never polled, or closed meanwhile), `None` if a receiver took it or the future completed.
+#[test]
+fn cancelling_a_send_tells_whether_it_happened() {
+    let ledger = DropLedger::new();
+    let (tx, rx) = bounded(0);
+    let (_count, waker) = CountingWaker::new();
+
+    let fut = tx.send_async(ledger.make(0));
+    assert_eq!(fut.cancel().map(|v| v.id), Some(0), "never polled");
+
+    let mut fut = tx.send_async(ledger.make(1));
+    assert!(poll_once(&mut fut, &waker).is_pending());
+    assert_eq!(fut.cancel().map(|v| v.id), Some(1), "waiting: withdrawn");
+    assert!(
+        rx.try_recv().unwrap_err().is_empty(),
+        "a withdrawn send delivers nothing"
+    );
+
+    let mut fut = tx.send_async(ledger.make(2));
+    assert!(poll_once(&mut fut, &waker).is_pending());
+    assert_eq!(rx.try_recv().unwrap().id, 2);
+    assert!(fut.cancel().is_none(), "taken by a receiver: sent");
+
+    let mut fut = tx.send_async(ledger.make(3));
+    assert!(poll_once(&mut fut, &waker).is_pending());
+    rx.close();
+    assert_eq!(fut.cancel().map(|v| v.id), Some(3), "closed: not sent");
+
+    let mut fut = tx.send_async(ledger.make(4));
+    assert!(matches!(poll_once(&mut fut, &waker), Poll::Ready(Err(_))));
+    assert!(fut.cancel().is_none(), "completed: its output told");
+    assert_eq!(ledger.alive(), 0);
+    assert_eq!(ledger.dropped(), ledger.created());
+}

@@ -288,3 +288,22 @@ fn dropped_async_send_delivers_at_most_once() {
         assert_eq!(drops.load(std::sync::atomic::Ordering::SeqCst), 1);
     });
 }
+
+/// `SendFuture::cancel` races a receiver for a pending send's value: exactly one of them ends
+/// up with it (the receiver: it was sent; the canceller: it was not).
+#[test]
+fn cancelled_async_send_is_sent_or_returned() {
+    loom::model(|| {
+        let (tx, rx) = channels::bounded::<i32>(0);
+        let (_flag, waker) = Flag::new();
+        let mut fut = tx.send_async(1);
+        assert!(poll_once(&mut fut, &waker).is_pending());
+        let r = thread::spawn(move || rx.try_recv().ok());
+        let back = fut.cancel();
+        let got = r.join().unwrap();
+        assert!(
+            back.is_some() != got.is_some(),
+            "the value must be either returned or received: {back:?} {got:?}"
+        );
+    });
+}

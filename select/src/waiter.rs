@@ -370,6 +370,30 @@ impl<S> WakerWaiter<S> {
         Some(unsafe { &mut *self.node().slot.get() })
     }
 
+    /// The slot of a waiter whose owner took its entry out of its queue before any claim.
+    ///
+    /// # Safety
+    /// The waiter is not in any queue and was never claimed since it was last registered: its
+    /// owner saw it [waiting](Waiter::is_waiting) under the queue's lock and removed its entry
+    /// under that same lock (or never registered it).
+    ///
+    /// ```
+    /// use select::{WaitQueue, WakerWaiter};
+    /// let mut queue = WaitQueue::new();
+    /// let mut waiter = WakerWaiter::new(std::task::Waker::noop(), Some(5u8)); // a send
+    /// let key = queue.push(waiter.entry(0));
+    /// assert!(waiter.is_waiting()); // under the queue's lock
+    /// queue.remove(key, &waiter, 0); // withdrawn
+    /// // SAFETY: removed before anyone claimed it.
+    /// assert_eq!(unsafe { waiter.unclaimed_slot() }.take(), Some(5));
+    /// ```
+    pub unsafe fn unclaimed_slot(&mut self) -> &mut S {
+        debug_assert!(self.is_waiting());
+        // SAFETY: by the caller's contract no claimer can reach the slot, and `&mut self`
+        // excludes the owner's other accesses.
+        unsafe { &mut *self.node().slot.get() }
+    }
+
     /// Makes a finished waiter wait again, for another operation, waking `waker` this time.
     /// The slot keeps what it holds.
     ///
