@@ -159,10 +159,18 @@ impl<T> RecvOp<T> {
 
     /// Withdraws a pending receive, giving back a value handed to it meanwhile.
     pub(crate) fn cancel(&mut self, rx: &Receiver<T>) {
+        if let Some(v) = self.withdraw(rx) {
+            let Flavor::Chan(chan) = &rx.flavor else {
+                unreachable!("only channels hand values over")
+            };
+            chan.give_back(v);
+        }
+    }
+
+    /// Withdraws a pending receive; returns the value handed to it meanwhile, if any.
+    pub(crate) fn withdraw(&mut self, rx: &Receiver<T>) -> Option<T> {
         self.timer = None;
-        let Some(key) = self.key.take() else {
-            return;
-        };
+        let key = self.key.take()?;
         let Flavor::Chan(chan) = &rx.flavor else {
             unreachable!("only channels have wait queues")
         };
@@ -175,14 +183,12 @@ impl<T> RecvOp<T> {
             if waiter.is_waiting() {
                 // Unclaimed, and no claim can come while we hold the lock: withdrawn.
                 st.recvq.remove(key, waiter, 0);
-                return;
+                return None;
             }
         }
         // Claimed: a sender handed us a value (or a close left the slot empty).
         waiter.settle();
-        if let Some(v) = waiter.finished_slot().and_then(Option::take) {
-            chan.give_back(v);
-        }
+        waiter.finished_slot().and_then(Option::take)
     }
 }
 
@@ -308,6 +314,35 @@ impl<T> Future for RecvFuture<'_, T> {
         let out = this.op.poll(this.rx, cx);
         this.done = out.is_ready();
         out
+    }
+}
+
+impl<T> RecvFuture<'_, T> {
+    /// Withdraws the receive, and returns the value that was handed to it since its last poll,
+    /// if one was (the receive then happened): for code that abandons a receive and would
+    /// rather keep such a value than give it back to the channel, as dropping the future does.
+    /// `None` if nothing was received, or if the future has already completed.
+    ///
+    /// ```
+    /// use std::future::Future;
+    /// use std::pin::Pin;
+    /// use std::task::{Context, Waker};
+    ///
+    /// let (tx, rx) = channels::bounded(0);
+    /// let mut cx = Context::from_waker(Waker::noop());
+    ///
+    /// let mut fut = rx.recv_async();
+    /// assert!(Pin::new(&mut fut).poll(&mut cx).is_pending());
+    /// assert_eq!(fut.cancel(), None); // withdrawn: nothing was received
+    ///
+    /// let mut fut = rx.recv_async();
+    /// assert!(Pin::new(&mut fut).poll(&mut cx).is_pending());
+    /// tx.try_send(1).unwrap(); // handed to the waiting future
+    /// assert_eq!(fut.cancel(), Some(1)); // received; not given back
+    /// assert!(rx.try_recv().is_err());
+    /// ```
+    pub fn cancel(mut self) -> Option<T> {
+        self.op.withdraw(self.rx)
     }
 }
 

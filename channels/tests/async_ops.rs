@@ -667,3 +667,34 @@ fn cancelling_a_send_tells_whether_it_happened() {
     assert_eq!(ledger.alive(), 0);
     assert_eq!(ledger.dropped(), ledger.created());
 }
+
+/// `RecvFuture::cancel` keeps a value handed to the future instead of giving it back, and
+/// withdraws a receive that got nothing.
+#[test]
+fn cancelling_a_receive_keeps_a_handed_value() {
+    let (tx, rx) = bounded(1);
+    let (_count, waker) = CountingWaker::new();
+    let mut fut = rx.recv_async();
+    assert!(poll_once(&mut fut, &waker).is_pending());
+    assert_eq!(fut.cancel(), None);
+    tx.try_send(1).unwrap();
+    assert_eq!(
+        rx.try_recv(),
+        Ok(1),
+        "the withdrawn receive left no entry behind"
+    );
+
+    let mut fut = rx.recv_async();
+    assert!(poll_once(&mut fut, &waker).is_pending());
+    tx.try_send(2).unwrap();
+    assert_eq!(fut.cancel(), Some(2));
+    assert!(
+        rx.try_recv().unwrap_err().is_empty(),
+        "kept, not given back as well"
+    );
+
+    let mut fut = rx.recv_async();
+    tx.try_send(3).unwrap();
+    assert_eq!(poll_once(&mut fut, &waker), Poll::Ready(Ok(3)));
+    assert_eq!(fut.cancel(), None, "completed: its output had the value");
+}
