@@ -16,7 +16,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
-use channels::{after, bounded, never, tick, unbounded, Receiver, RecvError, Select, Sender};
+use channels::{
+    after, bounded, never, select, tick, unbounded, Receiver, RecvError, Select, Sender,
+};
 use common::{in_coroutine, on_thread, scale, DropLedger, WATCHDOG};
 use futures_core::{FusedFuture, FusedStream, Stream};
 
@@ -395,8 +397,8 @@ fn coroutine_echoes_a_tokio_task() {
 
 /// Many tokio tasks and coroutines produce and consume on one channel; the tokio consumers
 /// race every receive against a yield in `tokio::select!`, so that many receive futures are
-/// dropped while pending, some after a value was handed to them. Every message is received
-/// exactly once.
+/// dropped while pending, some after a value was handed to them, and half the coroutine
+/// consumers receive in a `select!` with a timeout. Every message is received exactly once.
 #[test]
 fn mpmc_tokio_tasks_and_coroutines_exactly_once() {
     for cap in [0, 8] {
@@ -417,10 +419,26 @@ fn mpmc_tokio_tasks_and_coroutines_exactly_once() {
                 }
             }));
         }
-        for _ in 0..CONSUMERS {
+        for c in 0..CONSUMERS {
             let (rx, got_tx) = (rx.clone(), got_tx.clone());
             coroutines.push(green::spawn(move || {
-                got_tx.send(rx.iter().collect()).unwrap();
+                if c % 2 == 0 {
+                    got_tx.send(rx.iter().collect()).unwrap();
+                    return;
+                }
+                // Half the coroutines select, with a timeout: their waiters are claimed by
+                // compare-exchange, also by a cancelled future giving its value back.
+                let mut got = Vec::new();
+                loop {
+                    select! {
+                        recv(rx) -> v => match v {
+                            Ok(v) => got.push(v),
+                            Err(RecvError) => break,
+                        },
+                        default(Duration::from_micros(50)) => {}
+                    }
+                }
+                got_tx.send(got).unwrap();
             }));
         }
         let (tx2, rx2, got_tx2, cancelled2) =
