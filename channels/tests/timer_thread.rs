@@ -23,13 +23,15 @@ fn timer_threads() -> usize {
         .count()
 }
 
-/// Waits (bounded) until no timer thread is left.
-fn wait_for_no_timer_thread(what: &str) {
+/// Waits (bounded) until `n` timer threads run; a new thread names itself once it has
+/// started, so even a count of one is an event to wait for.
+fn wait_for_timer_threads(n: usize, what: &str) {
     let start = std::time::Instant::now();
-    while timer_threads() != 0 {
+    while timer_threads() != n {
         assert!(
             start.elapsed() < WATCHDOG,
-            "{what}: the timer thread never ended"
+            "{what}: {} timer threads, not {n}",
+            timer_threads()
         );
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -43,7 +45,7 @@ fn the_timer_thread_lives_only_while_a_future_waits() {
     let at = channels::after(Duration::from_millis(5));
     let got = green::block_on(at.recv_async());
     assert!(got.is_ok());
-    wait_for_no_timer_thread("after a completed wait");
+    wait_for_timer_threads(0, "after a completed wait");
 
     // A far timer, waited on once, then cancelled: the thread must not wait for its deadline.
     let far = channels::after(Duration::from_secs(3600));
@@ -52,9 +54,9 @@ fn the_timer_thread_lives_only_while_a_future_waits() {
     assert!(Pin::new(&mut fut)
         .poll(&mut Context::from_waker(waker))
         .is_pending());
-    assert_eq!(timer_threads(), 1, "one thread while a timer future waits");
+    wait_for_timer_threads(1, "while a timer future waits");
     drop(fut);
-    wait_for_no_timer_thread("after the only waiting future was cancelled");
+    wait_for_timer_threads(0, "after the only waiting future was cancelled");
 
     // Futures that are ready at the first poll never start it.
     let due = channels::after(Duration::ZERO);
