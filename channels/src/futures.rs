@@ -202,7 +202,8 @@ impl<T> Receiver<T> {
     ///
     /// It is cancel-safe: dropping it before it completes loses no message. A value handed to
     /// it meanwhile goes back to the channel, to another waiting receiver or to the front of
-    /// the buffer, to be received next.
+    /// the buffer, to be received next ([`RecvFuture::cancel`] withdraws the receive and keeps
+    /// such a value instead).
     ///
     /// ```
     /// let (tx, rx) = channels::bounded(0);
