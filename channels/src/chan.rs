@@ -83,6 +83,18 @@ pub(crate) fn wake(woken: Option<Entry>) {
     }
 }
 
+/// Entries claimed together (by a close), finished one by one; any left when this is dropped
+/// (a waker's `wake` panicked on the way) are finished then.
+struct FinishRest(std::vec::IntoIter<Entry>);
+
+impl Drop for FinishRest {
+    fn drop(&mut self) {
+        for e in self.0.by_ref() {
+            e.finish();
+        }
+    }
+}
+
 /// Moves the value out of a parked sender's slot.
 ///
 /// # Safety
@@ -251,7 +263,10 @@ impl<T> Chan<T> {
             st.send_watchers.notify_all();
             woken
         };
-        for e in woken {
+        // Should a future's waker panic in `wake`, the guard still finishes the others while
+        // unwinding, so none of them waits for `done` forever.
+        let mut rest = FinishRest(woken.into_iter());
+        for e in rest.0.by_ref() {
             e.finish();
         }
         true

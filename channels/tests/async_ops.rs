@@ -716,3 +716,34 @@ fn cancelling_a_receive_keeps_a_handed_value() {
     assert_eq!(poll_once(&mut fut, &waker), Poll::Ready(Ok(3)));
     assert_eq!(fut.cancel(), None, "completed: its output had the value");
 }
+
+/// A waker that panics when woken.
+struct PanickingWaker;
+
+impl Wake for PanickingWaker {
+    fn wake(self: Arc<Self>) {
+        panic!("expected panic: a broken waker");
+    }
+}
+
+/// A close that meets a panicking waker still finishes every other waiter: the panic reaches
+/// the closer, and the other futures see the close instead of waiting forever.
+#[test]
+fn a_panicking_waker_does_not_strand_the_others_on_close() {
+    let (tx, rx) = bounded::<u32>(0);
+    let bad = Waker::from(Arc::new(PanickingWaker));
+    let (count, good) = CountingWaker::new();
+    let mut first = rx.recv_async();
+    assert!(poll_once(&mut first, &bad).is_pending());
+    let mut second = rx.recv_async();
+    assert!(poll_once(&mut second, &good).is_pending());
+    let closed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tx.close()));
+    assert!(closed.is_err(), "the waker's panic reaches the closer");
+    if count.count() != 1 {
+        // Unfinished: dropping it would wait for the claimer forever. Fail instead.
+        std::mem::forget((first, second));
+        panic!("the other waiter was stranded by the panicking waker");
+    }
+    assert_eq!(poll_once(&mut second, &good), Poll::Ready(Err(RecvError)));
+    assert_eq!(poll_once(&mut first, &good), Poll::Ready(Err(RecvError)));
+}
