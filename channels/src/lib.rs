@@ -22,8 +22,8 @@
 //!   pending future waits in the channel's queue as a parked coroutine does and its task's
 //!   waker is woken; dropping it is cancel-safe (a receive loses no message, a send delivers
 //!   nothing). A future waiting on `after`/`at`/`tick` is woken by one helper thread, which
-//!   runs only while such a future waits (a future has no coroutine to park on a worker's
-//!   timers).
+//!   runs only while such futures wait, and ends a second or so after the last (a future has
+//!   no coroutine to park on a worker's timers).
 //!
 //! ```
 //! use channels::{bounded, select};

@@ -12,7 +12,10 @@
 //! A registration is an `Arc` held by its future; the thread's heap holds a `Weak`, so a
 //! dropped future releases its waker at once, and its heap entry is dropped when it comes
 //! due, or by a sweep once the heap has doubled since the last one (as green's timer heaps do,
-//! so a loop of cancelled long timeouts keeps the heap within twice the live ones).
+//! so a loop of cancelled long timeouts keeps the heap within twice the live ones). Dropping a
+//! registration does not wake the thread: a loop that races each receive against a fresh
+//! far timeout (`after(1h)`) then costs no thread wake-up per turn. Instead the thread never
+//! sleeps longer than [`RECHECK`], so it notices within that time that nothing waits any more.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -20,8 +23,12 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-/// How long the thread outlives the last pending registration.
+/// How long the thread outlives the last pending registration, once it has noticed.
 pub(crate) const LINGER: Duration = Duration::from_millis(100);
+
+/// The longest the thread sleeps while registrations are pending: how soon it notices that
+/// the last one was dropped long before its deadline.
+pub(crate) const RECHECK: Duration = Duration::from_secs(1);
 
 /// Heaps smaller than this are never swept.
 const SWEEP_MIN: usize = 64;
@@ -155,13 +162,8 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        let t = timers();
-        let mut st = lock(&t.state);
-        st.live -= 1;
-        if st.live == 0 {
-            // Let the thread start lingering now rather than at a stale deadline.
-            t.wake.notify_one();
-        }
+        // The thread notices within `RECHECK` (see the module doc).
+        lock(&timers().state).live -= 1;
     }
 }
 
@@ -206,16 +208,15 @@ fn run() {
             }
             continue;
         }
-        let next = st.heap.peek().map(|d| d.deadline);
-        st = match next {
-            Some(next) => {
-                t.wake
-                    .wait_timeout(st, next.saturating_duration_since(now))
-                    .unwrap_or_else(|p| p.into_inner())
-                    .0
-            }
-            // Live registrations are all in the heap; not reached, but harmless.
-            None => t.wake.wait(st).unwrap_or_else(|p| p.into_inner()),
-        };
+        // Until the earliest deadline, and `RECHECK` at most: the heap may also be empty while
+        // registrations live (they fired, and their futures have not dropped them yet).
+        let sleep = st.heap.peek().map_or(RECHECK, |d| {
+            d.deadline.saturating_duration_since(now).min(RECHECK)
+        });
+        st = t
+            .wake
+            .wait_timeout(st, sleep)
+            .unwrap_or_else(|p| p.into_inner())
+            .0;
     }
 }

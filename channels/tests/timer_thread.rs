@@ -1,5 +1,5 @@
 //! The helper thread that wakes futures waiting on timer channels runs only while such a
-//! future waits (plus a short linger): started by the first, ended once none waits, also when
+//! future waits (plus about a second): started by the first, ended once none waits, also when
 //! the last one is cancelled long before its deadline. Alone in its test binary, so that no
 //! other test's timer futures keep the thread alive. Linux only: threads are counted by name
 //! in `/proc/self/task`.
