@@ -183,6 +183,9 @@ impl<T> RecvOp<T> {
             if waiter.is_waiting() {
                 // Unclaimed, and no claim can come while we hold the lock: withdrawn.
                 st.recvq.remove(key, waiter, 0);
+                drop(st);
+                // Never finished, so never rearmed: let it go.
+                self.waiter = None;
                 return None;
             }
         }
