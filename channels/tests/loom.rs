@@ -307,3 +307,37 @@ fn cancelled_async_send_is_sent_or_returned() {
         );
     });
 }
+
+/// A stream reuses its waiter for the next item (`WakerWaiter::rearm`): two values sent by
+/// another thread arrive in order, each wake-up followed by a ready poll.
+#[test]
+fn stream_rearms_its_waiter_for_the_next_item() {
+    model(3, || {
+        let (tx, rx) = channels::bounded::<i32>(0);
+        let (flag, waker) = Flag::new();
+        let s = thread::spawn(move || {
+            tx.send(1).unwrap();
+            tx.send(2).unwrap();
+        });
+        let mut stream = rx.stream();
+        let mut got = Vec::new();
+        let mut seen = 0;
+        while got.len() < 2 {
+            let polled = futures_core::Stream::poll_next(
+                std::pin::Pin::new(&mut stream),
+                &mut std::task::Context::from_waker(&waker),
+            );
+            match polled {
+                std::task::Poll::Ready(v) => got.push(v.unwrap()),
+                std::task::Poll::Pending => {
+                    while flag.count() == seen {
+                        thread::yield_now();
+                    }
+                    seen = flag.count();
+                }
+            }
+        }
+        assert_eq!(got, [1, 2]);
+        s.join().unwrap();
+    });
+}
