@@ -348,3 +348,99 @@ fn join_future_reregistration_races_with_the_end() {
         }
     }
 }
+
+/// A tokio task and a coroutine ping-pong over greenchan channels, rendezvous and buffered:
+/// the task with `recv_async`/`send_async`, the coroutine with the blocking operations.
+#[test]
+fn tokio_task_and_coroutine_ping_pong_over_greenchan_channels() {
+    const ROUNDS: u64 = 2_000;
+    let rt = tokio_runtime();
+    for cap in [0, 8] {
+        let (ping_tx, ping_rx) = chan::bounded::<u64>(cap);
+        let (pong_tx, pong_rx) = chan::bounded::<u64>(cap);
+        let task = rt.spawn(async move {
+            let mut n = 0;
+            while let Ok(v) = ping_rx.recv_async().await {
+                pong_tx.send_async(v * 3).await.unwrap();
+                n += 1;
+            }
+            n
+        });
+        let sum = greenchan::run(move || {
+            let mut sum = 0;
+            for i in 0..ROUNDS {
+                ping_tx.send(i).unwrap();
+                sum += pong_rx.recv().unwrap();
+            }
+            sum
+        });
+        assert_eq!(sum, (0..ROUNDS).map(|i| i * 3).sum::<u64>(), "cap {cap}");
+        let served =
+            rt.block_on(async { tokio::time::timeout(BOUND, task).await.unwrap().unwrap() });
+        assert_eq!(served, ROUNDS, "cap {cap}");
+    }
+}
+
+/// A tokio task's receive, dropped while pending after a coroutine handed it a value, loses
+/// nothing: the coroutine's next receive gets the value. The hand-off is forced: the
+/// coroutine sends only once the tokio side has registered (it told us so), and the tokio side
+/// drops the future only after the send completed.
+#[test]
+fn a_cancelled_tokio_receive_loses_nothing() {
+    let rt = tokio_runtime();
+    let (tx, rx) = chan::bounded::<u32>(0);
+    let (registered_tx, registered_rx) = chan::bounded::<()>(1);
+    let (sent_tx, sent_rx) = chan::bounded::<()>(1);
+    let rx2 = rx.clone();
+    let task = rt.spawn(async move {
+        let mut fut = rx2.recv_async();
+        // One poll registers the receive.
+        let first = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut fut).poll(cx))).await;
+        assert!(first.is_pending());
+        registered_tx.send_async(()).await.unwrap();
+        sent_rx.recv_async().await.unwrap();
+        drop(fut); // cancelled, with the value in it
+    });
+    let got = greenchan::run(move || {
+        registered_rx.recv().unwrap();
+        tx.send(11).unwrap(); // completes against the registered future
+        sent_tx.send(()).unwrap();
+        rx.recv_timeout(BOUND)
+    });
+    assert_eq!(got, Ok(11));
+    rt.block_on(async { tokio::time::timeout(BOUND, task).await.unwrap().unwrap() });
+}
+
+/// `stream()` from a tokio task collects what coroutines send until the channel closes.
+#[test]
+fn tokio_task_streams_what_coroutines_send() {
+    let rt = tokio_runtime();
+    let (tx, rx) = chan::unbounded::<usize>();
+    let producers: Vec<_> = (0..4)
+        .map(|p| {
+            let tx = tx.clone();
+            go!(move || {
+                for i in 0..250 {
+                    tx.send(p * 250 + i).unwrap();
+                }
+            })
+        })
+        .collect();
+    drop(tx);
+    let mut got = rt.block_on(async move {
+        let mut stream = rx.stream();
+        let mut got = Vec::new();
+        while let Some(v) =
+            std::future::poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut stream), cx))
+                .await
+        {
+            got.push(v);
+        }
+        got
+    });
+    for p in producers {
+        p.join().unwrap();
+    }
+    got.sort_unstable();
+    assert!(got.into_iter().eq(0..1_000));
+}

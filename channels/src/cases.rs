@@ -67,7 +67,7 @@ impl<T> Case for RecvCase<'_, T> {
             Source::Tick(tick) => return tick.try_take().map(|v| self.put(v)).is_some(),
             Source::Never => return false,
         };
-        let outcome = Chan::recv_locked(&mut chan.lock(), None);
+        let outcome = chan.recv_locked(&mut chan.lock(), None);
         match outcome {
             Received::Value(v, w) => {
                 self.put(v);

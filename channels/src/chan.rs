@@ -83,6 +83,18 @@ pub(crate) fn wake(woken: Option<Entry>) {
     }
 }
 
+/// Entries claimed together (by a close), finished one by one; any left when this is dropped
+/// (a waker's `wake` panicked on the way) are finished then.
+struct FinishRest(std::vec::IntoIter<Entry>);
+
+impl Drop for FinishRest {
+    fn drop(&mut self) {
+        for e in self.0.by_ref() {
+            e.finish();
+        }
+    }
+}
+
 /// Moves the value out of a parked sender's slot.
 ///
 /// # Safety
@@ -144,17 +156,23 @@ impl<T> Chan<T> {
     /// Receives if possible now. `me` excludes the caller's own parked entries (a select with
     /// the same channel in a send arm must not meet itself).
     #[inline]
-    pub(crate) fn recv_locked(st: &mut State<T>, me: Option<&Waiter>) -> Received<T> {
+    pub(crate) fn recv_locked(&self, st: &mut State<T>, me: Option<&Waiter>) -> Received<T> {
         if let Some(v) = st.buf.pop_front() {
             if !st.send_watchers.is_empty() {
                 st.send_watchers.notify_all();
             }
-            // A slot freed up: move a parked sender's value into the buffer.
-            let woken = st.sendq.claim(me).inspect(|e| {
-                // SAFETY: claimed from this channel's sendq just now.
-                let moved = unsafe { take_from::<T>(e) };
-                st.buf.push_back(moved);
-            });
+            // A slot freed up: move a parked sender's value into the buffer. (The buffer may
+            // hold more than `cap` values after `give_back`: then no slot is free yet, and a
+            // rendezvous sender stays parked until a receiver takes its value.)
+            let woken = if st.buf.len() < self.cap {
+                st.sendq.claim(me).inspect(|e| {
+                    // SAFETY: claimed from this channel's sendq just now.
+                    let moved = unsafe { take_from::<T>(e) };
+                    st.buf.push_back(moved);
+                })
+            } else {
+                None
+            };
             return Received::Value(v, woken);
         }
         if let Some(e) = st.sendq.claim(me) {
@@ -191,6 +209,33 @@ impl<T> Chan<T> {
         }
     }
 
+    /// Gives back a value that a receive took but will not return: a cancelled receive future
+    /// to which a sender (or the buffer) handed it. The value goes to the oldest parked receiver,
+    /// or else to the front of the buffer, where the next receive finds it first. That may hold
+    /// the buffer above its capacity (a rendezvous channel's too) until it is received; sends
+    /// wait meanwhile, as for a full buffer. After a close it is drained like any buffered
+    /// value, and dropped with the channel if nobody receives it.
+    pub(crate) fn give_back(&self, value: T) {
+        let woken = {
+            let mut st = self.lock();
+            match st.recvq.claim(None) {
+                Some(e) => {
+                    // SAFETY: claimed from this channel's recvq just now.
+                    unsafe { give_to(&e, value) };
+                    Some(e)
+                }
+                None => {
+                    st.buf.push_front(value);
+                    if !st.recv_watchers.is_empty() {
+                        st.recv_watchers.notify_all();
+                    }
+                    None
+                }
+            }
+        };
+        wake(woken);
+    }
+
     /// Whether a receive could complete now, for `me` (a select registering: its own entries
     /// do not count) or for anyone (`None`).
     pub(crate) fn recv_ready(st: &State<T>, me: Option<&Waiter>) -> bool {
@@ -218,7 +263,10 @@ impl<T> Chan<T> {
             st.send_watchers.notify_all();
             woken
         };
-        for e in woken {
+        // Should a future's waker panic in `wake`, the guard still finishes the others while
+        // unwinding, so none of them waits for `done` forever.
+        let mut rest = FinishRest(woken.into_iter());
+        for e in rest.0.by_ref() {
             e.finish();
         }
         true

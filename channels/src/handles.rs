@@ -371,7 +371,7 @@ impl<T> Receiver<T> {
             Flavor::Tick(tick) => return tick.try_take().ok_or(TryRecvError::Empty),
             Flavor::Never => return Err(TryRecvError::Empty),
         };
-        let outcome = Chan::recv_locked(&mut chan.lock(), None);
+        let outcome = chan.recv_locked(&mut chan.lock(), None);
         match outcome {
             Received::Value(v, w) => {
                 wake(w);
@@ -422,7 +422,7 @@ impl<T> Receiver<T> {
         let mut slot: Option<T> = None;
         let (waiter, key) = {
             let mut st = chan.lock();
-            match Chan::recv_locked(&mut st, None) {
+            match chan.recv_locked(&mut st, None) {
                 Received::Value(v, w) => {
                     drop(st);
                     wake(w);

@@ -16,6 +16,15 @@
 //!   timer heap, for the length of that wait only. No coroutine or thread runs per timer,
 //!   and a dropped timer leaves nothing behind.
 //!
+//! - **Async code takes part too**: [`Receiver::recv_async`], [`Sender::send_async`] and
+//!   [`Receiver::stream`] (a `futures_core::Stream`; [`Receiver::into_stream`] owns the
+//!   receiver) are futures for any executor, so tokio tasks and coroutines share a channel. A
+//!   pending future waits in the channel's queue as a parked coroutine does and its task's
+//!   waker is woken; dropping it is cancel-safe (a receive loses no message, a send delivers
+//!   nothing). A future waiting on `after`/`at`/`tick` is woken by one helper thread, which
+//!   runs only while such futures wait, and ends a second or so after the last (a future has
+//!   no coroutine to park on a worker's timers).
+//!
 //! ```
 //! use channels::{bounded, select};
 //!
@@ -28,6 +37,27 @@
 //! let got: Vec<i32> = rx.iter().collect();
 //! assert_eq!(got, vec![0, 1, 2]);
 //! producer.join().unwrap();
+//! ```
+//!
+//! Async code and a coroutine on one rendezvous channel (the async block is driven here by
+//! `green::block_on` on the calling thread; any executor would do, tokio's included):
+//!
+//! ```
+//! let (tx, rx) = channels::bounded(0);
+//! let coroutine = green::spawn(move || {
+//!     for i in 0..3 {
+//!         tx.send(i).unwrap(); // blocking, parks the coroutine
+//!     }
+//! });
+//! let sum = green::block_on(async {
+//!     let mut sum = 0;
+//!     while let Ok(v) = rx.recv_async().await {
+//!         sum += v;
+//!     }
+//!     sum
+//! });
+//! assert_eq!(sum, 3);
+//! coroutine.join().unwrap();
 //! ```
 //!
 //! ## Differences from crossbeam-channel
@@ -69,10 +99,13 @@
 
 mod cases;
 mod chan;
+mod futures;
 mod handles;
 mod time;
+mod timer_thread;
 
 pub use cases::{RecvCase, SendCase};
+pub use futures::{IntoStream, RecvFuture, RecvStream, SendFuture};
 pub use handles::{bounded, never, unbounded, IntoIter, Iter, Receiver, Sender, TryIter};
 pub use select::{
     select, select_biased, ReadyTimeoutError, RecvError, RecvTimeoutError, Select,

@@ -174,3 +174,170 @@ fn zero_timeout_select_misses_no_moving_value() {
         drop(tx_a);
     });
 }
+
+/// A waker that counts its wake-ups in a loom atomic, so that loom orders them.
+struct Flag(loom::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for Flag {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Flag {
+    fn new() -> (std::sync::Arc<Flag>, std::task::Waker) {
+        let f = std::sync::Arc::new(Flag(loom::sync::atomic::AtomicUsize::new(0)));
+        (f.clone(), std::task::Waker::from(f))
+    }
+    fn count(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+fn poll_once<F: std::future::Future + Unpin>(
+    f: &mut F,
+    waker: &std::task::Waker,
+) -> std::task::Poll<F::Output> {
+    std::future::Future::poll(
+        std::pin::Pin::new(f),
+        &mut std::task::Context::from_waker(waker),
+    )
+}
+
+/// A pending `recv_async` future is dropped while a sender hands it the value (the waker
+/// waiter's claim and the owner's cancel race under the channel's lock, and the owner settles
+/// a claim that is not finished yet): in every schedule the value is received once, by the
+/// next receive.
+#[test]
+fn dropped_async_receive_loses_nothing() {
+    loom::model(|| {
+        let (tx, rx) = channels::bounded::<i32>(0);
+        let (_flag, waker) = Flag::new();
+        let mut fut = rx.recv_async();
+        assert!(poll_once(&mut fut, &waker).is_pending());
+        let s = thread::spawn(move || tx.send(1));
+        drop(fut);
+        assert_eq!(rx.recv(), Ok(1));
+        assert!(s.join().unwrap().is_ok());
+    });
+}
+
+/// A pending `recv_async` future is woken by a send, and the poll after the wake-up is ready
+/// with the value: `done` is published before the waker is woken.
+#[test]
+fn async_receive_is_woken_then_ready() {
+    loom::model(|| {
+        let (tx, rx) = channels::bounded::<i32>(0);
+        let (flag, waker) = Flag::new();
+        let mut fut = rx.recv_async();
+        assert!(poll_once(&mut fut, &waker).is_pending());
+        let s = thread::spawn(move || tx.send(1));
+        while flag.count() == 0 {
+            thread::yield_now();
+        }
+        assert_eq!(poll_once(&mut fut, &waker), std::task::Poll::Ready(Ok(1)));
+        assert!(s.join().unwrap().is_ok());
+    });
+}
+
+/// A pending future polled again with a new waker while a sender claims it: either the poll
+/// sees the claim (ready), or the sender wakes the new waker, never only the replaced one.
+#[test]
+fn async_receive_replacing_its_waker_races_a_send() {
+    loom::model(|| {
+        let (tx, rx) = channels::bounded::<i32>(0);
+        let (first, w1) = Flag::new();
+        let (second, w2) = Flag::new();
+        let mut fut = rx.recv_async();
+        assert!(poll_once(&mut fut, &w1).is_pending());
+        let s = thread::spawn(move || tx.send(1));
+        if poll_once(&mut fut, &w2).is_pending() {
+            while second.count() == 0 {
+                thread::yield_now();
+            }
+            assert_eq!(poll_once(&mut fut, &w2), std::task::Poll::Ready(Ok(1)));
+            assert_eq!(first.count(), 0, "the replaced waker was woken");
+        }
+        assert!(s.join().unwrap().is_ok());
+    });
+}
+
+/// A value that counts its drops.
+struct Counted(std::sync::Arc<loom::sync::atomic::AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A pending `send_async` future is dropped while a receiver comes for its value: the value
+/// is either received (the send happened) or dropped with the future (withdrawn), once.
+#[test]
+fn dropped_async_send_delivers_at_most_once() {
+    loom::model(|| {
+        let drops = std::sync::Arc::new(loom::sync::atomic::AtomicUsize::new(0));
+        let (tx, rx) = channels::bounded::<Counted>(0);
+        let (_flag, waker) = Flag::new();
+        let mut fut = tx.send_async(Counted(drops.clone()));
+        assert!(poll_once(&mut fut, &waker).is_pending());
+        let r = thread::spawn(move || rx.recv().is_ok());
+        drop(fut);
+        drop(tx); // closes: a receiver that found nothing wakes with Err
+        let _received = r.join().unwrap();
+        assert_eq!(drops.load(std::sync::atomic::Ordering::SeqCst), 1);
+    });
+}
+
+/// `SendFuture::cancel` races a receiver for a pending send's value: exactly one of them ends
+/// up with it (the receiver: it was sent; the canceller: it was not).
+#[test]
+fn cancelled_async_send_is_sent_or_returned() {
+    loom::model(|| {
+        let (tx, rx) = channels::bounded::<i32>(0);
+        let (_flag, waker) = Flag::new();
+        let mut fut = tx.send_async(1);
+        assert!(poll_once(&mut fut, &waker).is_pending());
+        let r = thread::spawn(move || rx.try_recv().ok());
+        let back = fut.cancel();
+        let got = r.join().unwrap();
+        assert!(
+            back.is_some() != got.is_some(),
+            "the value must be either returned or received: {back:?} {got:?}"
+        );
+    });
+}
+
+/// A stream reuses its waiter for the next item (`WakerWaiter::rearm`): two values sent by
+/// another thread arrive in order, each wake-up followed by a ready poll.
+#[test]
+fn stream_rearms_its_waiter_for_the_next_item() {
+    model(3, || {
+        let (tx, rx) = channels::bounded::<i32>(0);
+        let (flag, waker) = Flag::new();
+        let s = thread::spawn(move || {
+            tx.send(1).unwrap();
+            tx.send(2).unwrap();
+        });
+        let mut stream = rx.stream();
+        let mut got = Vec::new();
+        let mut seen = 0;
+        while got.len() < 2 {
+            let polled = futures_core::Stream::poll_next(
+                std::pin::Pin::new(&mut stream),
+                &mut std::task::Context::from_waker(&waker),
+            );
+            match polled {
+                std::task::Poll::Ready(v) => got.push(v.unwrap()),
+                std::task::Poll::Pending => {
+                    while flag.count() == seen {
+                        thread::yield_now();
+                    }
+                    seen = flag.count();
+                }
+            }
+        }
+        assert_eq!(got, [1, 2]);
+        s.join().unwrap();
+    });
+}

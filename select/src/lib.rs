@@ -5,6 +5,7 @@
 //!
 //! - [`Waiter`] is a parked party (coroutine or thread, through green's park/unpark) that
 //!   exactly one channel operation may claim; [`WaitQueue`] is the per-channel queue of them.
+//!   A [`WakerWaiter`] is the same for a future: a claim wakes the task's `Waker`.
 //! - [`Case`] is the protocol a channel operation implements: complete now, register, or
 //!   unregister (and, for `Select::ready`, check readiness and watch). [`run_select`] drives
 //!   any set of cases, Go's way: poll in random order, then register everywhere and park until
@@ -41,7 +42,7 @@ pub use errors::{
     ReadyTimeoutError, RecvError, RecvTimeoutError, SelectTimeoutError, SendError,
     SendTimeoutError, TryReadyError, TryRecvError, TrySelectError, TrySendError,
 };
-pub use waiter::{Entry, OwnedWaiter, QueueKey, WaitQueue, Waiter};
+pub use waiter::{Entry, OwnedWaiter, QueueKey, WaitQueue, Waiter, WakerWaiter};
 
 /// Waits on several channel operations at once and runs the arm of the one that completes,
 /// with crossbeam-channel's syntax:

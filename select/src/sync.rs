@@ -23,6 +23,46 @@ pub use loom::sync::Arc as ChanArc;
 
 use std::time::Instant;
 
+/// A cell whose accesses loom checks for data races in a `--cfg loom` build (loom's
+/// `UnsafeCell`); std's `UnsafeCell` otherwise. Only the closure form of access is offered, as
+/// loom's is.
+///
+/// ```
+/// let cell = select::sync::RaceCell::new(1);
+/// // SAFETY: nobody else can reach the cell.
+/// cell.with_mut(|v| unsafe { *v += 1 });
+/// assert_eq!(cell.with_mut(|v| unsafe { *v }), 2);
+/// ```
+#[derive(Debug)]
+pub struct RaceCell<T> {
+    #[cfg(loom)]
+    inner: loom::cell::UnsafeCell<T>,
+    #[cfg(not(loom))]
+    inner: std::cell::UnsafeCell<T>,
+}
+
+impl<T> RaceCell<T> {
+    /// A cell holding `value`; see the type's example.
+    pub fn new(value: T) -> RaceCell<T> {
+        RaceCell {
+            #[cfg(loom)]
+            inner: loom::cell::UnsafeCell::new(value),
+            #[cfg(not(loom))]
+            inner: std::cell::UnsafeCell::new(value),
+        }
+    }
+
+    /// Runs `f` with a pointer to the value. Dereferencing it is up to the caller, who must
+    /// make sure nobody else accesses the value meanwhile. See the type's example.
+    #[inline]
+    pub fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        #[cfg(loom)]
+        return self.inner.with_mut(f);
+        #[cfg(not(loom))]
+        f(self.inner.get())
+    }
+}
+
 /// Locks a channel's state. Under loom it is loom's mutex, poisoning ignored: channel critical
 /// sections run no user code that could panic half-way through an update.
 #[inline]

@@ -16,13 +16,25 @@
 //! claimed elsewhere are stale until their owner removes them; a claimer that finds one skips
 //! it. Should the owner unwind while claimed but not yet finished (a coroutine force-unwound
 //! by a runtime shutting down), the waiter is leaked rather than freed under the claimer.
+//!
+//! A future waits the same way, with a [`WakerWaiter`]: the waiter wakes the task's [`Waker`]
+//! instead of unparking a coroutine or a thread, and the future, not a stack frame, owns it and
+//! its slot. Such a waiter is always exclusive (one queue, claimed under its lock), which is
+//! what makes a pending future cheap to cancel: under that lock, either its entry is still
+//! queued and removing it withdraws the operation, or a claim has happened and the future
+//! settles it (see [`WakerWaiter`]). The waker is stored in the waiter; the future replaces it
+//! under the queue's lock while unclaimed, the claimer moves it out before it publishes `done`
+//! and wakes it after, so that no user code (a waker's `wake`) runs while the owner may be
+//! waiting for `done`.
 
+use std::cell::UnsafeCell;
 use std::ptr::NonNull;
+use std::task::Waker;
 use std::time::Instant;
 
 use crossbeam_utils::Backoff;
 
-use crate::sync::{AtomicBool, AtomicUsize, Ordering, Unparker};
+use crate::sync::{AtomicBool, AtomicUsize, Ordering, RaceCell, Unparker};
 
 const WAITING: usize = 0;
 const ABORTED: usize = 1;
@@ -35,12 +47,22 @@ pub struct Waiter {
     done: AtomicBool,
     /// Only holders of its one channel's lock can claim it (see the module doc).
     exclusive: bool,
-    unparker: Unparker,
+    notify: Notify,
     /// Under loom, a tracked cell read on every access through an entry and written when the
     /// owner lets the waiter go: loom then reports any claimer access that is not ordered
     /// before the owner's release (a use after free in the real build).
     #[cfg(loom)]
     alive: loom::cell::UnsafeCell<bool>,
+}
+
+/// How a claimer tells the waiting party.
+#[derive(Debug)]
+enum Notify {
+    /// A parked coroutine or thread.
+    Park(Unparker),
+    /// A future's task. Written by the owner only while its entry is queued and unclaimed,
+    /// under that queue's lock; moved out by the claimer between its claim and `done`.
+    Waker(RaceCell<Option<Waker>>),
 }
 
 /// The waiting party's ownership of its waiter, for one blocking operation.
@@ -91,7 +113,7 @@ impl Drop for OwnedWaiter {
         if self.claimed_case().is_some() && !self.is_done() {
             // A claimer is between its claim and `finish`; it will still wake the coroutine
             // and write `done`. SAFETY: the coroutine is alive: it is the one unwinding.
-            unsafe { self.unparker.keep_alive() };
+            unsafe { self.unparker().keep_alive() };
             return;
         }
         // SAFETY: from `Box::into_raw`; no entry points here any more (the owner removed its
@@ -102,9 +124,9 @@ impl Drop for OwnedWaiter {
         waiter.alive.with_mut(|a| unsafe { *a = false });
         // Kept if still on its own coroutine (not unwinding on the worker's stack), else freed.
         #[cfg(not(loom))]
-        if waiter.unparker.key() != 0 {
+        if waiter.unparker().key() != 0 {
             drop(green::put_park_cache(
-                waiter.unparker.key(),
+                waiter.unparker().key(),
                 green::ParkCache::new(waiter),
             ));
         }
@@ -126,14 +148,7 @@ impl OwnedWaiter {
                 ptr: NonNull::from(Box::leak(w)),
             };
         }
-        let w = Box::new(Waiter {
-            state: AtomicUsize::new(WAITING),
-            done: AtomicBool::new(false),
-            exclusive,
-            unparker: Unparker::current(),
-            #[cfg(loom)]
-            alive: loom::cell::UnsafeCell::new(true),
-        });
+        let w = Box::new(Waiter::with(exclusive, Notify::Park(Unparker::current())));
         OwnedWaiter {
             ptr: NonNull::from(Box::leak(w)),
         }
@@ -149,7 +164,289 @@ impl OwnedWaiter {
     }
 }
 
+/// A future's pending channel operation: a waiter that wakes the task's [`Waker`] when claimed,
+/// and the slot its queue entry points at (`S` is what the channel moves through it, an
+/// `Option<T>` for channels: empty for a receive to fill, holding the value for a send), in one
+/// heap block, so that the future may move between polls.
+///
+/// It is exclusive: its entry goes into one queue, and only a holder of that queue's lock
+/// claims it, so under that lock [`is_waiting`](Waiter::is_waiting) is decisive. Its owner, a
+/// future:
+///
+/// - registers [`entry`](WakerWaiter::entry) in one queue, under its lock;
+/// - polled again, [`settle`](Waiter::settle)s it: once claimed, the slot holds the outcome
+///   ([`finished_slot`](WakerWaiter::finished_slot)); while not, it takes the queue's lock
+///   and, if the waiter is still waiting, replaces the waker with the poll's
+///   ([`replace_waker`](WakerWaiter::replace_waker)), so the task that polled last is woken;
+/// - cancelled (dropped while pending), takes the queue's lock: if the waiter is still
+///   waiting, removing its entry withdraws the operation, which then never happens; if not,
+///   it settles and deals with what the claimer did (a value handed to a receive that will
+///   never return it has to be given back to the channel).
+///
+/// Dropping it first waits out a claimer that has claimed it but not yet finished (a few
+/// instructions), but an unclaimed entry must have been removed from its queue by then, as
+/// for [`OwnedWaiter`]. A finished waiter can serve another operation
+/// ([`rearm`](WakerWaiter::rearm)), as a stream does for its next item.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::task::{Wake, Waker};
+/// use select::{WaitQueue, WakerWaiter};
+///
+/// struct Flag(AtomicBool);
+/// impl Wake for Flag {
+///     fn wake(self: Arc<Self>) {
+///         self.0.store(true, Ordering::SeqCst);
+///     }
+/// }
+/// let flag = Arc::new(Flag(AtomicBool::new(false)));
+/// let waker = Waker::from(flag.clone());
+///
+/// let mut queue = WaitQueue::new(); // a channel's queue, behind its lock
+/// let mut waiter = WakerWaiter::new(&waker, None::<u32>); // a receive's empty slot
+/// queue.push(waiter.entry(0));
+/// assert_eq!(waiter.settle(), None); // pending
+///
+/// let entry = queue.claim(None).unwrap(); // a sender, under the lock
+/// // SAFETY: the slot is the receive's `Option<u32>`, alive until the entry is finished.
+/// unsafe { *(entry.slot as *mut Option<u32>) = Some(7) };
+/// entry.finish(); // publishes `done`, then wakes the task
+///
+/// assert!(flag.0.load(Ordering::SeqCst));
+/// assert_eq!(waiter.settle(), Some(0));
+/// assert_eq!(waiter.finished_slot().unwrap().take(), Some(7));
+/// ```
+pub struct WakerWaiter<S> {
+    ptr: NonNull<WakerNode<S>>,
+    _owns: std::marker::PhantomData<WakerNode<S>>,
+}
+
+struct WakerNode<S> {
+    waiter: Waiter,
+    slot: UnsafeCell<S>,
+}
+
+// SAFETY: the block is owned by this handle alone; what it holds (a `Waker`, and `S`) moves
+// with it to another thread when `S: Send`.
+unsafe impl<S: Send> Send for WakerWaiter<S> {}
+// SAFETY: through `&self` only the waiter's atomics are read, and the waker replaced under the
+// queue's lock (`replace_waker`'s contract); the slot is reached through `&mut self` only.
+unsafe impl<S: Send> Sync for WakerWaiter<S> {}
+// The block is on the heap: moving the handle never moves what entries point at.
+impl<S> Unpin for WakerWaiter<S> {}
+
+impl<S> std::fmt::Debug for WakerWaiter<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WakerWaiter")
+            .field("waiting", &self.is_waiting())
+            .field("done", &self.is_done())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> std::ops::Deref for WakerWaiter<S> {
+    type Target = Waiter;
+    #[inline]
+    fn deref(&self) -> &Waiter {
+        &self.node().waiter
+    }
+}
+
+impl<S> Drop for WakerWaiter<S> {
+    fn drop(&mut self) {
+        // A claimer between its claim and `finish` still writes the waiter: let it finish.
+        self.settle();
+        // SAFETY: from `Box::into_raw` in `new`; no entry points here any more (the owner
+        // removed an unclaimed one, a claimer removed its own) and no claimer is inside
+        // `finish`.
+        let node = unsafe { Box::from_raw(self.ptr.as_ptr()) };
+        // SAFETY: loom checks this write against every claimer's reads.
+        #[cfg(loom)]
+        node.waiter.alive.with_mut(|a| unsafe { *a = false });
+        drop(node);
+    }
+}
+
+impl<S> WakerWaiter<S> {
+    /// A waiter that wakes `waker` when claimed, with `slot` as its slot.
+    ///
+    /// ```
+    /// let waiter = select::WakerWaiter::new(std::task::Waker::noop(), Some("to send"));
+    /// assert!(waiter.is_waiting());
+    /// ```
+    pub fn new(waker: &Waker, slot: S) -> WakerWaiter<S> {
+        let node = Box::new(WakerNode {
+            waiter: Waiter::with(true, Notify::Waker(RaceCell::new(Some(waker.clone())))),
+            slot: UnsafeCell::new(slot),
+        });
+        WakerWaiter {
+            ptr: NonNull::from(Box::leak(node)),
+            _owns: std::marker::PhantomData,
+        }
+    }
+
+    #[inline]
+    fn node(&self) -> &WakerNode<S> {
+        // SAFETY: from `Box::into_raw`, freed only by `drop`.
+        unsafe { self.ptr.as_ref() }
+    }
+
+    /// The queue entry for this waiter's case `case`, pointing at its slot. Push it into one
+    /// queue only, and only while the waiter is waiting (new, or rearmed).
+    ///
+    /// ```
+    /// use select::{WaitQueue, WakerWaiter};
+    /// let mut queue = WaitQueue::new();
+    /// let waiter = WakerWaiter::new(std::task::Waker::noop(), None::<u8>);
+    /// let key = queue.push(waiter.entry(0));
+    /// queue.remove(key, &waiter, 0); // cancelled: withdrawn before anyone claimed it
+    /// assert!(queue.is_empty());
+    /// ```
+    pub fn entry(&self, case: usize) -> Entry {
+        let node = self.node();
+        Entry {
+            waiter: NonNull::from(&node.waiter),
+            case,
+            slot: node.slot.get() as *mut (),
+        }
+    }
+
+    /// Makes `waker` the one a claimer wakes, unless the stored one would wake the same task
+    /// ([`Waker::will_wake`]); returns the replaced waker, for the caller to drop once it has
+    /// released the lock.
+    ///
+    /// # Safety
+    /// The caller holds the lock of the queue that holds this waiter's entry, and has seen the
+    /// waiter [waiting](Waiter::is_waiting) under it: no claimer touches the waker meanwhile.
+    ///
+    /// ```
+    /// use std::task::Waker;
+    /// use select::{WaitQueue, WakerWaiter};
+    /// let mut queue = WaitQueue::new(); // behind a channel's lock, held here
+    /// let waiter = WakerWaiter::new(Waker::noop(), None::<u8>);
+    /// queue.push(waiter.entry(0));
+    /// assert!(waiter.is_waiting());
+    /// // SAFETY: we hold the queue (its lock) and saw the waiter waiting.
+    /// let old = unsafe { waiter.replace_waker(Waker::noop()) };
+    /// assert!(old.is_none()); // the same task: nothing replaced
+    /// # queue.claim(None).unwrap().finish();
+    /// ```
+    pub unsafe fn replace_waker(&self, waker: &Waker) -> Option<Waker> {
+        let Notify::Waker(cell) = &self.notify else {
+            unreachable!("a WakerWaiter wakes a waker")
+        };
+        // SAFETY: by the caller's contract nobody else accesses the waker now.
+        cell.with_mut(|w| {
+            let w = unsafe { &mut *w };
+            if w.as_ref().is_some_and(|old| old.will_wake(waker)) {
+                None
+            } else {
+                w.replace(waker.clone())
+            }
+        })
+    }
+
+    /// The slot, once a claimer has claimed the waiter and finished; `None` before that.
+    ///
+    /// ```
+    /// use select::{WaitQueue, WakerWaiter};
+    /// let mut queue = WaitQueue::new();
+    /// let mut waiter = WakerWaiter::new(std::task::Waker::noop(), Some(5u8)); // a send
+    /// queue.push(waiter.entry(0));
+    /// assert!(waiter.finished_slot().is_none()); // pending: the slot is not ours
+    /// for e in queue.claim_all() {
+    ///     e.finish(); // a close: the value stays in the slot
+    /// }
+    /// assert_eq!(waiter.finished_slot(), Some(&mut Some(5)));
+    /// ```
+    pub fn finished_slot(&mut self) -> Option<&mut S> {
+        if !self.is_done() {
+            return None;
+        }
+        // SAFETY: `done` (read with acquire) was published after the claimer's last access to
+        // the slot, and the claim took the waiter's one entry out of its queue: nobody else
+        // can reach the slot any more.
+        Some(unsafe { &mut *self.node().slot.get() })
+    }
+
+    /// The slot of a waiter whose owner took its entry out of its queue before any claim.
+    ///
+    /// # Safety
+    /// The waiter is not in any queue and was never claimed since it was last registered: its
+    /// owner saw it [waiting](Waiter::is_waiting) under the queue's lock and removed its entry
+    /// under that same lock (or never registered it).
+    ///
+    /// ```
+    /// use select::{WaitQueue, WakerWaiter};
+    /// let mut queue = WaitQueue::new();
+    /// let mut waiter = WakerWaiter::new(std::task::Waker::noop(), Some(5u8)); // a send
+    /// let key = queue.push(waiter.entry(0));
+    /// assert!(waiter.is_waiting()); // under the queue's lock
+    /// queue.remove(key, &waiter, 0); // withdrawn
+    /// // SAFETY: removed before anyone claimed it.
+    /// assert_eq!(unsafe { waiter.unclaimed_slot() }.take(), Some(5));
+    /// ```
+    pub unsafe fn unclaimed_slot(&mut self) -> &mut S {
+        debug_assert!(self.is_waiting());
+        // SAFETY: by the caller's contract no claimer can reach the slot, and `&mut self`
+        // excludes the owner's other accesses.
+        unsafe { &mut *self.node().slot.get() }
+    }
+
+    /// Makes a finished waiter wait again, for another operation, waking `waker` this time.
+    /// The slot keeps what it holds.
+    ///
+    /// # Panics
+    /// If the waiter has not been claimed and finished.
+    ///
+    /// ```
+    /// use select::{WaitQueue, WakerWaiter};
+    /// let mut queue = WaitQueue::new();
+    /// let mut waiter = WakerWaiter::new(std::task::Waker::noop(), None::<u8>);
+    /// queue.push(waiter.entry(0));
+    /// queue.claim(None).unwrap().finish();
+    /// waiter.rearm(std::task::Waker::noop()); // the next receive reuses the block
+    /// assert!(waiter.is_waiting());
+    /// queue.push(waiter.entry(0));
+    /// # queue.claim(None).unwrap().finish();
+    /// ```
+    pub fn rearm(&mut self, waker: &Waker) {
+        assert!(self.is_done(), "only a finished waiter can be rearmed");
+        let waiter = &self.node().waiter;
+        let Notify::Waker(cell) = &waiter.notify else {
+            unreachable!("a WakerWaiter wakes a waker")
+        };
+        // SAFETY: finished, so no claimer and no queue reaches the waiter (see
+        // `finished_slot`); `&mut self` excludes the owner's other accesses.
+        cell.with_mut(|w| unsafe { *w = Some(waker.clone()) });
+        waiter.state.store(WAITING, Ordering::Relaxed);
+        waiter.done.store(false, Ordering::Relaxed);
+    }
+}
+
 impl Waiter {
+    /// A waiter in its initial state.
+    fn with(exclusive: bool, notify: Notify) -> Waiter {
+        Waiter {
+            state: AtomicUsize::new(WAITING),
+            done: AtomicBool::new(false),
+            exclusive,
+            notify,
+            #[cfg(loom)]
+            alive: loom::cell::UnsafeCell::new(true),
+        }
+    }
+
+    /// The coroutine or thread a parking waiter names; only `OwnedWaiter`s park.
+    #[inline]
+    fn unparker(&self) -> &Unparker {
+        match &self.notify {
+            Notify::Park(u) => u,
+            Notify::Waker(_) => unreachable!("a future's waiter never parks"),
+        }
+    }
+
     /// Marks an access by a claimer (see `alive`); nothing outside loom.
     #[inline]
     fn touch(&self) {
@@ -224,8 +521,29 @@ impl Waiter {
                     continue;
                 }
             }
-            self.unparker.park(deadline);
+            self.unparker().park(deadline);
         }
+    }
+
+    /// If a claimer has claimed the waiter, waits until it has finished and returns the case;
+    /// `None` while nobody has claimed it. For the owner of a waiter that does not park (a
+    /// [`WakerWaiter`]), before it reads its slot or lets the waiter go.
+    ///
+    /// ```
+    /// use select::{OwnedWaiter, WaitQueue};
+    /// let mut queue = WaitQueue::new();
+    /// let waiter = OwnedWaiter::new(true);
+    /// queue.push(waiter.entry(3, std::ptr::null_mut()));
+    /// assert_eq!(waiter.settle(), None); // still queued
+    /// queue.claim(None).unwrap().finish();
+    /// assert_eq!(waiter.settle(), Some(3));
+    /// ```
+    pub fn settle(&self) -> Option<usize> {
+        let case = self.claimed_case()?;
+        if !self.is_done() {
+            self.await_finish();
+        }
+        Some(case)
     }
 
     /// Spins until a claimer that has claimed this waiter publishes `done`. Its few
@@ -285,11 +603,28 @@ impl Entry {
     #[inline]
     pub fn finish(self) {
         let waiter = self.waiter();
-        // SAFETY: the waiter's coroutine is inside its wait until `done` is published below
-        // (or, unwinding, it kept its task alive for us).
-        unsafe { waiter.unparker.unpark() };
-        waiter.touch();
-        waiter.done.store(true, Ordering::Release);
+        match &waiter.notify {
+            Notify::Park(unparker) => {
+                // SAFETY: the waiter's coroutine is inside its wait until `done` is published
+                // below (or, unwinding, it kept its task alive for us).
+                unsafe { unparker.unpark() };
+                waiter.touch();
+                waiter.done.store(true, Ordering::Release);
+            }
+            Notify::Waker(cell) => {
+                // SAFETY: we claimed the waiter, so its owner no longer touches the waker
+                // (it replaces it only while unclaimed, under the lock we claimed under), and
+                // the waiter is alive until `done` below.
+                let waker = cell.with_mut(|w| unsafe { (*w).take() });
+                waiter.touch();
+                waiter.done.store(true, Ordering::Release);
+                // Woken after `done`, with our own waker: the owner may free the waiter now,
+                // and never waits on user code.
+                if let Some(w) = waker {
+                    w.wake();
+                }
+            }
+        }
     }
 }
 
