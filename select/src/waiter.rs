@@ -458,6 +458,7 @@ impl Waiter {
 
     /// Claims the waiter for its case `case`; true for exactly one claimer. Called with the
     /// lock of the channel whose queue holds the entry.
+    #[inline(always)]
     fn try_claim(&self, case: usize) -> bool {
         if self.exclusive {
             // Only the holder of this queue's lock claims an exclusive waiter, and it removes
@@ -692,7 +693,7 @@ impl WaitQueue {
     }
 
     /// Appends an entry; the key removes it again.
-    #[inline]
+    #[inline(always)]
     pub fn push(&mut self, entry: Entry) -> QueueKey {
         let node = Node {
             entry: Some(entry),
@@ -722,7 +723,7 @@ impl WaitQueue {
     }
 
     /// Unlinks slot `i`, which holds an entry, and frees it.
-    #[inline]
+    #[inline(always)]
     fn unlink(&mut self, i: u32) -> Entry {
         let node = &mut self.nodes[i as usize];
         let (prev, next) = (node.prev, node.next);
@@ -760,7 +761,7 @@ impl WaitQueue {
 
     /// Claims the oldest entry whose waiter is still waiting and is not `me`; stale entries
     /// found on the way are dropped, entries of `me` are kept.
-    #[inline]
+    #[inline(always)]
     pub fn claim(&mut self, me: Option<&Waiter>) -> Option<Entry> {
         let mut i = self.head;
         while i != NIL {

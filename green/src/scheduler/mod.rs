@@ -40,10 +40,12 @@
 //! producer-consumer pipeline, a ping-pong pair, a fan-out it selects over) finds them started
 //! next to it. An idle worker takes a victim's unstarted coroutines only once they have waited
 //! there for `STEAL_AGE` as it watched (it keeps looking that long): a backlog of real work,
-//! which it then shares by stealing half. A worker that already has a backlog of started
-//! coroutines (two or more runnable) while another is idle does not start more of them
-//! itself, for up to a time slice: they are parallel work, and on a loaded machine the idle
-//! worker may need milliseconds to get a core and take them. The global queue, with nobody's
+//! which it then shares by stealing enough to even the two workers out. A worker that has had
+//! a backlog of started coroutines (two or more runnable) for `BACKLOG_AGE` while another is
+//! idle or runs fewer coroutines does not start more of them itself, for up to `MAX_LEAVE`:
+//! they are parallel work, and on a loaded machine the idle worker may need milliseconds to
+//! get a core and take them. (A brief backlog is coroutines handing work to each other; they
+//! are best started together.) The global queue, with nobody's
 //! affinity, is shared at once.
 //!
 //! # Idle workers
@@ -150,6 +152,11 @@ const UNSTARTED_INTERVAL: u32 = 32;
 /// spawner that then blocked on them, a burst of partners) to do so, so that coroutines that
 /// talk to each other start on one worker; short next to the work a real backlog means.
 const STEAL_AGE: Duration = Duration::from_micros(30);
+/// How long at most a worker with a backlog leaves its unstarted coroutines to a lighter
+/// worker. An idle worker on a loaded machine may wait tens of milliseconds for a core before
+/// it can take them; meanwhile the waiting worker is busy with its started ones, so nothing
+/// waits on a worker that has nothing to do.
+const MAX_LEAVE: Duration = Duration::from_millis(100);
 /// How long a worker must have had a backlog of started work (two or more runnable) before
 /// it leaves its unstarted coroutines to lighter workers: a backlog that lasts is CPU-bound
 /// work worth spreading; a brief one is coroutines handing work to each other, best kept
@@ -1211,7 +1218,7 @@ impl Worker {
     /// a started coroutine now. Every `UNSTARTED_INTERVAL`th turn starts an unstarted one
     /// instead, except while this worker has had a backlog of started work (two or more
     /// runnable) for `BACKLOG_AGE` and another worker is lighter (idle, or running fewer
-    /// coroutines): then it leaves them, up to a time slice, for that worker to take (see the
+    /// coroutines): then it leaves them, up to `MAX_LEAVE`, for that worker to take (see the
     /// module doc).
     fn leave_unstarted(&self, tick: u32, runnable: usize) -> bool {
         if runnable < 2 {
@@ -1226,7 +1233,7 @@ impl Worker {
         let lighter = || self.shared.has_lighter_worker(self.index, self.live.get());
         let now = Instant::now();
         if let Some(since) = self.left_since.get() {
-            if now.duration_since(since) < self.shared.config.time_slice && lighter() {
+            if now.duration_since(since) < MAX_LEAVE && lighter() {
                 // Again: a peer woken before may have given up looking (on a loaded machine
                 // it may not even have had a core while it looked).
                 self.shared.notify_one();
@@ -1669,7 +1676,7 @@ impl Worker {
 
     /// Everything a switch into `task`'s coroutine publishes first: its home, the current
     /// coroutine, its stack for the overflow handler, and a new slice for the monitor.
-    #[inline]
+    #[inline(always)]
     fn enter(&self, task: &Task) {
         task.set_home(self.index);
         // SAFETY: this worker runs the task, so it owns its worker-side cells.

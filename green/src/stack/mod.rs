@@ -210,6 +210,8 @@ const ADDRESS_BUDGET: usize = 64 << 40;
 /// held by coroutines that run: their count and bytes.
 static TRACKED_STACKS: AtomicUsize = AtomicUsize::new(0);
 static TRACKED_BYTES: AtomicUsize = AtomicUsize::new(0);
+/// The smallest usable size whose stacks are tracked (`StackPool::tracked`); 0 until known.
+static TRACKED_FROM: AtomicUsize = AtomicUsize::new(0);
 
 impl StackPool {
     /// A handle to the process's stack pool.
@@ -219,18 +221,35 @@ impl StackPool {
 
     /// Whether stacks of `size` usable bytes are accounted for at spawn: large ones, and every
     /// one where guards cost mappings (kernels before 6.13).
+    #[inline]
     fn tracked(&self, size: usize) -> bool {
-        size + guard_len() > TRACKED_SLOT || SHELF.guards_cost_mappings()
+        // The answer is a threshold, fixed once the guard mode is known; it is asked at every
+        // spawn and every stack's return, so it is computed once.
+        let mut from = TRACKED_FROM.load(Ordering::Relaxed);
+        if from == 0 {
+            from = if SHELF.guards_cost_mappings() {
+                1
+            } else {
+                (TRACKED_SLOT + 1).saturating_sub(guard_len()).max(1)
+            };
+            TRACKED_FROM.store(from, Ordering::Relaxed);
+        }
+        size >= from
     }
 
-    /// Promises a stack of `size` usable bytes to a coroutine being spawned, so that a spawn
+    /// Promises a stack of `size` usable bytes (a size [`validate_stack_size`] returned) to a
+    /// coroutine being spawned, so that a spawn
     /// that could not later get one fails now, with an error, instead of its coroutine being
     /// dropped when it would start. Returns whether the promise is tracked; the caller passes
     /// that to [`release_promise`](StackPool::release_promise) if the coroutine never starts.
     /// Stacks of the default size with guard markers are not tracked: the address space holds
     /// a hundred million of them, so the check would only cost time.
     pub(crate) fn promise(&self, size: usize) -> io::Result<bool> {
-        let size = validate_stack_size(size)?;
+        debug_assert_eq!(
+            validate_stack_size(size).ok(),
+            Some(size),
+            "a validated size"
+        );
         if !self.tracked(size) {
             return Ok(false);
         }
