@@ -11,8 +11,8 @@
 //! ```
 //! use std::time::Duration;
 //!
-//! let h = green::spawn(|| {
-//!     green::sleep(Duration::from_millis(1)); // suspends only this coroutine
+//! let h = greenchan::spawn(|| {
+//!     greenchan::sleep(Duration::from_millis(1)); // suspends only this coroutine
 //!     "slept"
 //! });
 //! assert_eq!(h.join().unwrap(), "slept"); // blocks this (non-coroutine) thread

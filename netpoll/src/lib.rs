@@ -7,15 +7,15 @@
 //!
 //! ```
 //! use std::io::{Read, Write};
-//! use netpoll::{TcpListener, TcpStream};
+//! use greenchan::net::{TcpListener, TcpStream};
 //!
 //! let listener = TcpListener::bind("127.0.0.1:0")?;
 //! let addr = listener.local_addr()?;
 //! // An echo server in a coroutine, serving each connection in a coroutine of its own.
-//! green::spawn(move || {
+//! greenchan::spawn(move || {
 //!     for conn in listener.incoming() {
 //!         let mut conn = conn.unwrap();
-//!         green::spawn(move || {
+//!         greenchan::spawn(move || {
 //!             let mut buf = [0; 1024];
 //!             while let Ok(n @ 1..) = conn.read(&mut buf) {
 //!                 conn.write_all(&buf[..n]).unwrap();

@@ -174,7 +174,7 @@ impl Drop for Registered<'_, '_> {
 ///
 /// ```
 /// use select::{run_select, Case, SelectRecv};
-/// let (tx, rx) = channels::bounded::<u8>(1);
+/// let (tx, rx) = greenchan::chan::bounded::<u8>(1);
 /// tx.send(1).unwrap();
 /// let case = rx.recv_case();
 /// let cases: [&dyn Case; 1] = [&case];
@@ -195,7 +195,7 @@ pub fn run_select(
 ///
 /// ```
 /// use select::{run_ready, Case, SelectRecv};
-/// let (tx, rx) = channels::bounded::<u8>(1);
+/// let (tx, rx) = greenchan::chan::bounded::<u8>(1);
 /// let case = rx.recv_case();
 /// let cases: [&dyn Case; 1] = [&case];
 /// assert_eq!(run_ready(&cases, None, true, false), None);

@@ -18,8 +18,8 @@
 //! is evaluated when the select starts, and dropped if another arm runs.
 //!
 //! ```
-//! use select::select;
-//! let (tx, rx) = channels::bounded::<u32>(1);
+//! use greenchan::select;
+//! let (tx, rx) = greenchan::chan::bounded::<u32>(1);
 //! select! {
 //!     send(tx, 1) -> res => assert!(res.is_ok()),
 //!     default => unreachable!("a buffered channel with room is ready"),
@@ -69,8 +69,8 @@ pub use waiter::{Entry, OwnedWaiter, QueueKey, WaitQueue, Waiter, WakerWaiter};
 ///
 /// ```
 /// use std::time::Duration;
-/// use select::select;
-/// let (_tx, rx) = channels::unbounded::<i32>();
+/// use greenchan::select;
+/// let (_tx, rx) = greenchan::chan::unbounded::<i32>();
 /// let r = select! {
 ///     recv(rx) -> _ => "message",
 ///     default(Duration::from_millis(5)) => "timed out",
@@ -78,9 +78,9 @@ pub use waiter::{Entry, OwnedWaiter, QueueKey, WaitQueue, Waiter, WakerWaiter};
 /// assert_eq!(r, "timed out");
 ///
 /// // An optional channel: `never()` stands in for a missing one (Go's nil channel).
-/// let maybe: Option<channels::Receiver<i32>> = None;
+/// let maybe: Option<greenchan::chan::Receiver<i32>> = None;
 /// let r = select! {
-///     recv(maybe.as_ref().unwrap_or(&channels::never())) -> _ => "message",
+///     recv(maybe.as_ref().unwrap_or(&greenchan::chan::never())) -> _ => "message",
 ///     default() => "nothing",
 /// };
 /// assert_eq!(r, "nothing");
@@ -97,9 +97,9 @@ macro_rules! select {
 /// others (a shutdown signal over work); it can starve the later arms.
 ///
 /// ```
-/// use select::select_biased;
-/// let (tx1, rx1) = channels::unbounded::<i32>();
-/// let (tx2, rx2) = channels::unbounded::<i32>();
+/// use greenchan::select_biased;
+/// let (tx1, rx1) = greenchan::chan::unbounded::<i32>();
+/// let (tx2, rx2) = greenchan::chan::unbounded::<i32>();
 /// tx1.send(1).unwrap();
 /// tx2.send(2).unwrap();
 /// for _ in 0..10 {
