@@ -104,6 +104,9 @@ mod handles;
 mod time;
 mod timer_thread;
 
+// Public only as the `select!` expansion's case types (associated types of select's hidden
+// `SelectRecv`/`SelectSend`); not part of the API.
+#[doc(hidden)]
 pub use cases::{RecvCase, SendCase};
 pub use futures::{IntoStream, RecvFuture, RecvStream, SendFuture};
 pub use handles::{bounded, never, unbounded, IntoIter, Iter, Receiver, Sender, TryIter};

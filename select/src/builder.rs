@@ -10,6 +10,9 @@ use crate::errors::{
 };
 
 /// A channel receiver that can take part in a select (implemented by `channels::Receiver`).
+// Public for greenchan-channels and the `select!` expansion only; not part of the API.
+// Hidden here, not only at the re-export, so that its impls on the channel ends are hidden too.
+#[doc(hidden)]
 pub trait SelectRecv {
     /// What it receives.
     type Item;
@@ -24,6 +27,9 @@ pub trait SelectRecv {
 }
 
 /// A channel sender that can take part in a select (implemented by `channels::Sender`).
+// Public for greenchan-channels and the `select!` expansion only; not part of the API.
+// Hidden here, not only at the re-export, so that its impls on the channel ends are hidden too.
+#[doc(hidden)]
 pub trait SelectSend {
     /// What it sends.
     type Item;
@@ -89,6 +95,9 @@ impl<S: SelectSend + ?Sized> SelectSend for &S {
 }
 
 /// The outcome of a completed case, taken once.
+// Public for greenchan-channels and the `select!` expansion only; not part of the API.
+// Hidden here, not only at the re-export, so that its impls on the channel ends are hidden too.
+#[doc(hidden)]
 pub trait CaseOutcome {
     /// The operation's result.
     type Output;

@@ -29,6 +29,9 @@ use crate::waiter::{OwnedWaiter, Waiter};
 
 /// One operation of a select, as a channel implements it. The outcome of a completed case
 /// (the received value, or the unsent value on a close) is kept in the case itself.
+// Public for greenchan-channels and the `select!` expansion only; not part of the API.
+// Hidden here, not only at the re-export, so that its impls on the channel ends are hidden too.
+#[doc(hidden)]
 pub trait Case {
     /// Completes the operation now if it can (including reporting a closed channel), without
     /// waiting. True if it did.

@@ -3,14 +3,20 @@
 //! Everything a channel needs to take part in a select, and the two ways to write one: the
 //! `select!` macro (crossbeam-channel's syntax) and the dynamic [`Select`] builder.
 //!
-//! - [`Waiter`] is a parked party (coroutine or thread, through green's park/unpark) that
-//!   exactly one channel operation may claim; [`WaitQueue`] is the per-channel queue of them.
-//!   A [`WakerWaiter`] is the same for a future: a claim wakes the task's `Waker`.
-//! - [`Case`] is the protocol a channel operation implements: complete now, register, or
-//!   unregister (and, for `Select::ready`, check readiness and watch). [`run_select`] drives
+//! - `Waiter` is a parked party (coroutine or thread, through green's park/unpark) that
+//!   exactly one channel operation may claim; `WaitQueue` is the per-channel queue of them.
+//!   A `WakerWaiter` is the same for a future: a claim wakes the task's `Waker`.
+//! - `Case` is the protocol a channel operation implements: complete now, register, or
+//!   unregister (and, for `Select::ready`, check readiness and watch). `run_select` drives
 //!   any set of cases, Go's way: poll in random order, then register everywhere and park until
 //!   one case is claimed, or until the earliest deadline (the select's, or a timer case's).
 //! - Error types shared by channels and select live here, so both crates use one set.
+//!
+//! The waiters, the case protocol, the engine's entry points and the `sync` module are public
+//! only for greenchan-channels and for the `select!` macro's expansion, and hidden from these
+//! docs: they are not part of the API. Users reach what is (the macros, [`Select`] and the
+//! errors) through the `greenchan` crate: `greenchan::select!`, `greenchan::Select`,
+//! `greenchan::chan::RecvError` and so on.
 //!
 //! Semantics follow Go: when several operations are ready one is chosen uniformly at random
 //! (`select_biased!` and `Select::new_biased` choose the first instead); an operation on a
@@ -33,15 +39,25 @@
 mod builder;
 mod engine;
 mod errors;
+// Public for greenchan-channels' use only (spin lock, atomics, `RaceCell`); not part of the API.
+#[doc(hidden)]
 pub mod sync;
 mod waiter;
 
-pub use builder::{CaseOutcome, Select, SelectRecv, SelectSend, SelectedOperation};
+pub use builder::{Select, SelectedOperation};
+// Public for greenchan-channels (which implements them) and the `select!` expansion only; not
+// part of the API: users pass `&Receiver`/`&Sender` where `Select` takes these.
+#[doc(hidden)]
+pub use builder::{CaseOutcome, SelectRecv, SelectSend};
+// Public for greenchan-channels and the `select!` expansion only; not part of the API.
+#[doc(hidden)]
 pub use engine::{run_ready, run_select, Case};
 pub use errors::{
     ReadyTimeoutError, RecvError, RecvTimeoutError, SelectTimeoutError, SendError,
     SendTimeoutError, TryReadyError, TryRecvError, TrySelectError, TrySendError,
 };
+// Public for greenchan-channels' use only (its wait queues); not part of the API.
+#[doc(hidden)]
 pub use waiter::{Entry, OwnedWaiter, QueueKey, WaitQueue, Waiter, WakerWaiter};
 
 /// Waits on several channel operations at once and runs the arm of the one that completes,
