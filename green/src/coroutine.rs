@@ -552,7 +552,7 @@ pub fn sleep(dur: Duration) {
 /// Yields if the running coroutine has used up its time slice (the runtime's `time_slice`,
 /// 10 ms by default). Long computations call it so other coroutines on the same worker run.
 /// Free to call often; does nothing on a plain thread. Where coroutines are preempted
-/// asynchronously (see [`preempt`](crate::preempt)) it is not needed for fairness, but it is
+/// asynchronously (see the `preempt` module) it is not needed for fairness, but it is
 /// still the cheaper and always-safe way to yield.
 ///
 /// ```

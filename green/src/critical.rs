@@ -50,7 +50,7 @@ fn lower_depth() {
 ///
 /// Use it, in a coroutine opted in to asynchronous preemption, around code that must not be
 /// interleaved with other coroutines on the same thread (a `std::sync::Mutex` held, a
-/// thread-local borrowed); see [`preempt`](crate::preempt).
+/// thread-local borrowed); see the `preempt` module.
 ///
 /// ```
 /// let total = greenchan::spawn(|| {

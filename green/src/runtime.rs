@@ -153,7 +153,7 @@ impl RuntimeBuilder {
     /// initialised, and no allocation through a statically linked `#[global_allocator]`
     /// (mimalloc, jemalloc); sections that need any of these are wrapped in
     /// [`preempt::disable`](crate::scheduler::preempt::disable). It also accepts that a system call made
-    /// directly may return `EINTR`. See [`preempt`](crate::preempt).
+    /// directly may return `EINTR`. See the `preempt` module.
     ///
     /// ```
     /// // SAFETY: the only coroutine spins on plain arithmetic.
