@@ -64,6 +64,34 @@
 //! assert_eq!(rt.block_on(async { coroutine.await.unwrap() }), 42);
 //! ```
 //!
+//! Channel ends have async operations too, so async tasks and coroutines share a channel:
+//! [`Receiver::recv_async`](chan::Receiver::recv_async),
+//! [`Sender::send_async`](chan::Sender::send_async) and
+//! [`Receiver::stream`](chan::Receiver::stream) (a `futures_core::Stream`) are futures for any
+//! executor. They are cancel-safe: dropping a pending receive loses no message, dropping a
+//! pending send delivers nothing.
+//!
+//! ```
+//! use greenchan::{chan, go};
+//!
+//! let rt = tokio::runtime::Runtime::new().unwrap();
+//! let (tx, rx) = chan::bounded(0); // a rendezvous between a tokio task and a coroutine
+//! let task = rt.spawn(async move {
+//!     let mut sum = 0;
+//!     while let Ok(v) = rx.recv_async().await {
+//!         sum += v;
+//!     }
+//!     sum // the channel closed: the coroutine dropped its sender
+//! });
+//! let producer = go!(move || {
+//!     for i in 1..=3 {
+//!         tx.send(i).unwrap(); // parks the coroutine until the task takes it
+//!     }
+//! });
+//! producer.join().unwrap();
+//! assert_eq!(rt.block_on(task).unwrap(), 6);
+//! ```
+//!
 //! ## Soundness
 //!
 //! Safe code on a coroutine behaves as on an OS thread. A coroutine that has started stays on
@@ -103,6 +131,13 @@ pub use channels::{RecvError, SendError};
 /// calling coroutine (or blocks the calling thread), and any of them can be an arm of
 /// [`select!`](crate::select!).
 ///
+/// Async code uses the same channels: [`Receiver::recv_async`](chan::Receiver::recv_async),
+/// [`Sender::send_async`](chan::Sender::send_async) and the receive streams
+/// ([`Receiver::stream`](chan::Receiver::stream), and
+/// [`Receiver::into_stream`](chan::Receiver::into_stream), which owns the receiver) are futures
+/// for any executor, waiting in the channel's queue as a parked coroutine does. Dropping one is
+/// cancel-safe: a receive loses no message, a send delivers nothing.
+///
 /// ```
 /// use greenchan::{chan, go};
 ///
@@ -120,6 +155,14 @@ pub use channels::{RecvError, SendError};
 /// tx.close();
 /// assert!(tx.send(1).is_err()); // the value comes back in the error
 /// assert!(rx.recv().is_err());
+///
+/// // An async block receives from a coroutine (driven here by `block_on` on this thread;
+/// // a tokio task would do the same).
+/// let (tx, rx) = chan::bounded(0);
+/// let sender = go!(move || tx.send("hi").unwrap());
+/// let got = greenchan::block_on(async { rx.recv_async().await });
+/// assert_eq!(got, Ok("hi"));
+/// sender.join().unwrap();
 /// ```
 pub mod chan {
     pub use channels::*;

@@ -33,6 +33,9 @@ impl<T> Source<'_, T> {
 }
 
 /// A receive in a select.
+// Public only as the `select!` expansion's case type; not part of the API. Hidden here, not only
+// at the re-export, so that greenchan's glob re-export (`greenchan::chan`) hides it too.
+#[doc(hidden)]
 pub struct RecvCase<'a, T> {
     source: Source<'a, T>,
     /// The received value; stays `None` if the case completed because the channel closed.
@@ -42,6 +45,8 @@ pub struct RecvCase<'a, T> {
 }
 
 /// A send in a select.
+// Public only as the `select!` expansion's case type; not part of the API (hidden as `RecvCase`).
+#[doc(hidden)]
 pub struct SendCase<'a, T> {
     chan: &'a Chan<T>,
     /// The value until it is sent; still here after a close.

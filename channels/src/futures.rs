@@ -209,13 +209,13 @@ impl<T> Receiver<T> {
     /// such a value instead).
     ///
     /// ```
-    /// let (tx, rx) = channels::bounded(0);
-    /// // A coroutine sends; an async block, here run by `green::block_on`, receives.
-    /// let sender = green::spawn(move || tx.send("hello").unwrap());
-    /// let got = green::block_on(async { rx.recv_async().await });
+    /// let (tx, rx) = greenchan::chan::bounded(0);
+    /// // A coroutine sends; an async block, here run by `greenchan::block_on`, receives.
+    /// let sender = greenchan::spawn(move || tx.send("hello").unwrap());
+    /// let got = greenchan::block_on(async { rx.recv_async().await });
     /// assert_eq!(got, Ok("hello"));
     /// sender.join().unwrap();
-    /// assert!(green::block_on(rx.recv_async()).is_err()); // closed and drained
+    /// assert!(greenchan::block_on(rx.recv_async()).is_err()); // closed and drained
     /// ```
     pub fn recv_async(&self) -> RecvFuture<'_, T> {
         RecvFuture {
@@ -233,16 +233,17 @@ impl<T> Receiver<T> {
     /// use std::future::poll_fn;
     /// use std::pin::Pin;
     /// use futures_core::Stream;
+    /// use greenchan::block_on;
     ///
-    /// let (tx, rx) = channels::unbounded();
-    /// let producer = green::spawn(move || {
+    /// let (tx, rx) = greenchan::chan::unbounded();
+    /// let producer = greenchan::spawn(move || {
     ///     for i in 0..3 {
     ///         tx.send(i).unwrap();
     ///     }
     /// }); // dropping `tx` closes the channel
     /// let mut stream = rx.stream();
     /// let mut got = Vec::new();
-    /// while let Some(v) = green::block_on(poll_fn(|cx| Pin::new(&mut stream).poll_next(cx))) {
+    /// while let Some(v) = block_on(poll_fn(|cx| Pin::new(&mut stream).poll_next(cx))) {
     ///     got.push(v);
     /// }
     /// assert_eq!(got, [0, 1, 2]);
@@ -263,12 +264,13 @@ impl<T> Receiver<T> {
     /// use std::future::poll_fn;
     /// use std::pin::Pin;
     /// use futures_core::Stream;
+    /// use greenchan::block_on;
     ///
-    /// let (tx, rx) = channels::bounded(1);
+    /// let (tx, rx) = greenchan::chan::bounded(1);
     /// let mut stream = rx.into_stream();
-    /// let consumer = green::spawn(move || {
+    /// let consumer = greenchan::spawn(move || {
     ///     let mut sum = 0;
-    ///     while let Some(v) = green::block_on(poll_fn(|cx| Pin::new(&mut stream).poll_next(cx))) {
+    ///     while let Some(v) = block_on(poll_fn(|cx| Pin::new(&mut stream).poll_next(cx))) {
     ///         sum += v;
     ///     }
     ///     sum
@@ -295,11 +297,11 @@ impl<T> Receiver<T> {
 /// ```
 /// use futures_core::FusedFuture;
 ///
-/// let (tx, rx) = channels::unbounded();
+/// let (tx, rx) = greenchan::chan::unbounded();
 /// tx.send(5).unwrap();
 /// let mut fut = rx.recv_async();
 /// assert!(!fut.is_terminated());
-/// assert_eq!(green::block_on(&mut fut), Ok(5));
+/// assert_eq!(greenchan::block_on(&mut fut), Ok(5));
 /// assert!(fut.is_terminated());
 /// ```
 #[must_use = "futures do nothing unless polled"]
@@ -332,7 +334,7 @@ impl<T> RecvFuture<'_, T> {
     /// use std::pin::Pin;
     /// use std::task::{Context, Waker};
     ///
-    /// let (tx, rx) = channels::bounded(0);
+    /// let (tx, rx) = greenchan::chan::bounded(0);
     /// let mut cx = Context::from_waker(Waker::noop());
     ///
     /// let mut fut = rx.recv_async();
@@ -377,11 +379,11 @@ impl<T> fmt::Debug for RecvFuture<'_, T> {
 /// ```
 /// use futures_core::FusedStream;
 ///
-/// let (tx, rx) = channels::unbounded::<()>();
+/// let (tx, rx) = greenchan::chan::unbounded::<()>();
 /// drop(tx);
 /// let mut stream = rx.stream();
 /// assert!(!stream.is_terminated());
-/// let end = green::block_on(std::future::poll_fn(|cx| {
+/// let end = greenchan::block_on(std::future::poll_fn(|cx| {
 ///     futures_core::Stream::poll_next(std::pin::Pin::new(&mut stream), cx)
 /// }));
 /// assert_eq!(end, None);
@@ -400,7 +402,7 @@ pub struct RecvStream<'a, T> {
 /// ```
 /// use futures_core::Stream;
 ///
-/// let (_tx, rx) = channels::unbounded::<i32>();
+/// let (_tx, rx) = greenchan::chan::unbounded::<i32>();
 /// let stream = rx.into_stream();
 /// assert_eq!(stream.size_hint(), (0, None));
 /// ```
@@ -500,7 +502,7 @@ impl<T> IntoStream<T> {
     /// The receiver the stream receives from.
     ///
     /// ```
-    /// let (tx, rx) = channels::unbounded();
+    /// let (tx, rx) = greenchan::chan::unbounded();
     /// tx.send(1).unwrap();
     /// let stream = rx.into_stream();
     /// assert_eq!(stream.receiver().len(), 1);
@@ -552,10 +554,12 @@ impl<T> Sender<T> {
     /// if it was not sent.
     ///
     /// ```
-    /// let (tx, rx) = channels::bounded(0);
-    /// // An async block, here run by `green::block_on` on a coroutine, sends; this thread
+    /// let (tx, rx) = greenchan::chan::bounded(0);
+    /// // An async block, here run by `greenchan::block_on` on a coroutine, sends; this thread
     /// // receives.
-    /// let sender = green::spawn(move || green::block_on(async { tx.send_async(7).await }));
+    /// let sender = greenchan::spawn(move || {
+    ///     greenchan::block_on(async { tx.send_async(7).await })
+    /// });
     /// assert_eq!(rx.recv(), Ok(7));
     /// assert_eq!(sender.join().unwrap(), Ok(()));
     /// ```
@@ -573,12 +577,12 @@ impl<T> Sender<T> {
 /// ```
 /// use futures_core::FusedFuture;
 ///
-/// let (tx, rx) = channels::bounded(1);
+/// let (tx, rx) = greenchan::chan::bounded(1);
 /// let mut fut = tx.send_async(1);
-/// assert_eq!(green::block_on(&mut fut), Ok(()));
+/// assert_eq!(greenchan::block_on(&mut fut), Ok(()));
 /// assert!(fut.is_terminated());
 /// drop(rx); // the last receiver's drop closes the channel
-/// let err = green::block_on(tx.send_async(2)).unwrap_err();
+/// let err = greenchan::block_on(tx.send_async(2)).unwrap_err();
 /// assert_eq!(err.into_inner(), 2);
 /// ```
 #[must_use = "futures do nothing unless polled; dropping this withdraws the send"]
@@ -658,7 +662,7 @@ impl<T> SendFuture<'_, T> {
     /// use std::future::Future;
     /// use std::pin::Pin;
     ///
-    /// let (tx, rx) = channels::bounded(0);
+    /// let (tx, rx) = greenchan::chan::bounded(0);
     /// let mut cx = Context::from_waker(Waker::noop());
     ///
     /// // Still waiting for a receiver: withdrawn, the value comes back.

@@ -50,7 +50,7 @@ impl<T> Drop for Parked<'_, T> {
 /// The sending half of a channel. Clone it for more senders.
 ///
 /// ```
-/// let (tx, rx) = channels::unbounded();
+/// let (tx, rx) = greenchan::chan::unbounded();
 /// let tx2 = tx.clone();
 /// tx.send(1).unwrap();
 /// tx2.send(2).unwrap();
@@ -64,7 +64,7 @@ pub struct Sender<T> {
 /// The receiving half of a channel. Clone it for more receivers; each value goes to one.
 ///
 /// ```
-/// let (tx, rx) = channels::bounded(2);
+/// let (tx, rx) = greenchan::chan::bounded(2);
 /// tx.send("a").unwrap();
 /// drop(tx); // the last sender closes the channel
 /// assert_eq!(rx.recv(), Ok("a"));
@@ -98,8 +98,8 @@ impl<T> RefUnwindSafe for Receiver<T> {}
 /// unbuffered channel): a send completes only when a receiver takes the value.
 ///
 /// ```
-/// let (tx, rx) = channels::bounded(0);
-/// let h = green::spawn(move || tx.send(42).unwrap());
+/// let (tx, rx) = greenchan::chan::bounded(0);
+/// let h = greenchan::spawn(move || tx.send(42).unwrap());
 /// assert_eq!(rx.recv(), Ok(42));
 /// h.join().unwrap();
 /// ```
@@ -114,7 +114,7 @@ pub fn bounded<T>(cap: usize) -> (Sender<T>, Receiver<T>) {
 /// A channel without a capacity limit: `send` never blocks.
 ///
 /// ```
-/// let (tx, rx) = channels::unbounded();
+/// let (tx, rx) = greenchan::chan::unbounded();
 /// for i in 0..1000 {
 ///     tx.send(i).unwrap();
 /// }
@@ -129,13 +129,14 @@ pub fn unbounded<T>() -> (Sender<T>, Receiver<T>) {
 ///
 /// ```
 /// use std::time::Duration;
-/// use channels::{never, select, unbounded};
+/// use greenchan::chan::{never, unbounded};
+/// use greenchan::select;
 /// let rx = never::<i32>();
 /// assert!(rx.recv_timeout(Duration::from_millis(1)).unwrap_err().is_timeout());
 ///
 /// // An optional channel in a select: a missing one never fires.
 /// let (tx, r1) = unbounded::<i32>();
-/// let r2: Option<channels::Receiver<i32>> = None;
+/// let r2: Option<greenchan::chan::Receiver<i32>> = None;
 /// tx.send(1).unwrap();
 /// let got = select! {
 ///     recv(r1) -> v => v.unwrap(),
@@ -154,7 +155,7 @@ impl<T> Sender<T> {
     /// value in the error if the channel is closed or every receiver is gone.
     ///
     /// ```
-    /// let (tx, rx) = channels::bounded(1);
+    /// let (tx, rx) = greenchan::chan::bounded(1);
     /// tx.send(1).unwrap();
     /// tx.close();
     /// assert_eq!(tx.send(2).unwrap_err().into_inner(), 2);
@@ -171,7 +172,7 @@ impl<T> Sender<T> {
     /// Sends without blocking.
     ///
     /// ```
-    /// let (tx, _rx) = channels::bounded(1);
+    /// let (tx, _rx) = greenchan::chan::bounded(1);
     /// assert!(tx.try_send(1).is_ok());
     /// assert!(tx.try_send(2).unwrap_err().is_full());
     /// ```
@@ -192,7 +193,7 @@ impl<T> Sender<T> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let (tx, _rx) = channels::bounded(0);
+    /// let (tx, _rx) = greenchan::chan::bounded(0);
     /// let e = tx.send_timeout(5, Duration::from_millis(2)).unwrap_err();
     /// assert!(e.is_timeout());
     /// assert_eq!(e.into_inner(), 5);
@@ -205,7 +206,7 @@ impl<T> Sender<T> {
     ///
     /// ```
     /// use std::time::{Duration, Instant};
-    /// let (tx, rx) = channels::bounded(1);
+    /// let (tx, rx) = greenchan::chan::bounded(1);
     /// let soon = Instant::now() + Duration::from_millis(2);
     /// assert!(tx.send_deadline(1, soon).is_ok());
     /// assert!(tx.send_deadline(2, soon).unwrap_err().is_timeout()); // full
@@ -266,7 +267,7 @@ impl<T> Sender<T> {
     /// Returns false if it was already closed (closing twice is harmless).
     ///
     /// ```
-    /// let (tx, rx) = channels::unbounded::<()>();
+    /// let (tx, rx) = greenchan::chan::unbounded::<()>();
     /// assert!(tx.close());
     /// assert!(!tx.close());
     /// assert!(rx.is_closed());
@@ -278,7 +279,7 @@ impl<T> Sender<T> {
     /// True once the channel is closed.
     ///
     /// ```
-    /// let (tx, rx) = channels::unbounded::<i32>();
+    /// let (tx, rx) = greenchan::chan::unbounded::<i32>();
     /// assert!(!tx.is_closed());
     /// drop(rx); // the last receiver's drop closes it too
     /// assert!(tx.is_closed());
@@ -290,7 +291,7 @@ impl<T> Sender<T> {
     /// Values buffered now.
     ///
     /// ```
-    /// let (tx, _rx) = channels::bounded(2);
+    /// let (tx, _rx) = greenchan::chan::bounded(2);
     /// tx.send(1).unwrap();
     /// assert_eq!(tx.len(), 1);
     /// ```
@@ -301,7 +302,7 @@ impl<T> Sender<T> {
     /// True if nothing is buffered.
     ///
     /// ```
-    /// let (tx, _rx) = channels::bounded::<i32>(2);
+    /// let (tx, _rx) = greenchan::chan::bounded::<i32>(2);
     /// assert!(tx.is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
@@ -311,11 +312,11 @@ impl<T> Sender<T> {
     /// True if a send would block now for lack of room (always true for rendezvous).
     ///
     /// ```
-    /// let (tx, _rx) = channels::bounded(1);
+    /// let (tx, _rx) = greenchan::chan::bounded(1);
     /// assert!(!tx.is_full());
     /// tx.send(1).unwrap();
     /// assert!(tx.is_full());
-    /// assert!(channels::bounded::<i32>(0).0.is_full());
+    /// assert!(greenchan::chan::bounded::<i32>(0).0.is_full());
     /// ```
     pub fn is_full(&self) -> bool {
         self.len() >= self.chan.cap
@@ -324,8 +325,8 @@ impl<T> Sender<T> {
     /// The capacity; `None` for unbounded.
     ///
     /// ```
-    /// assert_eq!(channels::bounded::<i32>(3).0.capacity(), Some(3));
-    /// assert_eq!(channels::unbounded::<i32>().0.capacity(), None);
+    /// assert_eq!(greenchan::chan::bounded::<i32>(3).0.capacity(), Some(3));
+    /// assert_eq!(greenchan::chan::unbounded::<i32>().0.capacity(), None);
     /// ```
     pub fn capacity(&self) -> Option<usize> {
         (self.chan.cap != usize::MAX).then_some(self.chan.cap)
@@ -334,9 +335,9 @@ impl<T> Sender<T> {
     /// True if both handles belong to the same channel.
     ///
     /// ```
-    /// let (tx, _rx) = channels::unbounded::<i32>();
+    /// let (tx, _rx) = greenchan::chan::unbounded::<i32>();
     /// assert!(tx.same_channel(&tx.clone()));
-    /// assert!(!tx.same_channel(&channels::unbounded().0));
+    /// assert!(!tx.same_channel(&greenchan::chan::unbounded().0));
     /// ```
     pub fn same_channel(&self, other: &Sender<T>) -> bool {
         ChanArc::ptr_eq(&self.chan, &other.chan)
@@ -348,8 +349,8 @@ impl<T> Receiver<T> {
     /// close, buffered values still come out; then `Err(RecvError)`.
     ///
     /// ```
-    /// let (tx, rx) = channels::bounded(1);
-    /// green::spawn(move || tx.send(9).unwrap());
+    /// let (tx, rx) = greenchan::chan::bounded(1);
+    /// greenchan::spawn(move || tx.send(9).unwrap());
     /// assert_eq!(rx.recv(), Ok(9));
     /// ```
     pub fn recv(&self) -> Result<T, RecvError> {
@@ -359,7 +360,7 @@ impl<T> Receiver<T> {
     /// Receives without blocking.
     ///
     /// ```
-    /// let (tx, rx) = channels::unbounded();
+    /// let (tx, rx) = greenchan::chan::unbounded();
     /// assert!(rx.try_recv().unwrap_err().is_empty());
     /// tx.send(1).unwrap();
     /// assert_eq!(rx.try_recv(), Ok(1));
@@ -386,7 +387,7 @@ impl<T> Receiver<T> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let (_tx, rx) = channels::bounded::<i32>(1);
+    /// let (_tx, rx) = greenchan::chan::bounded::<i32>(1);
     /// assert!(rx.recv_timeout(Duration::from_millis(2)).unwrap_err().is_timeout());
     /// ```
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
@@ -397,7 +398,7 @@ impl<T> Receiver<T> {
     ///
     /// ```
     /// use std::time::{Duration, Instant};
-    /// let (tx, rx) = channels::unbounded();
+    /// let (tx, rx) = greenchan::chan::unbounded();
     /// let soon = Instant::now() + Duration::from_millis(2);
     /// assert!(rx.recv_deadline(soon).unwrap_err().is_timeout());
     /// tx.send(1).unwrap();
@@ -462,7 +463,7 @@ impl<T> Receiver<T> {
     /// drained.
     ///
     /// ```
-    /// let (tx, rx) = channels::unbounded();
+    /// let (tx, rx) = greenchan::chan::unbounded();
     /// for i in 0..3 {
     ///     tx.send(i).unwrap();
     /// }
@@ -476,7 +477,7 @@ impl<T> Receiver<T> {
     /// An iterator over the values available now.
     ///
     /// ```
-    /// let (tx, rx) = channels::unbounded();
+    /// let (tx, rx) = greenchan::chan::unbounded();
     /// tx.send(1).unwrap();
     /// tx.send(2).unwrap();
     /// assert_eq!(rx.try_iter().sum::<i32>(), 3);
@@ -489,10 +490,10 @@ impl<T> Receiver<T> {
     /// (`after`, `at`, `tick`) and `never()` have nothing to close: false, nothing changes.
     ///
     /// ```
-    /// let (tx, rx) = channels::unbounded::<i32>();
+    /// let (tx, rx) = greenchan::chan::unbounded::<i32>();
     /// assert!(rx.close());
     /// assert!(tx.send(1).is_err());
-    /// assert!(!channels::never::<i32>().close());
+    /// assert!(!greenchan::chan::never::<i32>().close());
     /// ```
     pub fn close(&self) -> bool {
         match &self.flavor {
@@ -504,10 +505,10 @@ impl<T> Receiver<T> {
     /// True once the channel is closed (never for timers and `never()`).
     ///
     /// ```
-    /// let (tx, rx) = channels::unbounded::<i32>();
+    /// let (tx, rx) = greenchan::chan::unbounded::<i32>();
     /// drop(tx); // the last sender's drop closes it
     /// assert!(rx.is_closed());
-    /// assert!(!channels::after(std::time::Duration::ZERO).is_closed());
+    /// assert!(!greenchan::chan::after(std::time::Duration::ZERO).is_closed());
     /// ```
     pub fn is_closed(&self) -> bool {
         match &self.flavor {
@@ -519,10 +520,10 @@ impl<T> Receiver<T> {
     /// Values buffered now; for a timer channel, 1 if an instant is ready to be received.
     ///
     /// ```
-    /// let (tx, rx) = channels::unbounded();
+    /// let (tx, rx) = greenchan::chan::unbounded();
     /// tx.send(1).unwrap();
     /// assert_eq!(rx.len(), 1);
-    /// assert_eq!(channels::after(std::time::Duration::ZERO).len(), 1);
+    /// assert_eq!(greenchan::chan::after(std::time::Duration::ZERO).len(), 1);
     /// ```
     pub fn len(&self) -> usize {
         match &self.flavor {
@@ -536,9 +537,9 @@ impl<T> Receiver<T> {
     /// True if nothing is buffered (or no instant is ready).
     ///
     /// ```
-    /// let (_tx, rx) = channels::unbounded::<i32>();
+    /// let (_tx, rx) = greenchan::chan::unbounded::<i32>();
     /// assert!(rx.is_empty());
-    /// assert!(channels::after(std::time::Duration::from_secs(60)).is_empty());
+    /// assert!(greenchan::chan::after(std::time::Duration::from_secs(60)).is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
@@ -548,10 +549,10 @@ impl<T> Receiver<T> {
     /// when an instant is ready).
     ///
     /// ```
-    /// let (tx, rx) = channels::bounded(1);
+    /// let (tx, rx) = greenchan::chan::bounded(1);
     /// tx.send(1).unwrap();
     /// assert!(rx.is_full());
-    /// assert!(channels::after(std::time::Duration::ZERO).is_full());
+    /// assert!(greenchan::chan::after(std::time::Duration::ZERO).is_full());
     /// ```
     pub fn is_full(&self) -> bool {
         match &self.flavor {
@@ -565,9 +566,9 @@ impl<T> Receiver<T> {
     /// The capacity; `None` for unbounded, 1 for timer channels, 0 for `never()`.
     ///
     /// ```
-    /// assert_eq!(channels::unbounded::<i32>().1.capacity(), None);
-    /// assert_eq!(channels::tick(std::time::Duration::from_secs(1)).capacity(), Some(1));
-    /// assert_eq!(channels::never::<i32>().capacity(), Some(0));
+    /// assert_eq!(greenchan::chan::unbounded::<i32>().1.capacity(), None);
+    /// assert_eq!(greenchan::chan::tick(std::time::Duration::from_secs(1)).capacity(), Some(1));
+    /// assert_eq!(greenchan::chan::never::<i32>().capacity(), Some(0));
     /// ```
     pub fn capacity(&self) -> Option<usize> {
         match &self.flavor {
@@ -580,9 +581,9 @@ impl<T> Receiver<T> {
     /// True if both handles belong to the same channel (all `never()` receivers are one).
     ///
     /// ```
-    /// let rx = channels::after(std::time::Duration::from_secs(1));
+    /// let rx = greenchan::chan::after(std::time::Duration::from_secs(1));
     /// assert!(rx.same_channel(&rx.clone()));
-    /// assert!(!rx.same_channel(&channels::after(std::time::Duration::from_secs(1))));
+    /// assert!(!rx.same_channel(&greenchan::chan::after(std::time::Duration::from_secs(1))));
     /// ```
     pub fn same_channel(&self, other: &Receiver<T>) -> bool {
         match (&self.flavor, &other.flavor) {
@@ -656,7 +657,7 @@ impl<T> fmt::Debug for Receiver<T> {
 /// Blocking iterator of [`Receiver::iter`].
 ///
 /// ```
-/// let (tx, rx) = channels::unbounded();
+/// let (tx, rx) = greenchan::chan::unbounded();
 /// tx.send(1).unwrap();
 /// drop(tx);
 /// let mut it = rx.iter();
@@ -678,7 +679,7 @@ impl<T> Iterator for Iter<'_, T> {
 /// Non-blocking iterator of [`Receiver::try_iter`].
 ///
 /// ```
-/// let (tx, rx) = channels::unbounded();
+/// let (tx, rx) = greenchan::chan::unbounded();
 /// tx.send(1).unwrap();
 /// assert_eq!(rx.try_iter().collect::<Vec<_>>(), vec![1]);
 /// ```
@@ -696,7 +697,7 @@ impl<T> Iterator for TryIter<'_, T> {
 /// Owning blocking iterator of `Receiver::into_iter`.
 ///
 /// ```
-/// let (tx, rx) = channels::unbounded();
+/// let (tx, rx) = greenchan::chan::unbounded();
 /// tx.send(1).unwrap();
 /// drop(tx);
 /// assert_eq!(rx.into_iter().collect::<Vec<_>>(), vec![1]);

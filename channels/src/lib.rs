@@ -26,10 +26,10 @@
 //!   no coroutine to park on a worker's timers).
 //!
 //! ```
-//! use channels::{bounded, select};
+//! use greenchan::chan::bounded;
 //!
 //! let (tx, rx) = bounded(0); // rendezvous
-//! let producer = green::spawn(move || {
+//! let producer = greenchan::spawn(move || {
 //!     for i in 0..3 {
 //!         tx.send(i).unwrap();
 //!     }
@@ -40,16 +40,16 @@
 //! ```
 //!
 //! Async code and a coroutine on one rendezvous channel (the async block is driven here by
-//! `green::block_on` on the calling thread; any executor would do, tokio's included):
+//! `greenchan::block_on` on the calling thread; any executor would do, tokio's included):
 //!
 //! ```
-//! let (tx, rx) = channels::bounded(0);
-//! let coroutine = green::spawn(move || {
+//! let (tx, rx) = greenchan::chan::bounded(0);
+//! let coroutine = greenchan::spawn(move || {
 //!     for i in 0..3 {
 //!         tx.send(i).unwrap(); // blocking, parks the coroutine
 //!     }
 //! });
-//! let sum = green::block_on(async {
+//! let sum = greenchan::block_on(async {
 //!     let mut sum = 0;
 //!     while let Ok(v) = rx.recv_async().await {
 //!         sum += v;
@@ -104,6 +104,9 @@ mod handles;
 mod time;
 mod timer_thread;
 
+// Public only as the `select!` expansion's case types (associated types of select's hidden
+// `SelectRecv`/`SelectSend`); not part of the API.
+#[doc(hidden)]
 pub use cases::{RecvCase, SendCase};
 pub use futures::{IntoStream, RecvFuture, RecvStream, SendFuture};
 pub use handles::{bounded, never, unbounded, IntoIter, Iter, Receiver, Sender, TryIter};

@@ -173,7 +173,7 @@ impl<T> Tick<T> {
 /// ```
 /// use std::time::{Duration, Instant};
 /// let start = Instant::now();
-/// let timer = channels::after(Duration::from_millis(5));
+/// let timer = greenchan::chan::after(Duration::from_millis(5));
 /// let at = timer.recv().unwrap();
 /// assert!(at >= start + Duration::from_millis(5));
 /// // One instant only: the channel stays open and empty.
@@ -193,7 +193,7 @@ pub fn after(d: Duration) -> Receiver<Instant> {
 /// ```
 /// use std::time::{Duration, Instant};
 /// let when = Instant::now() + Duration::from_millis(2);
-/// assert_eq!(channels::at(when).recv(), Ok(when));
+/// assert_eq!(greenchan::chan::at(when).recv(), Ok(when));
 /// ```
 pub fn at(when: Instant) -> Receiver<Instant> {
     Receiver::from_flavor(Flavor::At(CachedArc::new(At {
@@ -218,7 +218,7 @@ pub fn at(when: Instant) -> Receiver<Instant> {
 /// ```
 /// use std::time::{Duration, Instant};
 /// let start = Instant::now();
-/// let ticks = channels::tick(Duration::from_millis(1));
+/// let ticks = greenchan::chan::tick(Duration::from_millis(1));
 /// let a = ticks.recv().unwrap();
 /// let b = ticks.recv().unwrap();
 /// assert!(a >= start + Duration::from_millis(1));

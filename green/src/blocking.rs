@@ -137,9 +137,9 @@ impl<T: Send> PacketOf<T> for BlockingJob<T> {
 /// `Err`. The pool grows to 512 threads; past that, jobs wait for a free one.
 ///
 /// ```
-/// let h = green::spawn(|| {
+/// let h = greenchan::spawn(|| {
 ///     // In a coroutine: the read blocks a pool thread, and this coroutine parks.
-///     green::spawn_blocking(|| std::fs::read_to_string("/proc/self/stat").map(|s| s.len()))
+///     greenchan::spawn_blocking(|| std::fs::read_to_string("/proc/self/stat").map(|s| s.len()))
 ///         .join()
 ///         .unwrap()
 /// });

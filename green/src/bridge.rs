@@ -39,13 +39,13 @@ use crate::join::JoinHandle;
 /// ```
 /// use std::future::{ready, IntoFuture};
 ///
-/// let h = green::spawn(|| green::block_on(ready(6)) * 7);
+/// let h = greenchan::spawn(|| greenchan::block_on(ready(6)) * 7);
 /// assert_eq!(h.join().unwrap(), 42);
 ///
 /// // A future completed by another coroutine: this one stays parked until then.
-/// let h = green::spawn(|| {
-///     let other = green::spawn(|| "from a coroutine");
-///     green::block_on(other.into_future())
+/// let h = greenchan::spawn(|| {
+///     let other = greenchan::spawn(|| "from a coroutine");
+///     greenchan::block_on(other.into_future())
 /// });
 /// assert_eq!(h.join().unwrap().unwrap(), "from a coroutine");
 /// ```
@@ -71,9 +71,9 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
 /// Dropping it detaches the coroutine, as dropping the handle does. It is `Unpin`.
 ///
 /// ```
-/// let h = green::spawn(|| 6 * 7);
+/// let h = greenchan::spawn(|| 6 * 7);
 /// // Any executor can await it; `block_on` is one.
-/// let got = green::block_on(async move { h.await });
+/// let got = greenchan::block_on(async move { h.await });
 /// assert_eq!(got.unwrap(), 42);
 /// ```
 #[must_use = "futures do nothing unless polled; dropping this detaches the coroutine"]
@@ -87,10 +87,10 @@ impl<T> JoinFuture<T> {
     /// ```
     /// use std::future::IntoFuture;
     ///
-    /// let h = green::Builder::new().name("a".into()).spawn(|| ()).unwrap();
+    /// let h = greenchan::Builder::new().name("a".into()).spawn(|| ()).unwrap();
     /// let f = h.into_future();
     /// assert_eq!(f.coroutine().name(), Some("a"));
-    /// green::block_on(f).unwrap();
+    /// greenchan::block_on(f).unwrap();
     /// ```
     pub fn coroutine(&self) -> &Coroutine {
         self.handle.coroutine()
@@ -101,11 +101,11 @@ impl<T> JoinFuture<T> {
     /// ```
     /// use std::future::IntoFuture;
     ///
-    /// let f = green::spawn(|| ()).into_future();
+    /// let f = greenchan::spawn(|| ()).into_future();
     /// while !f.is_finished() {
     ///     std::thread::yield_now();
     /// }
-    /// green::block_on(f).unwrap(); // ready at the first poll
+    /// greenchan::block_on(f).unwrap(); // ready at the first poll
     /// ```
     pub fn is_finished(&self) -> bool {
         self.handle.is_finished()
@@ -139,8 +139,8 @@ impl<T> std::fmt::Debug for JoinFuture<T> {
 /// [`join`](JoinHandle::join) does, so a handle is either joined or awaited, never both.
 ///
 /// ```
-/// let h = green::spawn(|| "done");
-/// assert_eq!(green::block_on(async { h.await }).unwrap(), "done");
+/// let h = greenchan::spawn(|| "done");
+/// assert_eq!(greenchan::block_on(async { h.await }).unwrap(), "done");
 /// ```
 impl<T> IntoFuture for JoinHandle<T> {
     type Output = thread::Result<T>;

@@ -22,8 +22,8 @@ use crate::task;
 /// A unique identifier of a coroutine (or of a plain thread seen through [`current`]).
 ///
 /// ```
-/// let a = green::spawn(|| green::current().id()).join().unwrap();
-/// let b = green::spawn(|| green::current().id()).join().unwrap();
+/// let a = greenchan::spawn(|| greenchan::current().id()).join().unwrap();
+/// let b = greenchan::spawn(|| greenchan::current().id()).join().unwrap();
 /// assert_ne!(a, b);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -69,14 +69,14 @@ enum Inner {
 /// use std::sync::Arc;
 ///
 /// let ready = Arc::new(AtomicBool::new(false));
-/// let main = green::current(); // this test's thread
+/// let main = greenchan::current(); // this test's thread
 /// let flag = ready.clone();
-/// let h = green::spawn(move || {
+/// let h = greenchan::spawn(move || {
 ///     flag.store(true, Ordering::Release);
 ///     main.unpark(); // a coroutine wakes a thread
 /// });
 /// while !ready.load(Ordering::Acquire) {
-///     green::park();
+///     greenchan::park();
 /// }
 /// h.join().unwrap();
 /// ```
@@ -101,7 +101,7 @@ impl Coroutine {
     /// This coroutine's id.
     ///
     /// ```
-    /// let h = green::spawn(|| green::current().id());
+    /// let h = greenchan::spawn(|| greenchan::current().id());
     /// let id = h.coroutine().id();
     /// assert_eq!(h.join().unwrap(), id);
     /// ```
@@ -117,9 +117,9 @@ impl Coroutine {
     /// (`None` for a [`spawn_blocking`](crate::spawn_blocking) job).
     ///
     /// ```
-    /// let h = green::Builder::new()
+    /// let h = greenchan::Builder::new()
     ///     .name("worker-1".into())
-    ///     .spawn(|| green::current().name().map(str::to_owned))
+    ///     .spawn(|| greenchan::current().name().map(str::to_owned))
     ///     .unwrap();
     /// assert_eq!(h.join().unwrap().as_deref(), Some("worker-1"));
     /// ```
@@ -135,9 +135,9 @@ impl Coroutine {
     /// once. Cheap when there is nothing to wake.
     ///
     /// ```
-    /// let me = green::current();
+    /// let me = greenchan::current();
     /// me.unpark();
-    /// green::park(); // returns at once: the token was set
+    /// greenchan::park(); // returns at once: the token was set
     /// ```
     pub fn unpark(&self) {
         match &self.inner {
@@ -257,9 +257,9 @@ fn current_task_ref() -> Option<TaskRef> {
 /// A handle to the running coroutine; on a plain thread, to that thread.
 ///
 /// ```
-/// let name = green::Builder::new()
+/// let name = greenchan::Builder::new()
 ///     .name("me".into())
-///     .spawn(|| green::current().name().unwrap().to_owned())
+///     .spawn(|| greenchan::current().name().unwrap().to_owned())
 ///     .unwrap()
 ///     .join()
 ///     .unwrap();
@@ -280,8 +280,8 @@ pub fn current() -> Coroutine {
 /// True when called from inside a coroutine.
 ///
 /// ```
-/// assert!(!green::in_coroutine());
-/// assert!(green::spawn(green::in_coroutine).join().unwrap());
+/// assert!(!greenchan::in_coroutine());
+/// assert!(greenchan::spawn(greenchan::in_coroutine).join().unwrap());
 /// ```
 pub fn in_coroutine() -> bool {
     !context::current_task().is_null()
@@ -339,11 +339,11 @@ fn block_thread(task: &Task, deadline: Option<Instant>) {
 /// own task ([`take_park_cache`]) without keeping it alive.
 ///
 /// ```
-/// let h = green::spawn(|| {
+/// let h = greenchan::spawn(|| {
 ///     let me = green::RawUnparker::current();
 ///     // SAFETY: this coroutine is running, so it is alive.
 ///     unsafe { me.unpark() };
-///     green::park(); // returns at once: the token is there
+///     greenchan::park(); // returns at once: the token is there
 /// });
 /// h.join().unwrap();
 /// ```
@@ -419,8 +419,8 @@ impl RawUnparker {
 /// spuriously. Returns at once if a wake-up token is pending.
 ///
 /// ```
-/// let h = green::spawn(|| {
-///     green::park(); // until main unparks us
+/// let h = greenchan::spawn(|| {
+///     greenchan::park(); // until main unparks us
 ///     7
 /// });
 /// h.coroutine().unpark();
@@ -447,7 +447,7 @@ pub fn park() {
 /// ```
 /// use std::time::Duration;
 /// // Nobody unparks this coroutine: the timeout ends the wait.
-/// green::spawn(|| green::park_timeout(Duration::from_millis(5)))
+/// greenchan::spawn(|| greenchan::park_timeout(Duration::from_millis(5)))
 ///     .join()
 ///     .unwrap();
 /// ```
@@ -463,7 +463,7 @@ pub fn park_timeout(dur: Duration) {
 /// ```
 /// use std::time::{Duration, Instant};
 /// let deadline = Instant::now() + Duration::from_millis(2);
-/// green::spawn(move || green::park_deadline(deadline)).join().unwrap();
+/// greenchan::spawn(move || greenchan::park_deadline(deadline)).join().unwrap();
 /// ```
 pub fn park_deadline(deadline: Instant) {
     let task = context::current_task();
@@ -495,9 +495,9 @@ pub fn park_deadline(deadline: Instant) {
 /// plain thread, `std::thread::yield_now`.
 ///
 /// ```
-/// let h = green::spawn(|| {
+/// let h = greenchan::spawn(|| {
 ///     for _ in 0..10 {
-///         green::yield_now();
+///         greenchan::yield_now();
 ///     }
 /// });
 /// h.join().unwrap();
@@ -517,7 +517,7 @@ pub fn yield_now() {
 /// ```
 /// use std::time::{Duration, Instant};
 /// let start = Instant::now();
-/// green::spawn(|| green::sleep(Duration::from_millis(3))).join().unwrap();
+/// greenchan::spawn(|| greenchan::sleep(Duration::from_millis(3))).join().unwrap();
 /// assert!(start.elapsed() >= Duration::from_millis(3));
 /// ```
 pub fn sleep(dur: Duration) {
@@ -552,16 +552,16 @@ pub fn sleep(dur: Duration) {
 /// Yields if the running coroutine has used up its time slice (the runtime's `time_slice`,
 /// 10 ms by default). Long computations call it so other coroutines on the same worker run.
 /// Free to call often; does nothing on a plain thread. Where coroutines are preempted
-/// asynchronously (see [`preempt`](crate::preempt)) it is not needed for fairness, but it is
+/// asynchronously (see the `preempt` module) it is not needed for fairness, but it is
 /// still the cheaper and always-safe way to yield.
 ///
 /// ```
-/// let h = green::spawn(|| {
+/// let h = greenchan::spawn(|| {
 ///     let mut x = 0u64;
 ///     for i in 0..1_000_000u64 {
 ///         x = x.wrapping_add(i);
 ///         if i % 1024 == 0 {
-///             green::preempt_point();
+///             greenchan::preempt_point();
 ///         }
 ///     }
 ///     x

@@ -50,11 +50,11 @@ fn lower_depth() {
 ///
 /// Use it, in a coroutine opted in to asynchronous preemption, around code that must not be
 /// interleaved with other coroutines on the same thread (a `std::sync::Mutex` held, a
-/// thread-local borrowed); see [`preempt`](crate::preempt).
+/// thread-local borrowed); see the `preempt` module.
 ///
 /// ```
-/// let total = green::spawn(|| {
-///     let _guard = green::preempt::disable();
+/// let total = greenchan::spawn(|| {
+///     let _guard = greenchan::preempt::disable();
 ///     (0..1000u64).sum::<u64>() // not interrupted by a signal
 /// })
 /// .join()
@@ -70,7 +70,7 @@ impl NoPreempt {
     /// Disables asynchronous preemption until the guard is dropped; same as [`disable`].
     ///
     /// ```
-    /// let guard = green::preempt::NoPreempt::new();
+    /// let guard = greenchan::preempt::NoPreempt::new();
     /// drop(guard);
     /// ```
     #[inline]
@@ -104,8 +104,8 @@ impl std::fmt::Debug for NoPreempt {
 /// Disables asynchronous preemption of the caller until the returned guard is dropped.
 ///
 /// ```
-/// let v = green::spawn(|| {
-///     let _no_preempt = green::preempt::disable();
+/// let v = greenchan::spawn(|| {
+///     let _no_preempt = greenchan::preempt::disable();
 ///     let m = std::sync::Mutex::new(5); // a std lock: keep the holder from being preempted
 ///     let v = *m.lock().unwrap();
 ///     v

@@ -116,9 +116,9 @@ impl WaitReason {
 /// wraps its whole wait in one.
 ///
 /// ```
-/// green::spawn(|| {
+/// greenchan::spawn(|| {
 ///     let _waiting = green::waiting_on(green::WaitReason::ChanReceive);
-///     green::park_timeout(std::time::Duration::from_millis(1));
+///     greenchan::park_timeout(std::time::Duration::from_millis(1));
 /// })
 /// .join()
 /// .unwrap();
@@ -306,14 +306,14 @@ pub(crate) fn describe_runtime(number: usize, info: &RuntimeInfo) -> String {
 /// of a moving system, like a `ps` listing.
 ///
 /// ```
-/// let h = green::Builder::new()
+/// let h = greenchan::Builder::new()
 ///     .name("waiter".into())
-///     .spawn(|| green::park_timeout(std::time::Duration::from_secs(60)))
+///     .spawn(|| greenchan::park_timeout(std::time::Duration::from_secs(60)))
 ///     .unwrap();
 /// // Wait until it has parked, then look.
 /// let mut text = String::new();
 /// for _ in 0..10_000 {
-///     text = green::dump();
+///     text = greenchan::dump();
 ///     if text.contains("'waiter': parked") {
 ///         break;
 ///     }
@@ -369,8 +369,8 @@ pub struct WorkerMetrics {
 /// Each count is a sum of counters kept per worker, read without stopping anything.
 ///
 /// ```
-/// let rt = green::Runtime::builder().workers(2).build().unwrap();
-/// rt.run(|| green::spawn(|| ()).join().unwrap());
+/// let rt = greenchan::Runtime::builder().workers(2).build().unwrap();
+/// rt.run(|| greenchan::spawn(|| ()).join().unwrap());
 /// let m = rt.metrics();
 /// assert!(m.spawned >= 2); // the `run` closure and the coroutine it spawned
 /// assert_eq!(m.workers.len(), 2);
@@ -456,9 +456,9 @@ impl RuntimeMetrics {
 /// The counters of the global runtime (starting it if it has not started).
 ///
 /// ```
-/// let before = green::metrics().spawned;
-/// green::spawn(|| ()).join().unwrap();
-/// assert!(green::metrics().spawned > before);
+/// let before = greenchan::metrics().spawned;
+/// greenchan::spawn(|| ()).join().unwrap();
+/// assert!(greenchan::metrics().spawned > before);
 /// ```
 pub fn metrics() -> RuntimeMetrics {
     crate::global().metrics()

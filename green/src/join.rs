@@ -14,10 +14,10 @@ use crate::task::job::PacketOf;
 /// [`std::thread::JoinHandle`]. Dropping it detaches the coroutine.
 ///
 /// ```
-/// let h = green::spawn(|| 6 * 7);
+/// let h = greenchan::spawn(|| 6 * 7);
 /// assert_eq!(h.join().unwrap(), 42);
 ///
-/// let h = green::spawn(|| panic!("boom"));
+/// let h = greenchan::spawn(|| panic!("boom"));
 /// assert!(h.join().is_err()); // the panic comes back; the runtime carries on
 /// ```
 pub struct JoinHandle<T> {
@@ -32,7 +32,7 @@ impl<T> JoinHandle<T> {
     /// Parks the caller if it is a coroutine, blocks it if it is a thread.
     ///
     /// ```
-    /// let h = green::spawn(|| "done");
+    /// let h = greenchan::spawn(|| "done");
     /// assert_eq!(h.join().unwrap(), "done");
     /// ```
     pub fn join(self) -> thread::Result<T> {
@@ -55,7 +55,7 @@ impl<T> JoinHandle<T> {
     /// True once the coroutine has finished (returned or panicked).
     ///
     /// ```
-    /// let h = green::spawn(|| ());
+    /// let h = greenchan::spawn(|| ());
     /// while !h.is_finished() {
     ///     std::thread::yield_now();
     /// }
@@ -68,7 +68,7 @@ impl<T> JoinHandle<T> {
     /// The handle of the coroutine, to read its id or name or to unpark it.
     ///
     /// ```
-    /// let h = green::Builder::new().name("n".into()).spawn(|| ()).unwrap();
+    /// let h = greenchan::Builder::new().name("n".into()).spawn(|| ()).unwrap();
     /// assert_eq!(h.coroutine().name(), Some("n"));
     /// h.join().unwrap();
     /// ```

@@ -11,8 +11,8 @@
 //! ```
 //! use std::time::Duration;
 //!
-//! let h = green::spawn(|| {
-//!     green::sleep(Duration::from_millis(1)); // suspends only this coroutine
+//! let h = greenchan::spawn(|| {
+//!     greenchan::sleep(Duration::from_millis(1)); // suspends only this coroutine
 //!     "slept"
 //! });
 //! assert_eq!(h.join().unwrap(), "slept"); // blocks this (non-coroutine) thread
@@ -101,22 +101,37 @@ pub mod sync;
 
 pub use blocking::spawn_blocking;
 pub use bridge::{block_on, JoinFuture};
+// `running_key` and `RawUnparker` are doc-hidden where they are defined: public for
+// greenchan-select's waiters only; not part of the API.
 pub use coroutine::{
     current, in_coroutine, park, park_deadline, park_timeout, preempt_point, running_key, sleep,
     yield_now, Coroutine, CoroutineId, RawUnparker,
 };
+// `waiting_on`, `WaitReason` and `WaitingOn` are doc-hidden where they are defined: public for
+// the sibling crates to label their parks in `dump` only; not part of the API.
 pub use diagnostics::{
     dump, metrics, waiting_on, RuntimeMetrics, WaitReason, WaitingOn, WorkerMetrics,
 };
 pub use join::JoinHandle;
 pub use local::LocalKey;
+// Public for greenchan-select and greenchan-channels (a channel's shared state) only; not part
+// of the API.
+#[doc(hidden)]
 pub use mcache::CachedArc;
+// Doc-hidden where they are defined: public for greenchan-select's waiter cache only; not part
+// of the API.
 pub use park_cache::{put_park_cache, take_park_cache};
 pub use runtime::{
     global, run, spawn, Builder, Runtime, RuntimeBuilder, ShutdownError, StuckCoroutine,
     DEFAULT_MAX_SPARE_THREADS, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_TIME_SLICE, MAX_SPARE_THREADS,
     MAX_TIME_SLICE, MAX_WORKERS,
 };
-pub use scheduler::{driver, preempt};
+// Public for greenchan-netpoll (its reactor installs itself as the idle driver) only; not part
+// of the API.
+#[doc(hidden)]
+pub use scheduler::driver;
+pub use scheduler::preempt;
 pub use stack::{DEFAULT_STACK_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};
+// Doc-hidden where it is defined: public for greenchan-select's waiter cache only; not part of
+// the API.
 pub use task::park_cache::ParkCache;

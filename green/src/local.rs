@@ -25,15 +25,15 @@ thread_local! {
 ///
 /// ```
 /// use std::cell::Cell;
-/// green::coroutine_local! {
+/// greenchan::coroutine_local! {
 ///     static CALLS: Cell<u32> = Cell::new(0);
 /// }
-/// let a = green::spawn(|| {
+/// let a = greenchan::spawn(|| {
 ///     CALLS.with(|c| c.set(c.get() + 1));
-///     green::yield_now(); // other coroutines ran meanwhile; this value is still ours
+///     greenchan::yield_now(); // other coroutines ran meanwhile; this value is still ours
 ///     CALLS.with(|c| c.get())
 /// });
-/// let b = green::spawn(|| CALLS.with(|c| c.get()));
+/// let b = greenchan::spawn(|| CALLS.with(|c| c.get()));
 /// assert_eq!(a.join().unwrap(), 1);
 /// assert_eq!(b.join().unwrap(), 0);
 /// ```
@@ -73,7 +73,7 @@ impl<T: 'static> LocalKey<T> {
     ///
     /// ```
     /// use std::cell::RefCell;
-    /// green::coroutine_local! {
+    /// greenchan::coroutine_local! {
     ///     static LOG: RefCell<Vec<&'static str>> = RefCell::new(Vec::new());
     /// }
     /// LOG.with(|l| l.borrow_mut().push("on the main thread"));

@@ -16,6 +16,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use crate::critical::NoPreempt;
 
 /// A held mutex, with asynchronous preemption of the holder off until it is released.
+// Public (as `preempt::Locked`) for greenchan-netpoll only; not part of the API. Hidden here, not
+// only at the re-export, so that greenchan's glob re-export (`greenchan::preempt`) hides it too.
+#[doc(hidden)]
 pub struct Locked<'a, T> {
     // Declared first: dropped (unlocked) before the no-preempt guard below is.
     guard: MutexGuard<'a, T>,
@@ -37,6 +40,8 @@ impl<T> DerefMut for Locked<'_, T> {
 }
 
 /// Locks a mutex, ignoring poisoning, with asynchronous preemption off while it is held.
+// Public (as `preempt::lock_unpreempted`) for greenchan-netpoll only; hidden as `Locked` is.
+#[doc(hidden)]
 pub fn lock<T>(m: &Mutex<T>) -> Locked<'_, T> {
     // Raised before the lock is taken: there is no instant at which the lock is held and the
     // holder preemptible.

@@ -15,7 +15,7 @@ use crate::task::park_cache::ParkCache;
 /// ([`put_park_cache`]); `None` outside coroutines. Plumbing (doc-hidden).
 ///
 /// ```
-/// green::spawn(|| {
+/// greenchan::spawn(|| {
 ///     let me = green::running_key();
 ///     assert!(green::put_park_cache(me, green::ParkCache::new(Box::new(5u32))).is_none());
 ///     let cached = green::take_park_cache().unwrap();

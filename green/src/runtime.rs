@@ -49,7 +49,7 @@ fn invalid(msg: String) -> io::Error {
 ///
 /// ```
 /// use std::time::Duration;
-/// let rt = green::Runtime::builder()
+/// let rt = greenchan::Runtime::builder()
 ///     .workers(2)
 ///     .stack_size(128 * 1024)
 ///     .time_slice(Duration::from_millis(5))
@@ -111,7 +111,7 @@ impl RuntimeBuilder {
     /// spare retires once it has no coroutine of its own left and has been idle for a second.
     ///
     /// ```
-    /// let rt = green::Runtime::builder()
+    /// let rt = greenchan::Runtime::builder()
     ///     .workers(1)
     ///     .max_spare_threads(4)
     ///     .build()
@@ -129,7 +129,7 @@ impl RuntimeBuilder {
     /// default action. The handler is installed once per process and replaces any earlier one.
     ///
     /// ```
-    /// let rt = green::Runtime::builder().workers(1).dump_on_sigquit(true).build().unwrap();
+    /// let rt = greenchan::Runtime::builder().workers(1).dump_on_sigquit(true).build().unwrap();
     /// assert_eq!(rt.run(|| 1), 1);
     /// ```
     pub fn dump_on_sigquit(mut self, on: bool) -> Self {
@@ -153,11 +153,11 @@ impl RuntimeBuilder {
     /// initialised, and no allocation through a statically linked `#[global_allocator]`
     /// (mimalloc, jemalloc); sections that need any of these are wrapped in
     /// [`preempt::disable`](crate::scheduler::preempt::disable). It also accepts that a system call made
-    /// directly may return `EINTR`. See [`preempt`](crate::preempt).
+    /// directly may return `EINTR`. See the `preempt` module.
     ///
     /// ```
     /// // SAFETY: the only coroutine spins on plain arithmetic.
-    /// let rt = unsafe { green::Runtime::builder().workers(1).allow_async_preemption() }
+    /// let rt = unsafe { greenchan::Runtime::builder().workers(1).allow_async_preemption() }
     ///     .build()
     ///     .unwrap();
     /// assert_eq!(rt.run(|| (0..1000u64).sum::<u64>()), 499_500);
@@ -185,10 +185,10 @@ impl RuntimeBuilder {
     ///
     /// ```
     /// // SAFETY: the coroutines keep nothing thread-affine across their calls.
-    /// let rt = unsafe { green::Runtime::builder().workers(2).allow_migration() }
+    /// let rt = unsafe { greenchan::Runtime::builder().workers(2).allow_migration() }
     ///     .build()
     ///     .unwrap();
-    /// assert_eq!(rt.run(|| { green::yield_now(); 7 }), 7);
+    /// assert_eq!(rt.run(|| { greenchan::yield_now(); 7 }), 7);
     /// ```
     pub unsafe fn allow_migration(mut self) -> Self {
         self.task_flags |= task::MIGRATE;
@@ -311,7 +311,7 @@ fn global_workers() -> usize {
 /// A set of worker threads running coroutines.
 ///
 /// ```
-/// let rt = green::Runtime::builder().workers(2).build().unwrap();
+/// let rt = greenchan::Runtime::builder().workers(2).build().unwrap();
 /// let h = rt.spawn(|| "hello from a coroutine").unwrap();
 /// assert_eq!(h.join().unwrap(), "hello from a coroutine");
 /// rt.shutdown().unwrap();
@@ -346,8 +346,8 @@ impl Runtime {
     /// it is a coroutine and blocking it if it is a thread. A panic in `f` resumes here.
     ///
     /// ```
-    /// let rt = green::Runtime::builder().workers(1).build().unwrap();
-    /// assert_eq!(rt.run(|| green::spawn(|| 20).join().unwrap() + 1), 21);
+    /// let rt = greenchan::Runtime::builder().workers(1).build().unwrap();
+    /// assert_eq!(rt.run(|| greenchan::spawn(|| 20).join().unwrap() + 1), 21);
     /// ```
     ///
     /// # Panics
@@ -399,10 +399,12 @@ impl Runtime {
     /// [`shutdown_timeout`](Runtime::shutdown_timeout).
     ///
     /// ```
-    /// let rt = green::Runtime::builder().workers(1).build().unwrap();
+    /// let rt = greenchan::Runtime::builder().workers(1).build().unwrap();
     /// let (tx, rx) = std::sync::mpsc::channel::<()>();
     /// // A coroutine parked for good: the shutdown unwinds it, and its destructors run.
-    /// let parked = rt.spawn(move || { let _tx = tx; green::park(); green::park(); }).unwrap();
+    /// let parked = rt
+    ///     .spawn(move || { let _tx = tx; greenchan::park(); greenchan::park(); })
+    ///     .unwrap();
     /// rt.shutdown().unwrap();
     /// assert!(rx.recv().is_err()); // its `tx` was dropped
     /// assert!(parked.join().is_err()); // its joiner learns it
@@ -429,7 +431,7 @@ impl Runtime {
     /// use std::sync::Arc;
     /// use std::time::Duration;
     ///
-    /// let rt = green::Runtime::builder().workers(1).max_spare_threads(0).build().unwrap();
+    /// let rt = greenchan::Runtime::builder().workers(1).max_spare_threads(0).build().unwrap();
     /// let stop = Arc::new(AtomicBool::new(false));
     /// let (started, s2) = (Arc::new(AtomicBool::new(false)), stop.clone());
     /// let st = started.clone();
@@ -481,7 +483,7 @@ impl Runtime {
     /// worker. See [`RuntimeMetrics`](crate::RuntimeMetrics).
     ///
     /// ```
-    /// let rt = green::Runtime::builder().workers(1).build().unwrap();
+    /// let rt = greenchan::Runtime::builder().workers(1).build().unwrap();
     /// rt.run(|| ());
     /// assert_eq!(rt.metrics().alive, 0);
     /// ```
@@ -493,7 +495,7 @@ impl Runtime {
     /// inside coroutines that do not yield, retired once idle.
     ///
     /// ```
-    /// let rt = green::Runtime::builder().workers(1).build().unwrap();
+    /// let rt = greenchan::Runtime::builder().workers(1).build().unwrap();
     /// assert_eq!(rt.spare_threads(), 0);
     /// ```
     pub fn spare_threads(&self) -> usize {
@@ -514,7 +516,7 @@ impl Runtime {
     /// elsewhere). A diagnostic for tests and benchmarks.
     ///
     /// ```
-    /// let rt = green::Runtime::builder().workers(1).build().unwrap();
+    /// let rt = greenchan::Runtime::builder().workers(1).build().unwrap();
     /// let _ = rt.direct_switches();
     /// ```
     #[doc(hidden)]
@@ -526,7 +528,7 @@ impl Runtime {
     /// are not swept out yet. A diagnostic for tests.
     ///
     /// ```
-    /// let rt = green::Runtime::builder().workers(1).build().unwrap();
+    /// let rt = greenchan::Runtime::builder().workers(1).build().unwrap();
     /// assert_eq!(rt.timer_entries(), 0);
     /// ```
     #[doc(hidden)]
@@ -787,7 +789,7 @@ where
 /// [`Builder::spawn`] to get the error instead.
 ///
 /// ```
-/// let handles: Vec<_> = (0..10).map(|i| green::spawn(move || i * i)).collect();
+/// let handles: Vec<_> = (0..10).map(|i| greenchan::spawn(move || i * i)).collect();
 /// let sum: i32 = handles.into_iter().map(|h| h.join().unwrap()).sum();
 /// assert_eq!(sum, 285);
 /// ```
@@ -806,8 +808,8 @@ where
 /// running afterwards.
 ///
 /// ```
-/// let v = green::run(|| {
-///     let h = green::spawn(|| 20);
+/// let v = greenchan::run(|| {
+///     let h = greenchan::spawn(|| 20);
 ///     h.join().unwrap() + 22
 /// });
 /// assert_eq!(v, 42);
@@ -823,7 +825,7 @@ where
 /// Coroutine factory, as [`std::thread::Builder`]: name and stack size, then `spawn`.
 ///
 /// ```
-/// let h = green::Builder::new()
+/// let h = greenchan::Builder::new()
 ///     .name("calc".into())
 ///     .stack_size(256 * 1024)
 ///     .spawn(|| 2 + 2)
@@ -831,7 +833,7 @@ where
 /// assert_eq!(h.join().unwrap(), 4);
 ///
 /// // Bad input is an error, not a crash.
-/// assert!(green::Builder::new().stack_size(10).spawn(|| ()).is_err());
+/// assert!(greenchan::Builder::new().stack_size(10).spawn(|| ()).is_err());
 /// ```
 #[derive(Debug, Default, Clone)]
 pub struct Builder {
@@ -871,7 +873,7 @@ impl Builder {
     ///
     /// ```
     /// // SAFETY: the coroutine computes on plain integers only.
-    /// let h = unsafe { green::Builder::new().allow_async_preemption() }
+    /// let h = unsafe { greenchan::Builder::new().allow_async_preemption() }
     ///     .spawn(|| (1..=10u32).product::<u32>())
     ///     .unwrap();
     /// assert_eq!(h.join().unwrap(), 3_628_800);
@@ -892,8 +894,8 @@ impl Builder {
     ///
     /// ```
     /// // SAFETY: nothing thread-affine is kept across the yield.
-    /// let h = unsafe { green::Builder::new().allow_migration() }
-    ///     .spawn(|| { green::yield_now(); 5 })
+    /// let h = unsafe { greenchan::Builder::new().allow_migration() }
+    ///     .spawn(|| { greenchan::yield_now(); 5 })
     ///     .unwrap();
     /// assert_eq!(h.join().unwrap(), 5);
     /// ```

@@ -23,7 +23,7 @@ mod sealed {
 /// doc); an IP address is not looked up at all.
 ///
 /// ```
-/// use netpoll::ToSocketAddrs;
+/// use greenchan::net::ToSocketAddrs;
 /// let addrs = ("127.0.0.1", 80).resolve().unwrap();
 /// assert_eq!(addrs[0].port(), 80);
 /// assert!("localhost:80".resolve().unwrap().iter().any(|a| a.ip().is_loopback()));

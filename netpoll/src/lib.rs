@@ -7,15 +7,15 @@
 //!
 //! ```
 //! use std::io::{Read, Write};
-//! use netpoll::{TcpListener, TcpStream};
+//! use greenchan::net::{TcpListener, TcpStream};
 //!
 //! let listener = TcpListener::bind("127.0.0.1:0")?;
 //! let addr = listener.local_addr()?;
 //! // An echo server in a coroutine, serving each connection in a coroutine of its own.
-//! green::spawn(move || {
+//! greenchan::spawn(move || {
 //!     for conn in listener.incoming() {
 //!         let mut conn = conn.unwrap();
-//!         green::spawn(move || {
+//!         greenchan::spawn(move || {
 //!             let mut buf = [0; 1024];
 //!             while let Ok(n @ 1..) = conn.read(&mut buf) {
 //!                 conn.write_all(&buf[..n]).unwrap();
@@ -45,7 +45,7 @@
 //! direction, and those that lose the race park again.
 //!
 //! Who polls is Go's answer rather than a dedicated poller thread: the reactor installs itself
-//! as green's [`IdleDriver`](green::driver::IdleDriver), so a worker with nothing to run, instead
+//! as green's idle driver (`green::driver`, internal), so a worker with nothing to run, instead
 //! of sleeping on its condition variable, blocks in `epoll_wait` with a timeout equal to its
 //! runtime's next timer (only one thread polls at a time; other idle workers sleep as before).
 //! New work for that worker breaks the poll through a `mio::Waker`. The coroutines an event

@@ -39,11 +39,11 @@ pub(crate) fn each_addr<A: ToSocketAddrs, T>(
 ///
 /// ```
 /// use std::io::{Read, Write};
-/// use netpoll::{TcpListener, TcpStream};
+/// use greenchan::net::{TcpListener, TcpStream};
 ///
 /// let listener = TcpListener::bind("127.0.0.1:0")?;
 /// let addr = listener.local_addr()?;
-/// let server = green::spawn(move || -> std::io::Result<()> {
+/// let server = greenchan::spawn(move || -> std::io::Result<()> {
 ///     let (mut s, _) = listener.accept()?;
 ///     let mut buf = [0; 5];
 ///     s.read_exact(&mut buf)?;
@@ -70,7 +70,7 @@ impl TcpListener {
     /// [`bind_with_backlog`](Self::bind_with_backlog) to choose it.
     ///
     /// ```
-    /// let l = netpoll::TcpListener::bind("127.0.0.1:0")?;
+    /// let l = greenchan::net::TcpListener::bind("127.0.0.1:0")?;
     /// assert_ne!(l.local_addr()?.port(), 0);
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -85,8 +85,8 @@ impl TcpListener {
     /// `connect` retries for seconds) or fail.
     ///
     /// ```
-    /// let l = netpoll::TcpListener::bind_with_backlog("127.0.0.1:0", 16)?;
-    /// let c = netpoll::TcpStream::connect(l.local_addr()?)?;
+    /// let l = greenchan::net::TcpListener::bind_with_backlog("127.0.0.1:0", 16)?;
+    /// let c = greenchan::net::TcpStream::connect(l.local_addr()?)?;
     /// let (_s, peer) = l.accept()?;
     /// assert_eq!(peer, c.local_addr()?);
     /// # Ok::<(), std::io::Error>(())
@@ -105,8 +105,8 @@ impl TcpListener {
     /// returned, the pending connection staying queued for a later call.
     ///
     /// ```
-    /// let l = netpoll::TcpListener::bind("127.0.0.1:0")?;
-    /// let c = netpoll::TcpStream::connect(l.local_addr()?)?;
+    /// let l = greenchan::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let c = greenchan::net::TcpStream::connect(l.local_addr()?)?;
     /// let (s, peer) = l.accept()?;
     /// assert_eq!(peer, c.local_addr()?);
     /// assert_eq!(s.peer_addr()?, c.local_addr()?);
@@ -120,8 +120,8 @@ impl TcpListener {
     /// An iterator over incoming connections, each `accept` in turn; it never ends.
     ///
     /// ```
-    /// let l = netpoll::TcpListener::bind("127.0.0.1:0")?;
-    /// let _c = netpoll::TcpStream::connect(l.local_addr()?)?;
+    /// let l = greenchan::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let _c = greenchan::net::TcpStream::connect(l.local_addr()?)?;
     /// let first = l.incoming().next().unwrap()?;
     /// assert!(first.peer_addr().is_ok());
     /// # Ok::<(), std::io::Error>(())
@@ -133,7 +133,7 @@ impl TcpListener {
     /// The address this listener is bound to.
     ///
     /// ```
-    /// let l = netpoll::TcpListener::bind("127.0.0.1:0")?;
+    /// let l = greenchan::net::TcpListener::bind("127.0.0.1:0")?;
     /// assert!(l.local_addr()?.ip().is_loopback());
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -145,7 +145,7 @@ impl TcpListener {
     /// share one descriptor (and its mode), closed when the last handle is dropped.
     ///
     /// ```
-    /// let l = netpoll::TcpListener::bind("127.0.0.1:0")?;
+    /// let l = greenchan::net::TcpListener::bind("127.0.0.1:0")?;
     /// let l2 = l.try_clone()?;
     /// assert_eq!(l.local_addr()?, l2.local_addr()?);
     /// # Ok::<(), std::io::Error>(())
@@ -159,7 +159,7 @@ impl TcpListener {
     /// In non-blocking mode `accept` returns `WouldBlock` instead of waiting.
     ///
     /// ```
-    /// let l = netpoll::TcpListener::bind("127.0.0.1:0")?;
+    /// let l = greenchan::net::TcpListener::bind("127.0.0.1:0")?;
     /// l.set_nonblocking(true)?;
     /// assert_eq!(l.accept().unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
     /// # Ok::<(), std::io::Error>(())
@@ -172,7 +172,7 @@ impl TcpListener {
     /// Sets `IP_TTL`.
     ///
     /// ```
-    /// let l = netpoll::TcpListener::bind("127.0.0.1:0")?;
+    /// let l = greenchan::net::TcpListener::bind("127.0.0.1:0")?;
     /// l.set_ttl(42)?;
     /// assert_eq!(l.ttl()?, 42);
     /// # Ok::<(), std::io::Error>(())
@@ -184,7 +184,7 @@ impl TcpListener {
     /// Gets `IP_TTL`; see [`TcpListener::set_ttl`].
     ///
     /// ```
-    /// let l = netpoll::TcpListener::bind("127.0.0.1:0")?;
+    /// let l = greenchan::net::TcpListener::bind("127.0.0.1:0")?;
     /// assert!(l.ttl()? > 0);
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -195,7 +195,7 @@ impl TcpListener {
     /// Takes the pending `SO_ERROR`, if any.
     ///
     /// ```
-    /// let l = netpoll::TcpListener::bind("127.0.0.1:0")?;
+    /// let l = greenchan::net::TcpListener::bind("127.0.0.1:0")?;
     /// assert!(l.take_error()?.is_none());
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -218,9 +218,9 @@ impl fmt::Debug for TcpListener {
 /// The iterator of [`TcpListener::incoming`].
 ///
 /// ```
-/// let l = netpoll::TcpListener::bind("127.0.0.1:0")?;
-/// let mut incoming: netpoll::Incoming<'_> = l.incoming();
-/// let _c = netpoll::TcpStream::connect(l.local_addr()?)?;
+/// let l = greenchan::net::TcpListener::bind("127.0.0.1:0")?;
+/// let mut incoming: greenchan::net::Incoming<'_> = l.incoming();
+/// let _c = greenchan::net::TcpStream::connect(l.local_addr()?)?;
 /// assert!(incoming.next().unwrap().is_ok());
 /// # Ok::<(), std::io::Error>(())
 /// ```
@@ -243,8 +243,8 @@ impl Iterator for Incoming<'_> {
 ///
 /// ```
 /// use std::io::{Read, Write};
-/// let l = netpoll::TcpListener::bind("127.0.0.1:0")?;
-/// let mut c = netpoll::TcpStream::connect(l.local_addr()?)?;
+/// let l = greenchan::net::TcpListener::bind("127.0.0.1:0")?;
+/// let mut c = greenchan::net::TcpStream::connect(l.local_addr()?)?;
 /// let (mut s, _) = l.accept()?;
 /// c.write_all(b"ping")?;
 /// let mut buf = [0; 4];
@@ -261,9 +261,9 @@ impl TcpStream {
     /// [`std::net::TcpStream::connect`]; a coroutine parks while the handshake runs.
     ///
     /// ```
-    /// let l = netpoll::TcpListener::bind("127.0.0.1:0")?;
+    /// let l = greenchan::net::TcpListener::bind("127.0.0.1:0")?;
     /// let addr = l.local_addr()?;
-    /// let c = green::spawn(move || netpoll::TcpStream::connect(addr))
+    /// let c = greenchan::spawn(move || greenchan::net::TcpStream::connect(addr))
     ///     .join()
     ///     .unwrap()?;
     /// assert_eq!(c.peer_addr()?, addr);
@@ -278,10 +278,11 @@ impl TcpStream {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let l = netpoll::TcpListener::bind("127.0.0.1:0")?;
-    /// let c = netpoll::TcpStream::connect_timeout(&l.local_addr()?, Duration::from_secs(10))?;
+    /// use greenchan::net::{TcpListener, TcpStream};
+    /// let l = TcpListener::bind("127.0.0.1:0")?;
+    /// let c = TcpStream::connect_timeout(&l.local_addr()?, Duration::from_secs(10))?;
     /// assert!(c.peer_addr().is_ok());
-    /// let zero = netpoll::TcpStream::connect_timeout(&l.local_addr()?, Duration::ZERO);
+    /// let zero = TcpStream::connect_timeout(&l.local_addr()?, Duration::ZERO);
     /// assert_eq!(zero.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -327,8 +328,8 @@ impl TcpStream {
     /// The address of the remote end.
     ///
     /// ```
-    /// let l = netpoll::TcpListener::bind("127.0.0.1:0")?;
-    /// let c = netpoll::TcpStream::connect(l.local_addr()?)?;
+    /// let l = greenchan::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let c = greenchan::net::TcpStream::connect(l.local_addr()?)?;
     /// assert_eq!(c.peer_addr()?, l.local_addr()?);
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -339,8 +340,8 @@ impl TcpStream {
     /// The address of the local end.
     ///
     /// ```
-    /// let l = netpoll::TcpListener::bind("127.0.0.1:0")?;
-    /// let c = netpoll::TcpStream::connect(l.local_addr()?)?;
+    /// let l = greenchan::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let c = greenchan::net::TcpStream::connect(l.local_addr()?)?;
     /// let (s, _) = l.accept()?;
     /// assert_eq!(c.local_addr()?, s.peer_addr()?);
     /// # Ok::<(), std::io::Error>(())
@@ -355,8 +356,8 @@ impl TcpStream {
     /// ```
     /// use std::io::Read;
     /// use std::net::Shutdown;
-    /// let l = netpoll::TcpListener::bind("127.0.0.1:0")?;
-    /// let c = netpoll::TcpStream::connect(l.local_addr()?)?;
+    /// let l = greenchan::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let c = greenchan::net::TcpStream::connect(l.local_addr()?)?;
     /// let (mut s, _) = l.accept()?;
     /// c.shutdown(Shutdown::Write)?;
     /// assert_eq!(s.read(&mut [0; 8])?, 0);
@@ -371,8 +372,8 @@ impl TcpStream {
     ///
     /// ```
     /// use std::io::{Read, Write};
-    /// let l = netpoll::TcpListener::bind("127.0.0.1:0")?;
-    /// let c = netpoll::TcpStream::connect(l.local_addr()?)?;
+    /// let l = greenchan::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let c = greenchan::net::TcpStream::connect(l.local_addr()?)?;
     /// let (mut s, _) = l.accept()?;
     /// let mut writer = c.try_clone()?;
     /// writer.write_all(b"x")?;
@@ -389,8 +390,8 @@ impl TcpStream {
     ///
     /// ```
     /// use std::io::{Read, Write};
-    /// let l = netpoll::TcpListener::bind("127.0.0.1:0")?;
-    /// let mut c = netpoll::TcpStream::connect(l.local_addr()?)?;
+    /// let l = greenchan::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let mut c = greenchan::net::TcpStream::connect(l.local_addr()?)?;
     /// let (mut s, _) = l.accept()?;
     /// c.write_all(b"abc")?;
     /// let mut buf = [0; 3];
@@ -410,8 +411,8 @@ impl TcpStream {
     /// ```
     /// use std::io::{ErrorKind, Read};
     /// use std::time::Duration;
-    /// let l = netpoll::TcpListener::bind("127.0.0.1:0")?;
-    /// let mut c = netpoll::TcpStream::connect(l.local_addr()?)?;
+    /// let l = greenchan::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let mut c = greenchan::net::TcpStream::connect(l.local_addr()?)?;
     /// c.set_read_timeout(Some(Duration::from_millis(10)))?;
     /// assert_eq!(c.read_timeout()?, Some(Duration::from_millis(10)));
     /// assert_eq!(c.read(&mut [0; 1]).unwrap_err().kind(), ErrorKind::WouldBlock);
@@ -426,8 +427,8 @@ impl TcpStream {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let l = netpoll::TcpListener::bind("127.0.0.1:0")?;
-    /// let c = netpoll::TcpStream::connect(l.local_addr()?)?;
+    /// let l = greenchan::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let c = greenchan::net::TcpStream::connect(l.local_addr()?)?;
     /// c.set_write_timeout(Some(Duration::from_secs(1)))?;
     /// assert_eq!(c.write_timeout()?, Some(Duration::from_secs(1)));
     /// # Ok::<(), std::io::Error>(())
@@ -439,8 +440,8 @@ impl TcpStream {
     /// The read timeout.
     ///
     /// ```
-    /// let l = netpoll::TcpListener::bind("127.0.0.1:0")?;
-    /// let c = netpoll::TcpStream::connect(l.local_addr()?)?;
+    /// let l = greenchan::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let c = greenchan::net::TcpStream::connect(l.local_addr()?)?;
     /// assert_eq!(c.read_timeout()?, None);
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -451,8 +452,8 @@ impl TcpStream {
     /// The write timeout.
     ///
     /// ```
-    /// let l = netpoll::TcpListener::bind("127.0.0.1:0")?;
-    /// let c = netpoll::TcpStream::connect(l.local_addr()?)?;
+    /// let l = greenchan::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let c = greenchan::net::TcpStream::connect(l.local_addr()?)?;
     /// assert_eq!(c.write_timeout()?, None);
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -463,8 +464,8 @@ impl TcpStream {
     /// Sets `TCP_NODELAY`.
     ///
     /// ```
-    /// let l = netpoll::TcpListener::bind("127.0.0.1:0")?;
-    /// let c = netpoll::TcpStream::connect(l.local_addr()?)?;
+    /// let l = greenchan::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let c = greenchan::net::TcpStream::connect(l.local_addr()?)?;
     /// c.set_nodelay(true)?;
     /// assert!(c.nodelay()?);
     /// # Ok::<(), std::io::Error>(())
@@ -476,8 +477,8 @@ impl TcpStream {
     /// Gets `TCP_NODELAY`.
     ///
     /// ```
-    /// let l = netpoll::TcpListener::bind("127.0.0.1:0")?;
-    /// let c = netpoll::TcpStream::connect(l.local_addr()?)?;
+    /// let l = greenchan::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let c = greenchan::net::TcpStream::connect(l.local_addr()?)?;
     /// assert!(!c.nodelay()?);
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -488,8 +489,8 @@ impl TcpStream {
     /// Sets `IP_TTL`.
     ///
     /// ```
-    /// let l = netpoll::TcpListener::bind("127.0.0.1:0")?;
-    /// let c = netpoll::TcpStream::connect(l.local_addr()?)?;
+    /// let l = greenchan::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let c = greenchan::net::TcpStream::connect(l.local_addr()?)?;
     /// c.set_ttl(7)?;
     /// assert_eq!(c.ttl()?, 7);
     /// # Ok::<(), std::io::Error>(())
@@ -501,8 +502,8 @@ impl TcpStream {
     /// Gets `IP_TTL`.
     ///
     /// ```
-    /// let l = netpoll::TcpListener::bind("127.0.0.1:0")?;
-    /// let c = netpoll::TcpStream::connect(l.local_addr()?)?;
+    /// let l = greenchan::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let c = greenchan::net::TcpStream::connect(l.local_addr()?)?;
     /// assert!(c.ttl()? > 0);
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -513,8 +514,8 @@ impl TcpStream {
     /// Takes the pending `SO_ERROR`, if any.
     ///
     /// ```
-    /// let l = netpoll::TcpListener::bind("127.0.0.1:0")?;
-    /// let c = netpoll::TcpStream::connect(l.local_addr()?)?;
+    /// let l = greenchan::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let c = greenchan::net::TcpStream::connect(l.local_addr()?)?;
     /// assert!(c.take_error()?.is_none());
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -526,8 +527,8 @@ impl TcpStream {
     ///
     /// ```
     /// use std::io::Read;
-    /// let l = netpoll::TcpListener::bind("127.0.0.1:0")?;
-    /// let mut c = netpoll::TcpStream::connect(l.local_addr()?)?;
+    /// let l = greenchan::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let mut c = greenchan::net::TcpStream::connect(l.local_addr()?)?;
     /// c.set_nonblocking(true)?;
     /// assert_eq!(c.read(&mut [0; 1]).unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
     /// # Ok::<(), std::io::Error>(())

@@ -15,10 +15,10 @@ use crate::tcp::each_addr;
 /// block the calling thread).
 ///
 /// ```
-/// let a = netpoll::UdpSocket::bind("127.0.0.1:0")?;
-/// let b = netpoll::UdpSocket::bind("127.0.0.1:0")?;
+/// let a = greenchan::net::UdpSocket::bind("127.0.0.1:0")?;
+/// let b = greenchan::net::UdpSocket::bind("127.0.0.1:0")?;
 /// let to = b.local_addr()?;
-/// let h = green::spawn(move || {
+/// let h = greenchan::spawn(move || {
 ///     let mut buf = [0; 16];
 ///     let (n, from) = b.recv_from(&mut buf).unwrap();
 ///     (buf[..n].to_vec(), from)
@@ -37,7 +37,7 @@ impl UdpSocket {
     /// Creates a socket bound to `addr`, as [`std::net::UdpSocket::bind`].
     ///
     /// ```
-    /// let s = netpoll::UdpSocket::bind("127.0.0.1:0")?;
+    /// let s = greenchan::net::UdpSocket::bind("127.0.0.1:0")?;
     /// assert_ne!(s.local_addr()?.port(), 0);
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -48,7 +48,7 @@ impl UdpSocket {
     /// Receives one datagram, waiting for it; returns its length and sender.
     ///
     /// ```
-    /// let s = netpoll::UdpSocket::bind("127.0.0.1:0")?;
+    /// let s = greenchan::net::UdpSocket::bind("127.0.0.1:0")?;
     /// s.send_to(b"me", s.local_addr()?)?;
     /// let mut buf = [0; 4];
     /// assert_eq!(s.recv_from(&mut buf)?, (2, s.local_addr()?));
@@ -61,7 +61,7 @@ impl UdpSocket {
     /// Like [`UdpSocket::recv_from`] but leaves the datagram queued.
     ///
     /// ```
-    /// let s = netpoll::UdpSocket::bind("127.0.0.1:0")?;
+    /// let s = greenchan::net::UdpSocket::bind("127.0.0.1:0")?;
     /// s.send_to(b"again", s.local_addr()?)?;
     /// let mut buf = [0; 8];
     /// assert_eq!(s.peek_from(&mut buf)?.0, 5);
@@ -75,7 +75,7 @@ impl UdpSocket {
     /// Sends one datagram to `addr` (its first address).
     ///
     /// ```
-    /// let s = netpoll::UdpSocket::bind("127.0.0.1:0")?;
+    /// let s = greenchan::net::UdpSocket::bind("127.0.0.1:0")?;
     /// assert_eq!(s.send_to(b"abc", s.local_addr()?)?, 3);
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -89,8 +89,8 @@ impl UdpSocket {
     /// Sets the default peer for `send` and `recv` and filters what is received.
     ///
     /// ```
-    /// let a = netpoll::UdpSocket::bind("127.0.0.1:0")?;
-    /// let b = netpoll::UdpSocket::bind("127.0.0.1:0")?;
+    /// let a = greenchan::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// let b = greenchan::net::UdpSocket::bind("127.0.0.1:0")?;
     /// a.connect(b.local_addr()?)?;
     /// b.connect(a.local_addr()?)?;
     /// a.send(b"hi")?;
@@ -106,7 +106,7 @@ impl UdpSocket {
     /// Sends to the connected peer.
     ///
     /// ```
-    /// let s = netpoll::UdpSocket::bind("127.0.0.1:0")?;
+    /// let s = greenchan::net::UdpSocket::bind("127.0.0.1:0")?;
     /// s.connect(s.local_addr()?)?;
     /// assert_eq!(s.send(b"x")?, 1);
     /// # Ok::<(), std::io::Error>(())
@@ -118,7 +118,7 @@ impl UdpSocket {
     /// Receives from the connected peer, waiting for a datagram.
     ///
     /// ```
-    /// let s = netpoll::UdpSocket::bind("127.0.0.1:0")?;
+    /// let s = greenchan::net::UdpSocket::bind("127.0.0.1:0")?;
     /// s.connect(s.local_addr()?)?;
     /// s.send(b"loop")?;
     /// assert_eq!(s.recv(&mut [0; 8])?, 4);
@@ -131,7 +131,7 @@ impl UdpSocket {
     /// Like [`UdpSocket::recv`] but leaves the datagram queued.
     ///
     /// ```
-    /// let s = netpoll::UdpSocket::bind("127.0.0.1:0")?;
+    /// let s = greenchan::net::UdpSocket::bind("127.0.0.1:0")?;
     /// s.connect(s.local_addr()?)?;
     /// s.send(b"pk")?;
     /// assert_eq!(s.peek(&mut [0; 8])?, 2);
@@ -145,7 +145,7 @@ impl UdpSocket {
     /// The connected peer's address.
     ///
     /// ```
-    /// let s = netpoll::UdpSocket::bind("127.0.0.1:0")?;
+    /// let s = greenchan::net::UdpSocket::bind("127.0.0.1:0")?;
     /// assert!(s.peer_addr().is_err()); // not connected
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -156,7 +156,7 @@ impl UdpSocket {
     /// The local address.
     ///
     /// ```
-    /// let s = netpoll::UdpSocket::bind("127.0.0.1:0")?;
+    /// let s = greenchan::net::UdpSocket::bind("127.0.0.1:0")?;
     /// assert!(s.local_addr()?.ip().is_loopback());
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -167,7 +167,7 @@ impl UdpSocket {
     /// Another handle to the same socket (sharing descriptor, mode and timeouts).
     ///
     /// ```
-    /// let s = netpoll::UdpSocket::bind("127.0.0.1:0")?;
+    /// let s = greenchan::net::UdpSocket::bind("127.0.0.1:0")?;
     /// assert_eq!(s.try_clone()?.local_addr()?, s.local_addr()?);
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -182,7 +182,7 @@ impl UdpSocket {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let s = netpoll::UdpSocket::bind("127.0.0.1:0")?;
+    /// let s = greenchan::net::UdpSocket::bind("127.0.0.1:0")?;
     /// s.set_read_timeout(Some(Duration::from_millis(5)))?;
     /// assert_eq!(s.read_timeout()?, Some(Duration::from_millis(5)));
     /// let err = s.recv_from(&mut [0; 1]).unwrap_err();
@@ -197,7 +197,7 @@ impl UdpSocket {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let s = netpoll::UdpSocket::bind("127.0.0.1:0")?;
+    /// let s = greenchan::net::UdpSocket::bind("127.0.0.1:0")?;
     /// s.set_write_timeout(Some(Duration::from_secs(1)))?;
     /// assert_eq!(s.write_timeout()?, Some(Duration::from_secs(1)));
     /// # Ok::<(), std::io::Error>(())
@@ -209,7 +209,7 @@ impl UdpSocket {
     /// The receive timeout.
     ///
     /// ```
-    /// let s = netpoll::UdpSocket::bind("127.0.0.1:0")?;
+    /// let s = greenchan::net::UdpSocket::bind("127.0.0.1:0")?;
     /// assert_eq!(s.read_timeout()?, None);
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -220,7 +220,7 @@ impl UdpSocket {
     /// The send timeout.
     ///
     /// ```
-    /// let s = netpoll::UdpSocket::bind("127.0.0.1:0")?;
+    /// let s = greenchan::net::UdpSocket::bind("127.0.0.1:0")?;
     /// assert_eq!(s.write_timeout()?, None);
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -231,7 +231,7 @@ impl UdpSocket {
     /// Sets `SO_BROADCAST`.
     ///
     /// ```
-    /// let s = netpoll::UdpSocket::bind("127.0.0.1:0")?;
+    /// let s = greenchan::net::UdpSocket::bind("127.0.0.1:0")?;
     /// s.set_broadcast(true)?;
     /// assert!(s.broadcast()?);
     /// # Ok::<(), std::io::Error>(())
@@ -243,7 +243,7 @@ impl UdpSocket {
     /// Gets `SO_BROADCAST`.
     ///
     /// ```
-    /// let s = netpoll::UdpSocket::bind("127.0.0.1:0")?;
+    /// let s = greenchan::net::UdpSocket::bind("127.0.0.1:0")?;
     /// assert!(!s.broadcast()?);
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -254,7 +254,7 @@ impl UdpSocket {
     /// Sets `IP_TTL`.
     ///
     /// ```
-    /// let s = netpoll::UdpSocket::bind("127.0.0.1:0")?;
+    /// let s = greenchan::net::UdpSocket::bind("127.0.0.1:0")?;
     /// s.set_ttl(9)?;
     /// assert_eq!(s.ttl()?, 9);
     /// # Ok::<(), std::io::Error>(())
@@ -266,7 +266,7 @@ impl UdpSocket {
     /// Gets `IP_TTL`.
     ///
     /// ```
-    /// let s = netpoll::UdpSocket::bind("127.0.0.1:0")?;
+    /// let s = greenchan::net::UdpSocket::bind("127.0.0.1:0")?;
     /// assert!(s.ttl()? > 0);
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -277,7 +277,7 @@ impl UdpSocket {
     /// Takes the pending `SO_ERROR`, if any.
     ///
     /// ```
-    /// let s = netpoll::UdpSocket::bind("127.0.0.1:0")?;
+    /// let s = greenchan::net::UdpSocket::bind("127.0.0.1:0")?;
     /// assert!(s.take_error()?.is_none());
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -288,7 +288,7 @@ impl UdpSocket {
     /// In non-blocking mode sends and receives return `WouldBlock` instead of waiting.
     ///
     /// ```
-    /// let s = netpoll::UdpSocket::bind("127.0.0.1:0")?;
+    /// let s = greenchan::net::UdpSocket::bind("127.0.0.1:0")?;
     /// s.set_nonblocking(true)?;
     /// let err = s.recv_from(&mut [0; 1]).unwrap_err();
     /// assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);

@@ -22,12 +22,12 @@ use crate::sys::{self, Dir, Socket};
 /// use std::io::{Read, Write};
 /// let path = std::env::temp_dir().join(format!("netpoll-doc-{}.sock", std::process::id()));
 /// let _ = std::fs::remove_file(&path);
-/// let listener = netpoll::UnixListener::bind(&path)?;
-/// let server = green::spawn(move || {
+/// let listener = greenchan::net::UnixListener::bind(&path)?;
+/// let server = greenchan::spawn(move || {
 ///     let (mut s, _) = listener.accept().unwrap();
 ///     s.write_all(b"hi").unwrap();
 /// });
-/// let mut c = netpoll::UnixStream::connect(&path)?;
+/// let mut c = greenchan::net::UnixStream::connect(&path)?;
 /// let mut buf = [0; 2];
 /// c.read_exact(&mut buf)?;
 /// assert_eq!(&buf, b"hi");
@@ -47,7 +47,7 @@ impl UnixListener {
     /// ```
     /// let path = std::env::temp_dir().join(format!("netpoll-bind-{}.sock", std::process::id()));
     /// let _ = std::fs::remove_file(&path);
-    /// let l = netpoll::UnixListener::bind(&path)?;
+    /// let l = greenchan::net::UnixListener::bind(&path)?;
     /// assert_eq!(l.local_addr()?.as_pathname(), Some(path.as_path()));
     /// std::fs::remove_file(&path)?;
     /// # Ok::<(), std::io::Error>(())
@@ -64,8 +64,8 @@ impl UnixListener {
     /// ```
     /// let path = std::env::temp_dir().join(format!("netpoll-bwb-{}.sock", std::process::id()));
     /// let _ = std::fs::remove_file(&path);
-    /// let l = netpoll::UnixListener::bind_with_backlog(&path, 16)?;
-    /// let _c = netpoll::UnixStream::connect(&path)?;
+    /// let l = greenchan::net::UnixListener::bind_with_backlog(&path, 16)?;
+    /// let _c = greenchan::net::UnixStream::connect(&path)?;
     /// l.accept()?;
     /// std::fs::remove_file(&path)?;
     /// # Ok::<(), std::io::Error>(())
@@ -82,8 +82,8 @@ impl UnixListener {
     /// ```
     /// let path = std::env::temp_dir().join(format!("netpoll-acc-{}.sock", std::process::id()));
     /// let _ = std::fs::remove_file(&path);
-    /// let l = netpoll::UnixListener::bind(&path)?;
-    /// let _c = netpoll::UnixStream::connect(&path)?;
+    /// let l = greenchan::net::UnixListener::bind(&path)?;
+    /// let _c = greenchan::net::UnixStream::connect(&path)?;
     /// let (s, _addr) = l.accept()?;
     /// assert!(s.local_addr()?.as_pathname().is_some());
     /// std::fs::remove_file(&path)?;
@@ -99,8 +99,8 @@ impl UnixListener {
     /// ```
     /// let path = std::env::temp_dir().join(format!("netpoll-inc-{}.sock", std::process::id()));
     /// let _ = std::fs::remove_file(&path);
-    /// let l = netpoll::UnixListener::bind(&path)?;
-    /// let _c = netpoll::UnixStream::connect(&path)?;
+    /// let l = greenchan::net::UnixListener::bind(&path)?;
+    /// let _c = greenchan::net::UnixStream::connect(&path)?;
     /// assert!(l.incoming().next().unwrap().is_ok());
     /// std::fs::remove_file(&path)?;
     /// # Ok::<(), std::io::Error>(())
@@ -114,7 +114,7 @@ impl UnixListener {
     /// ```
     /// let path = std::env::temp_dir().join(format!("netpoll-la-{}.sock", std::process::id()));
     /// let _ = std::fs::remove_file(&path);
-    /// let l = netpoll::UnixListener::bind(&path)?;
+    /// let l = greenchan::net::UnixListener::bind(&path)?;
     /// assert!(l.local_addr()?.as_pathname().is_some());
     /// std::fs::remove_file(&path)?;
     /// # Ok::<(), std::io::Error>(())
@@ -128,7 +128,7 @@ impl UnixListener {
     /// ```
     /// let path = std::env::temp_dir().join(format!("netpoll-tc-{}.sock", std::process::id()));
     /// let _ = std::fs::remove_file(&path);
-    /// let l = netpoll::UnixListener::bind(&path)?;
+    /// let l = greenchan::net::UnixListener::bind(&path)?;
     /// let l2 = l.try_clone()?;
     /// assert_eq!(l2.local_addr()?.as_pathname(), Some(path.as_path()));
     /// std::fs::remove_file(&path)?;
@@ -145,7 +145,7 @@ impl UnixListener {
     /// ```
     /// let path = std::env::temp_dir().join(format!("netpoll-nb-{}.sock", std::process::id()));
     /// let _ = std::fs::remove_file(&path);
-    /// let l = netpoll::UnixListener::bind(&path)?;
+    /// let l = greenchan::net::UnixListener::bind(&path)?;
     /// l.set_nonblocking(true)?;
     /// assert_eq!(l.accept().unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
     /// std::fs::remove_file(&path)?;
@@ -161,7 +161,7 @@ impl UnixListener {
     /// ```
     /// let path = std::env::temp_dir().join(format!("netpoll-te-{}.sock", std::process::id()));
     /// let _ = std::fs::remove_file(&path);
-    /// let l = netpoll::UnixListener::bind(&path)?;
+    /// let l = greenchan::net::UnixListener::bind(&path)?;
     /// assert!(l.take_error()?.is_none());
     /// std::fs::remove_file(&path)?;
     /// # Ok::<(), std::io::Error>(())
@@ -186,9 +186,9 @@ impl fmt::Debug for UnixListener {
 /// ```
 /// let path = std::env::temp_dir().join(format!("netpoll-ui-{}.sock", std::process::id()));
 /// let _ = std::fs::remove_file(&path);
-/// let l = netpoll::UnixListener::bind(&path)?;
-/// let mut it: netpoll::UnixIncoming<'_> = l.incoming();
-/// let _c = netpoll::UnixStream::connect(&path)?;
+/// let l = greenchan::net::UnixListener::bind(&path)?;
+/// let mut it: greenchan::net::UnixIncoming<'_> = l.incoming();
+/// let _c = greenchan::net::UnixStream::connect(&path)?;
 /// assert!(it.next().unwrap().is_ok());
 /// std::fs::remove_file(&path)?;
 /// # Ok::<(), std::io::Error>(())
@@ -211,8 +211,8 @@ impl Iterator for UnixIncoming<'_> {
 ///
 /// ```
 /// use std::io::{Read, Write};
-/// let (mut a, mut b) = netpoll::UnixStream::pair()?;
-/// let h = green::spawn(move || {
+/// let (mut a, mut b) = greenchan::net::UnixStream::pair()?;
+/// let h = greenchan::spawn(move || {
 ///     let mut buf = [0; 3];
 ///     b.read_exact(&mut buf).unwrap();
 ///     buf
@@ -231,8 +231,8 @@ impl UnixStream {
     /// ```
     /// let path = std::env::temp_dir().join(format!("netpoll-con-{}.sock", std::process::id()));
     /// let _ = std::fs::remove_file(&path);
-    /// let _l = netpoll::UnixListener::bind(&path)?;
-    /// let c = netpoll::UnixStream::connect(&path)?;
+    /// let _l = greenchan::net::UnixListener::bind(&path)?;
+    /// let c = greenchan::net::UnixStream::connect(&path)?;
     /// assert_eq!(c.peer_addr()?.as_pathname(), Some(path.as_path()));
     /// std::fs::remove_file(&path)?;
     /// # Ok::<(), std::io::Error>(())
@@ -263,7 +263,7 @@ impl UnixStream {
     ///
     /// ```
     /// use std::io::{Read, Write};
-    /// let (mut a, mut b) = netpoll::UnixStream::pair()?;
+    /// let (mut a, mut b) = greenchan::net::UnixStream::pair()?;
     /// a.write_all(b"x")?;
     /// assert_eq!(b.read(&mut [0; 1])?, 1);
     /// # Ok::<(), std::io::Error>(())
@@ -276,7 +276,7 @@ impl UnixStream {
     /// Another handle to the same connection (shared descriptor, mode and timeouts).
     ///
     /// ```
-    /// let (a, _b) = netpoll::UnixStream::pair()?;
+    /// let (a, _b) = greenchan::net::UnixStream::pair()?;
     /// let a2 = a.try_clone()?;
     /// assert!(a2.peer_addr().is_ok());
     /// # Ok::<(), std::io::Error>(())
@@ -290,7 +290,7 @@ impl UnixStream {
     /// The local address.
     ///
     /// ```
-    /// let (a, _b) = netpoll::UnixStream::pair()?;
+    /// let (a, _b) = greenchan::net::UnixStream::pair()?;
     /// assert!(a.local_addr()?.is_unnamed());
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -301,7 +301,7 @@ impl UnixStream {
     /// The peer's address.
     ///
     /// ```
-    /// let (a, _b) = netpoll::UnixStream::pair()?;
+    /// let (a, _b) = greenchan::net::UnixStream::pair()?;
     /// assert!(a.peer_addr()?.is_unnamed());
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -314,7 +314,7 @@ impl UnixStream {
     /// ```
     /// use std::io::Read;
     /// use std::time::Duration;
-    /// let (mut a, _b) = netpoll::UnixStream::pair()?;
+    /// let (mut a, _b) = greenchan::net::UnixStream::pair()?;
     /// a.set_read_timeout(Some(Duration::from_millis(5)))?;
     /// assert_eq!(a.read(&mut [0; 1]).unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
     /// # Ok::<(), std::io::Error>(())
@@ -327,7 +327,7 @@ impl UnixStream {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let (a, _b) = netpoll::UnixStream::pair()?;
+    /// let (a, _b) = greenchan::net::UnixStream::pair()?;
     /// a.set_write_timeout(Some(Duration::from_secs(1)))?;
     /// assert_eq!(a.write_timeout()?, Some(Duration::from_secs(1)));
     /// # Ok::<(), std::io::Error>(())
@@ -339,7 +339,7 @@ impl UnixStream {
     /// The read timeout.
     ///
     /// ```
-    /// let (a, _b) = netpoll::UnixStream::pair()?;
+    /// let (a, _b) = greenchan::net::UnixStream::pair()?;
     /// assert_eq!(a.read_timeout()?, None);
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -350,7 +350,7 @@ impl UnixStream {
     /// The write timeout.
     ///
     /// ```
-    /// let (a, _b) = netpoll::UnixStream::pair()?;
+    /// let (a, _b) = greenchan::net::UnixStream::pair()?;
     /// assert_eq!(a.write_timeout()?, None);
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -362,7 +362,7 @@ impl UnixStream {
     ///
     /// ```
     /// use std::io::Read;
-    /// let (mut a, _b) = netpoll::UnixStream::pair()?;
+    /// let (mut a, _b) = greenchan::net::UnixStream::pair()?;
     /// a.set_nonblocking(true)?;
     /// assert_eq!(a.read(&mut [0; 1]).unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
     /// # Ok::<(), std::io::Error>(())
@@ -375,7 +375,7 @@ impl UnixStream {
     /// Takes the pending `SO_ERROR`, if any.
     ///
     /// ```
-    /// let (a, _b) = netpoll::UnixStream::pair()?;
+    /// let (a, _b) = greenchan::net::UnixStream::pair()?;
     /// assert!(a.take_error()?.is_none());
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -387,7 +387,7 @@ impl UnixStream {
     ///
     /// ```
     /// use std::io::Read;
-    /// let (a, mut b) = netpoll::UnixStream::pair()?;
+    /// let (a, mut b) = greenchan::net::UnixStream::pair()?;
     /// a.shutdown(std::net::Shutdown::Write)?;
     /// assert_eq!(b.read(&mut [0; 1])?, 0);
     /// # Ok::<(), std::io::Error>(())
@@ -412,8 +412,8 @@ impl fmt::Debug for UnixStream {
 /// the calling coroutine (or block the calling thread).
 ///
 /// ```
-/// let (a, b) = netpoll::UnixDatagram::pair()?;
-/// let h = green::spawn(move || {
+/// let (a, b) = greenchan::net::UnixDatagram::pair()?;
+/// let h = greenchan::spawn(move || {
 ///     let mut buf = [0; 8];
 ///     let n = b.recv(&mut buf).unwrap();
 ///     buf[..n].to_vec()
@@ -432,8 +432,8 @@ impl UnixDatagram {
     /// ```
     /// let path = std::env::temp_dir().join(format!("netpoll-dg-{}.sock", std::process::id()));
     /// let _ = std::fs::remove_file(&path);
-    /// let s = netpoll::UnixDatagram::bind(&path)?;
-    /// let c = netpoll::UnixDatagram::unbound()?;
+    /// let s = greenchan::net::UnixDatagram::bind(&path)?;
+    /// let c = greenchan::net::UnixDatagram::unbound()?;
     /// c.send_to(b"to path", &path)?;
     /// let mut buf = [0; 16];
     /// let (n, _from) = s.recv_from(&mut buf)?;
@@ -448,7 +448,7 @@ impl UnixDatagram {
     /// A socket bound to no address.
     ///
     /// ```
-    /// let s = netpoll::UnixDatagram::unbound()?;
+    /// let s = greenchan::net::UnixDatagram::unbound()?;
     /// assert!(s.local_addr()?.is_unnamed());
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -459,7 +459,7 @@ impl UnixDatagram {
     /// A connected pair of sockets.
     ///
     /// ```
-    /// let (a, b) = netpoll::UnixDatagram::pair()?;
+    /// let (a, b) = greenchan::net::UnixDatagram::pair()?;
     /// a.send(b"1")?;
     /// assert_eq!(b.recv(&mut [0; 4])?, 1);
     /// # Ok::<(), std::io::Error>(())
@@ -474,8 +474,8 @@ impl UnixDatagram {
     /// ```
     /// let path = std::env::temp_dir().join(format!("netpoll-dgc-{}.sock", std::process::id()));
     /// let _ = std::fs::remove_file(&path);
-    /// let s = netpoll::UnixDatagram::bind(&path)?;
-    /// let c = netpoll::UnixDatagram::unbound()?;
+    /// let s = greenchan::net::UnixDatagram::bind(&path)?;
+    /// let c = greenchan::net::UnixDatagram::unbound()?;
     /// c.connect(&path)?;
     /// c.send(b"x")?;
     /// assert_eq!(s.recv(&mut [0; 1])?, 1);
@@ -489,7 +489,7 @@ impl UnixDatagram {
     /// Sends to `path`.
     ///
     /// ```
-    /// let (a, _b) = netpoll::UnixDatagram::pair()?;
+    /// let (a, _b) = greenchan::net::UnixDatagram::pair()?;
     /// assert!(a.send_to(b"x", "/nonexistent/netpoll.sock").is_err());
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -501,7 +501,7 @@ impl UnixDatagram {
     /// Receives a datagram and its sender's address, waiting for one.
     ///
     /// ```
-    /// let (a, b) = netpoll::UnixDatagram::pair()?;
+    /// let (a, b) = greenchan::net::UnixDatagram::pair()?;
     /// a.send(b"hey")?;
     /// let (n, from) = b.recv_from(&mut [0; 8])?;
     /// assert_eq!(n, 3);
@@ -515,7 +515,7 @@ impl UnixDatagram {
     /// Sends to the connected peer.
     ///
     /// ```
-    /// let (a, b) = netpoll::UnixDatagram::pair()?;
+    /// let (a, b) = greenchan::net::UnixDatagram::pair()?;
     /// assert_eq!(a.send(b"ab")?, 2);
     /// assert_eq!(b.recv(&mut [0; 2])?, 2);
     /// # Ok::<(), std::io::Error>(())
@@ -527,7 +527,7 @@ impl UnixDatagram {
     /// Receives from the connected peer, waiting for a datagram.
     ///
     /// ```
-    /// let (a, b) = netpoll::UnixDatagram::pair()?;
+    /// let (a, b) = greenchan::net::UnixDatagram::pair()?;
     /// a.send(b"abc")?;
     /// assert_eq!(b.recv(&mut [0; 8])?, 3);
     /// # Ok::<(), std::io::Error>(())
@@ -539,7 +539,7 @@ impl UnixDatagram {
     /// The local address.
     ///
     /// ```
-    /// let (a, _b) = netpoll::UnixDatagram::pair()?;
+    /// let (a, _b) = greenchan::net::UnixDatagram::pair()?;
     /// assert!(a.local_addr()?.is_unnamed());
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -550,7 +550,7 @@ impl UnixDatagram {
     /// The connected peer's address.
     ///
     /// ```
-    /// let (a, _b) = netpoll::UnixDatagram::pair()?;
+    /// let (a, _b) = greenchan::net::UnixDatagram::pair()?;
     /// assert!(a.peer_addr()?.is_unnamed());
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -561,7 +561,7 @@ impl UnixDatagram {
     /// Another handle to the same socket (shared descriptor, mode and timeouts).
     ///
     /// ```
-    /// let (a, _b) = netpoll::UnixDatagram::pair()?;
+    /// let (a, _b) = greenchan::net::UnixDatagram::pair()?;
     /// assert!(a.try_clone()?.peer_addr().is_ok());
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -575,7 +575,7 @@ impl UnixDatagram {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let (a, _b) = netpoll::UnixDatagram::pair()?;
+    /// let (a, _b) = greenchan::net::UnixDatagram::pair()?;
     /// a.set_read_timeout(Some(Duration::from_millis(5)))?;
     /// assert_eq!(a.recv(&mut [0; 1]).unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
     /// # Ok::<(), std::io::Error>(())
@@ -588,7 +588,7 @@ impl UnixDatagram {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let (a, _b) = netpoll::UnixDatagram::pair()?;
+    /// let (a, _b) = greenchan::net::UnixDatagram::pair()?;
     /// a.set_write_timeout(Some(Duration::from_secs(2)))?;
     /// assert_eq!(a.write_timeout()?, Some(Duration::from_secs(2)));
     /// # Ok::<(), std::io::Error>(())
@@ -600,7 +600,7 @@ impl UnixDatagram {
     /// The receive timeout.
     ///
     /// ```
-    /// let (a, _b) = netpoll::UnixDatagram::pair()?;
+    /// let (a, _b) = greenchan::net::UnixDatagram::pair()?;
     /// assert_eq!(a.read_timeout()?, None);
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -611,7 +611,7 @@ impl UnixDatagram {
     /// The send timeout.
     ///
     /// ```
-    /// let (a, _b) = netpoll::UnixDatagram::pair()?;
+    /// let (a, _b) = greenchan::net::UnixDatagram::pair()?;
     /// assert_eq!(a.write_timeout()?, None);
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -622,7 +622,7 @@ impl UnixDatagram {
     /// In non-blocking mode sends and receives return `WouldBlock` instead of waiting.
     ///
     /// ```
-    /// let (a, _b) = netpoll::UnixDatagram::pair()?;
+    /// let (a, _b) = greenchan::net::UnixDatagram::pair()?;
     /// a.set_nonblocking(true)?;
     /// assert_eq!(a.recv(&mut [0; 1]).unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
     /// # Ok::<(), std::io::Error>(())
@@ -635,7 +635,7 @@ impl UnixDatagram {
     /// Takes the pending `SO_ERROR`, if any.
     ///
     /// ```
-    /// let (a, _b) = netpoll::UnixDatagram::pair()?;
+    /// let (a, _b) = greenchan::net::UnixDatagram::pair()?;
     /// assert!(a.take_error()?.is_none());
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -646,7 +646,7 @@ impl UnixDatagram {
     /// Shuts down a half or both.
     ///
     /// ```
-    /// let (a, _b) = netpoll::UnixDatagram::pair()?;
+    /// let (a, _b) = greenchan::net::UnixDatagram::pair()?;
     /// a.shutdown(std::net::Shutdown::Both)?;
     /// assert!(a.send(b"x").is_err());
     /// # Ok::<(), std::io::Error>(())

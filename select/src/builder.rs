@@ -10,6 +10,9 @@ use crate::errors::{
 };
 
 /// A channel receiver that can take part in a select (implemented by `channels::Receiver`).
+// Public for greenchan-channels and the `select!` expansion only; not part of the API.
+// Hidden here, not only at the re-export, so that its impls on the channel ends are hidden too.
+#[doc(hidden)]
 pub trait SelectRecv {
     /// What it receives.
     type Item;
@@ -24,6 +27,9 @@ pub trait SelectRecv {
 }
 
 /// A channel sender that can take part in a select (implemented by `channels::Sender`).
+// Public for greenchan-channels and the `select!` expansion only; not part of the API.
+// Hidden here, not only at the re-export, so that its impls on the channel ends are hidden too.
+#[doc(hidden)]
 pub trait SelectSend {
     /// What it sends.
     type Item;
@@ -41,9 +47,9 @@ pub trait SelectSend {
 /// `&&Receiver` (from iterating over a `Vec<&Receiver>`), as crossbeam-channel's does.
 ///
 /// ```
-/// let (tx, rx) = channels::unbounded::<i32>();
+/// let (tx, rx) = greenchan::chan::unbounded::<i32>();
 /// let refs = vec![&rx];
-/// let mut sel = select::Select::new();
+/// let mut sel = greenchan::Select::new();
 /// for r in &refs {
 ///     sel.recv(r);
 /// }
@@ -67,9 +73,9 @@ impl<R: SelectRecv + ?Sized> SelectRecv for &R {
 /// A reference to a sender selects as the sender does.
 ///
 /// ```
-/// let (tx, rx) = channels::unbounded::<i32>();
+/// let (tx, rx) = greenchan::chan::unbounded::<i32>();
 /// let refs = vec![&tx];
-/// let mut sel = select::Select::new();
+/// let mut sel = greenchan::Select::new();
 /// sel.send(&refs[0], 2);
 /// sel.select().send(refs[0]).unwrap();
 /// assert_eq!(rx.recv(), Ok(2));
@@ -89,6 +95,9 @@ impl<S: SelectSend + ?Sized> SelectSend for &S {
 }
 
 /// The outcome of a completed case, taken once.
+// Public for greenchan-channels and the `select!` expansion only; not part of the API.
+// Hidden here, not only at the re-export, so that its impls on the channel ends are hidden too.
+#[doc(hidden)]
 pub trait CaseOutcome {
     /// The operation's result.
     type Output;
@@ -144,9 +153,9 @@ struct Op<'a> {
 /// chosen is dropped with the `Select`.
 ///
 /// ```
-/// use select::Select;
-/// let (tx1, rx1) = channels::bounded::<i32>(1);
-/// let (_tx2, rx2) = channels::bounded::<i32>(1);
+/// use greenchan::Select;
+/// let (tx1, rx1) = greenchan::chan::bounded::<i32>(1);
+/// let (_tx2, rx2) = greenchan::chan::bounded::<i32>(1);
 /// tx1.send(7).unwrap();
 /// let mut sel = Select::new();
 /// let a = sel.recv(&rx1);
@@ -178,8 +187,8 @@ impl<'a> Clone for Select<'a> {
     /// with the original): in the copy they are never ready, as after they have sent.
     ///
     /// ```
-    /// use select::Select;
-    /// let (tx, rx) = channels::unbounded::<i32>();
+    /// use greenchan::Select;
+    /// let (tx, rx) = greenchan::chan::unbounded::<i32>();
     /// let mut base = Select::new();
     /// let r = base.recv(&rx);
     /// tx.send(1).unwrap();
@@ -243,7 +252,7 @@ impl<'a> Select<'a> {
     /// An empty select; when several operations are ready, one is chosen uniformly at random.
     ///
     /// ```
-    /// let mut sel = select::Select::new();
+    /// let mut sel = greenchan::Select::new();
     /// assert!(sel.try_select().is_err()); // nothing to select
     /// ```
     pub fn new() -> Select<'a> {
@@ -258,11 +267,11 @@ impl<'a> Select<'a> {
     /// chosen.
     ///
     /// ```
-    /// let (tx1, rx1) = channels::unbounded::<i32>();
-    /// let (tx2, rx2) = channels::unbounded::<i32>();
+    /// let (tx1, rx1) = greenchan::chan::unbounded::<i32>();
+    /// let (tx2, rx2) = greenchan::chan::unbounded::<i32>();
     /// tx1.send(1).unwrap();
     /// tx2.send(2).unwrap();
-    /// let mut sel = select::Select::new_biased();
+    /// let mut sel = greenchan::Select::new_biased();
     /// let first = sel.recv(&rx1);
     /// sel.recv(&rx2);
     /// let op = sel.select();
@@ -279,8 +288,8 @@ impl<'a> Select<'a> {
     /// Adds a receive; returns its index.
     ///
     /// ```
-    /// let (_tx, rx) = channels::unbounded::<i32>();
-    /// let mut sel = select::Select::new();
+    /// let (_tx, rx) = greenchan::chan::unbounded::<i32>();
+    /// let mut sel = greenchan::Select::new();
     /// assert_eq!(sel.recv(&rx), 0);
     /// assert_eq!(sel.recv(&rx), 1);
     /// ```
@@ -299,8 +308,8 @@ impl<'a> Select<'a> {
     /// this operation, and dropped with the `Select` if none does.
     ///
     /// ```
-    /// let (tx, rx) = channels::bounded::<i32>(1);
-    /// let mut sel = select::Select::new();
+    /// let (tx, rx) = greenchan::chan::bounded::<i32>(1);
+    /// let mut sel = greenchan::Select::new();
     /// let s = sel.send(&tx, 5);
     /// let op = sel.select();
     /// assert_eq!(op.index(), s);
@@ -325,11 +334,11 @@ impl<'a> Select<'a> {
     /// If there is no operation with that index (never added, or removed already).
     ///
     /// ```
-    /// let (tx1, rx1) = channels::unbounded::<i32>();
-    /// let (tx2, rx2) = channels::unbounded::<i32>();
+    /// let (tx1, rx1) = greenchan::chan::unbounded::<i32>();
+    /// let (tx2, rx2) = greenchan::chan::unbounded::<i32>();
     /// tx1.send(1).unwrap();
     /// tx2.send(2).unwrap();
-    /// let mut sel = select::Select::new();
+    /// let mut sel = greenchan::Select::new();
     /// let a = sel.recv(&rx1);
     /// let b = sel.recv(&rx2);
     /// sel.remove(a);
@@ -385,9 +394,9 @@ impl<'a> Select<'a> {
     /// only spent sends), blocks forever, as Go's empty `select {}`.
     ///
     /// ```
-    /// let (tx, rx) = channels::bounded::<i32>(0);
-    /// let h = green::spawn(move || tx.send(3).unwrap());
-    /// let mut sel = select::Select::new();
+    /// let (tx, rx) = greenchan::chan::bounded::<i32>(0);
+    /// let h = greenchan::spawn(move || tx.send(3).unwrap());
+    /// let mut sel = greenchan::Select::new();
     /// sel.recv(&rx);
     /// assert_eq!(sel.select().recv(&rx), Ok(3));
     /// h.join().unwrap();
@@ -402,8 +411,8 @@ impl<'a> Select<'a> {
     /// Completes a ready operation if there is one, without blocking.
     ///
     /// ```
-    /// let (tx, rx) = channels::unbounded::<i32>();
-    /// let mut sel = select::Select::new();
+    /// let (tx, rx) = greenchan::chan::unbounded::<i32>();
+    /// let mut sel = greenchan::Select::new();
     /// sel.recv(&rx);
     /// assert!(sel.try_select().is_err());
     /// tx.send(1).unwrap();
@@ -420,8 +429,8 @@ impl<'a> Select<'a> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let (_tx, rx) = channels::unbounded::<i32>();
-    /// let mut sel = select::Select::new();
+    /// let (_tx, rx) = greenchan::chan::unbounded::<i32>();
+    /// let mut sel = greenchan::Select::new();
     /// sel.recv(&rx);
     /// assert!(sel.select_timeout(Duration::from_millis(2)).is_err());
     /// ```
@@ -439,8 +448,8 @@ impl<'a> Select<'a> {
     ///
     /// ```
     /// use std::time::{Duration, Instant};
-    /// let (_tx, rx) = channels::unbounded::<i32>();
-    /// let mut sel = select::Select::new();
+    /// let (_tx, rx) = greenchan::chan::unbounded::<i32>();
+    /// let mut sel = greenchan::Select::new();
     /// sel.recv(&rx);
     /// let deadline = Instant::now() + Duration::from_millis(2);
     /// assert!(sel.select_deadline(deadline).is_err());
@@ -459,8 +468,8 @@ impl<'a> Select<'a> {
     /// channel, without blocking), completing nothing; `Err` if none is.
     ///
     /// ```
-    /// let (tx, rx) = channels::unbounded::<i32>();
-    /// let mut sel = select::Select::new();
+    /// let (tx, rx) = greenchan::chan::unbounded::<i32>();
+    /// let mut sel = greenchan::Select::new();
     /// let r = sel.recv(&rx);
     /// assert!(sel.try_ready().is_err());
     /// tx.send(1).unwrap();
@@ -480,9 +489,9 @@ impl<'a> Select<'a> {
     /// blocks forever.
     ///
     /// ```
-    /// let (tx, rx) = channels::bounded::<i32>(0);
-    /// let h = green::spawn(move || tx.send(4).unwrap());
-    /// let mut sel = select::Select::new();
+    /// let (tx, rx) = greenchan::chan::bounded::<i32>(0);
+    /// let h = greenchan::spawn(move || tx.send(4).unwrap());
+    /// let mut sel = greenchan::Select::new();
     /// sel.recv(&rx);
     /// let got = loop {
     ///     sel.ready();
@@ -504,8 +513,8 @@ impl<'a> Select<'a> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let (_tx, rx) = channels::unbounded::<i32>();
-    /// let mut sel = select::Select::new();
+    /// let (_tx, rx) = greenchan::chan::unbounded::<i32>();
+    /// let mut sel = greenchan::Select::new();
     /// sel.recv(&rx);
     /// assert!(sel.ready_timeout(Duration::from_millis(2)).is_err());
     /// ```
@@ -520,8 +529,8 @@ impl<'a> Select<'a> {
     ///
     /// ```
     /// use std::time::{Duration, Instant};
-    /// let (_tx, rx) = channels::unbounded::<i32>();
-    /// let mut sel = select::Select::new();
+    /// let (_tx, rx) = greenchan::chan::unbounded::<i32>();
+    /// let mut sel = greenchan::Select::new();
     /// sel.recv(&rx);
     /// let deadline = Instant::now() + Duration::from_millis(2);
     /// assert!(sel.ready_deadline(deadline).is_err());
@@ -565,9 +574,9 @@ impl<'s, 'a> SelectedOperation<'s, 'a> {
     /// The index `Select::recv`/`Select::send` returned for this operation.
     ///
     /// ```
-    /// let (tx, rx) = channels::unbounded::<i32>();
+    /// let (tx, rx) = greenchan::chan::unbounded::<i32>();
     /// tx.send(1).unwrap();
-    /// let mut sel = select::Select::new();
+    /// let mut sel = greenchan::Select::new();
     /// let r = sel.recv(&rx);
     /// let op = sel.select();
     /// assert_eq!(op.index(), r);
@@ -583,9 +592,9 @@ impl<'s, 'a> SelectedOperation<'s, 'a> {
     /// If `r` is not the receiver of the selected operation.
     ///
     /// ```
-    /// let (tx, rx) = channels::unbounded::<i32>();
+    /// let (tx, rx) = greenchan::chan::unbounded::<i32>();
     /// drop(tx);
-    /// let mut sel = select::Select::new();
+    /// let mut sel = greenchan::Select::new();
     /// sel.recv(&rx);
     /// assert!(sel.select().recv(&rx).is_err()); // closed
     /// ```
@@ -607,9 +616,9 @@ impl<'s, 'a> SelectedOperation<'s, 'a> {
     /// If `s` is not the sender of the selected operation.
     ///
     /// ```
-    /// let (tx, rx) = channels::unbounded::<i32>();
+    /// let (tx, rx) = greenchan::chan::unbounded::<i32>();
     /// drop(rx);
-    /// let mut sel = select::Select::new();
+    /// let mut sel = greenchan::Select::new();
     /// sel.send(&tx, 9);
     /// assert_eq!(sel.select().send(&tx).unwrap_err().into_inner(), 9);
     /// ```

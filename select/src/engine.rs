@@ -29,6 +29,9 @@ use crate::waiter::{OwnedWaiter, Waiter};
 
 /// One operation of a select, as a channel implements it. The outcome of a completed case
 /// (the received value, or the unsent value on a close) is kept in the case itself.
+// Public for greenchan-channels and the `select!` expansion only; not part of the API.
+// Hidden here, not only at the re-export, so that its impls on the channel ends are hidden too.
+#[doc(hidden)]
 pub trait Case {
     /// Completes the operation now if it can (including reporting a closed channel), without
     /// waiting. True if it did.
@@ -174,7 +177,7 @@ impl Drop for Registered<'_, '_> {
 ///
 /// ```
 /// use select::{run_select, Case, SelectRecv};
-/// let (tx, rx) = channels::bounded::<u8>(1);
+/// let (tx, rx) = greenchan::chan::bounded::<u8>(1);
 /// tx.send(1).unwrap();
 /// let case = rx.recv_case();
 /// let cases: [&dyn Case; 1] = [&case];
@@ -195,7 +198,7 @@ pub fn run_select(
 ///
 /// ```
 /// use select::{run_ready, Case, SelectRecv};
-/// let (tx, rx) = channels::bounded::<u8>(1);
+/// let (tx, rx) = greenchan::chan::bounded::<u8>(1);
 /// let case = rx.recv_case();
 /// let cases: [&dyn Case; 1] = [&case];
 /// assert_eq!(run_ready(&cases, None, true, false), None);

@@ -7,7 +7,7 @@ use std::fmt;
 /// `send` failed: the channel is closed (or every receiver is gone). The value comes back.
 ///
 /// ```
-/// let e = select::SendError(5);
+/// let e = greenchan::chan::SendError(5);
 /// assert_eq!(e.into_inner(), 5);
 /// ```
 #[derive(PartialEq, Eq, Clone, Copy)]
@@ -23,7 +23,7 @@ impl<T> SendError<T> {
 /// `try_send` failed.
 ///
 /// ```
-/// let e = select::TrySendError::Full(1);
+/// let e = greenchan::chan::TrySendError::Full(1);
 /// assert!(e.is_full());
 /// assert_eq!(e.into_inner(), 1);
 /// ```
@@ -55,7 +55,7 @@ impl<T> TrySendError<T> {
 /// `send_timeout` failed.
 ///
 /// ```
-/// let e = select::SendTimeoutError::Timeout("x");
+/// let e = greenchan::chan::SendTimeoutError::Timeout("x");
 /// assert!(e.is_timeout());
 /// ```
 #[derive(PartialEq, Eq, Clone, Copy)]
@@ -86,7 +86,7 @@ impl<T> SendTimeoutError<T> {
 /// `recv` failed: the channel is closed and drained.
 ///
 /// ```
-/// assert_eq!(select::RecvError.to_string(), "receiving on a closed channel");
+/// assert_eq!(greenchan::chan::RecvError.to_string(), "receiving on a closed channel");
 /// ```
 #[derive(PartialEq, Eq, Clone, Copy, Debug)]
 pub struct RecvError;
@@ -94,7 +94,7 @@ pub struct RecvError;
 /// `try_recv` failed.
 ///
 /// ```
-/// assert!(select::TryRecvError::Empty.is_empty());
+/// assert!(greenchan::chan::TryRecvError::Empty.is_empty());
 /// ```
 #[derive(PartialEq, Eq, Clone, Copy, Debug)]
 pub enum TryRecvError {
@@ -118,7 +118,7 @@ impl TryRecvError {
 /// `recv_timeout` failed.
 ///
 /// ```
-/// assert!(select::RecvTimeoutError::Timeout.is_timeout());
+/// assert!(greenchan::chan::RecvTimeoutError::Timeout.is_timeout());
 /// ```
 #[derive(PartialEq, Eq, Clone, Copy, Debug)]
 pub enum RecvTimeoutError {
@@ -142,7 +142,7 @@ impl RecvTimeoutError {
 /// `Select::try_select` found no ready operation.
 ///
 /// ```
-/// assert_eq!(select::TrySelectError.to_string(), "no operation was ready");
+/// assert_eq!(greenchan::chan::TrySelectError.to_string(), "no operation was ready");
 /// ```
 #[derive(PartialEq, Eq, Clone, Copy, Debug)]
 pub struct TrySelectError;
@@ -150,7 +150,8 @@ pub struct TrySelectError;
 /// `Select::select_timeout` found no operation ready in time.
 ///
 /// ```
-/// assert_eq!(select::SelectTimeoutError.to_string(), "no operation became ready in time");
+/// use greenchan::chan::SelectTimeoutError;
+/// assert_eq!(SelectTimeoutError.to_string(), "no operation became ready in time");
 /// ```
 #[derive(PartialEq, Eq, Clone, Copy, Debug)]
 pub struct SelectTimeoutError;
@@ -158,7 +159,7 @@ pub struct SelectTimeoutError;
 /// `Select::try_ready` found no ready operation.
 ///
 /// ```
-/// assert_eq!(select::TryReadyError.to_string(), "no operation was ready");
+/// assert_eq!(greenchan::chan::TryReadyError.to_string(), "no operation was ready");
 /// ```
 #[derive(PartialEq, Eq, Clone, Copy, Debug)]
 pub struct TryReadyError;
@@ -166,7 +167,7 @@ pub struct TryReadyError;
 /// `Select::ready_timeout` found no operation ready in time.
 ///
 /// ```
-/// assert_eq!(select::ReadyTimeoutError.to_string(), "no operation became ready in time");
+/// assert_eq!(greenchan::chan::ReadyTimeoutError.to_string(), "no operation became ready in time");
 /// ```
 #[derive(PartialEq, Eq, Clone, Copy, Debug)]
 pub struct ReadyTimeoutError;

@@ -3,14 +3,20 @@
 //! Everything a channel needs to take part in a select, and the two ways to write one: the
 //! `select!` macro (crossbeam-channel's syntax) and the dynamic [`Select`] builder.
 //!
-//! - [`Waiter`] is a parked party (coroutine or thread, through green's park/unpark) that
-//!   exactly one channel operation may claim; [`WaitQueue`] is the per-channel queue of them.
-//!   A [`WakerWaiter`] is the same for a future: a claim wakes the task's `Waker`.
-//! - [`Case`] is the protocol a channel operation implements: complete now, register, or
-//!   unregister (and, for `Select::ready`, check readiness and watch). [`run_select`] drives
+//! - `Waiter` is a parked party (coroutine or thread, through green's park/unpark) that
+//!   exactly one channel operation may claim; `WaitQueue` is the per-channel queue of them.
+//!   A `WakerWaiter` is the same for a future: a claim wakes the task's `Waker`.
+//! - `Case` is the protocol a channel operation implements: complete now, register, or
+//!   unregister (and, for `Select::ready`, check readiness and watch). `run_select` drives
 //!   any set of cases, Go's way: poll in random order, then register everywhere and park until
 //!   one case is claimed, or until the earliest deadline (the select's, or a timer case's).
 //! - Error types shared by channels and select live here, so both crates use one set.
+//!
+//! The waiters, the case protocol, the engine's entry points and the `sync` module are public
+//! only for greenchan-channels and for the `select!` macro's expansion, and hidden from these
+//! docs: they are not part of the API. Users reach what is (the macros, [`Select`] and the
+//! errors) through the `greenchan` crate: `greenchan::select!`, `greenchan::Select`,
+//! `greenchan::chan::RecvError` and so on.
 //!
 //! Semantics follow Go: when several operations are ready one is chosen uniformly at random
 //! (`select_biased!` and `Select::new_biased` choose the first instead); an operation on a
@@ -18,8 +24,8 @@
 //! is evaluated when the select starts, and dropped if another arm runs.
 //!
 //! ```
-//! use select::select;
-//! let (tx, rx) = channels::bounded::<u32>(1);
+//! use greenchan::select;
+//! let (tx, rx) = greenchan::chan::bounded::<u32>(1);
 //! select! {
 //!     send(tx, 1) -> res => assert!(res.is_ok()),
 //!     default => unreachable!("a buffered channel with room is ready"),
@@ -33,15 +39,25 @@
 mod builder;
 mod engine;
 mod errors;
+// Public for greenchan-channels' use only (spin lock, atomics, `RaceCell`); not part of the API.
+#[doc(hidden)]
 pub mod sync;
 mod waiter;
 
-pub use builder::{CaseOutcome, Select, SelectRecv, SelectSend, SelectedOperation};
+pub use builder::{Select, SelectedOperation};
+// Public for greenchan-channels (which implements them) and the `select!` expansion only; not
+// part of the API: users pass `&Receiver`/`&Sender` where `Select` takes these.
+#[doc(hidden)]
+pub use builder::{CaseOutcome, SelectRecv, SelectSend};
+// Public for greenchan-channels and the `select!` expansion only; not part of the API.
+#[doc(hidden)]
 pub use engine::{run_ready, run_select, Case};
 pub use errors::{
     ReadyTimeoutError, RecvError, RecvTimeoutError, SelectTimeoutError, SendError,
     SendTimeoutError, TryReadyError, TryRecvError, TrySelectError, TrySendError,
 };
+// Public for greenchan-channels' use only (its wait queues); not part of the API.
+#[doc(hidden)]
 pub use waiter::{Entry, OwnedWaiter, QueueKey, WaitQueue, Waiter, WakerWaiter};
 
 /// Waits on several channel operations at once and runs the arm of the one that completes,
@@ -69,8 +85,8 @@ pub use waiter::{Entry, OwnedWaiter, QueueKey, WaitQueue, Waiter, WakerWaiter};
 ///
 /// ```
 /// use std::time::Duration;
-/// use select::select;
-/// let (_tx, rx) = channels::unbounded::<i32>();
+/// use greenchan::select;
+/// let (_tx, rx) = greenchan::chan::unbounded::<i32>();
 /// let r = select! {
 ///     recv(rx) -> _ => "message",
 ///     default(Duration::from_millis(5)) => "timed out",
@@ -78,9 +94,9 @@ pub use waiter::{Entry, OwnedWaiter, QueueKey, WaitQueue, Waiter, WakerWaiter};
 /// assert_eq!(r, "timed out");
 ///
 /// // An optional channel: `never()` stands in for a missing one (Go's nil channel).
-/// let maybe: Option<channels::Receiver<i32>> = None;
+/// let maybe: Option<greenchan::chan::Receiver<i32>> = None;
 /// let r = select! {
-///     recv(maybe.as_ref().unwrap_or(&channels::never())) -> _ => "message",
+///     recv(maybe.as_ref().unwrap_or(&greenchan::chan::never())) -> _ => "message",
 ///     default() => "nothing",
 /// };
 /// assert_eq!(r, "nothing");
@@ -97,9 +113,9 @@ macro_rules! select {
 /// others (a shutdown signal over work); it can starve the later arms.
 ///
 /// ```
-/// use select::select_biased;
-/// let (tx1, rx1) = channels::unbounded::<i32>();
-/// let (tx2, rx2) = channels::unbounded::<i32>();
+/// use greenchan::select_biased;
+/// let (tx1, rx1) = greenchan::chan::unbounded::<i32>();
+/// let (tx2, rx2) = greenchan::chan::unbounded::<i32>();
 /// tx1.send(1).unwrap();
 /// tx2.send(2).unwrap();
 /// for _ in 0..10 {

@@ -1,6 +1,6 @@
 //! The fixed load generator of the `echo` workload, the same for every server runtime.
 //!
-//! `echo_client <port> <connections> <seconds>` opens the connections to 127.0.0.1:<port> one
+//! `echo_client <port> <connections> <seconds>` opens the connections to `127.0.0.1:<port>` one
 //! after another (so the server's listen backlog never overflows), then, once all are open,
 //! each connection sends a 64-byte message and waits for its echo, in a closed loop, for the
 //! given time. It prints `RESULT echo req/s <round trips per second>`. It always runs on a

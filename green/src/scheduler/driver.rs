@@ -90,7 +90,7 @@ fn micros_now() -> u64 {
 /// // In this doctest's process nothing else has installed one.
 /// assert!(green::driver::install(&QUIET).is_ok());
 /// assert!(green::driver::install(&QUIET).is_err());
-/// assert_eq!(green::spawn(|| 1).join().unwrap(), 1);
+/// assert_eq!(greenchan::spawn(|| 1).join().unwrap(), 1);
 /// ```
 pub fn install(driver: &'static dyn IdleDriver) -> Result<(), &'static dyn IdleDriver> {
     DRIVER.set(driver)

@@ -16,14 +16,14 @@ use super::waiter::{Waiter, WOKEN};
 /// `std::sync::Barrier`'s.
 ///
 /// ```
-/// use green::sync::Barrier;
+/// use greenchan::sync::Barrier;
 /// use std::sync::Arc;
 ///
 /// let barrier = Arc::new(Barrier::new(3));
 /// let hs: Vec<_> = (0..3)
 ///     .map(|_| {
 ///         let b = barrier.clone();
-///         green::spawn(move || b.wait().is_leader())
+///         greenchan::spawn(move || b.wait().is_leader())
 ///     })
 ///     .collect();
 /// let leaders = hs.into_iter().map(|h| h.join().unwrap()).filter(|&leader| leader).count();
@@ -42,7 +42,7 @@ struct Arrivals {
 /// What [`Barrier::wait`] returns: whether this party was the generation's leader.
 ///
 /// ```
-/// let b = green::sync::Barrier::new(1);
+/// let b = greenchan::sync::Barrier::new(1);
 /// assert!(b.wait().is_leader());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +60,7 @@ impl Barrier {
     /// leader), as std's does.
     ///
     /// ```
-    /// let b = green::sync::Barrier::new(0);
+    /// let b = greenchan::sync::Barrier::new(0);
     /// assert!(b.wait().is_leader());
     /// ```
     pub const fn new(n: usize) -> Barrier {
@@ -77,9 +77,9 @@ impl Barrier {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// let b = Arc::new(green::sync::Barrier::new(2));
+    /// let b = Arc::new(greenchan::sync::Barrier::new(2));
     /// let b2 = b.clone();
-    /// let h = green::spawn(move || b2.wait().is_leader());
+    /// let h = greenchan::spawn(move || b2.wait().is_leader());
     /// let me = b.wait().is_leader();
     /// assert!(me != h.join().unwrap());
     /// ```

@@ -24,12 +24,12 @@ use super::waiter::{
 /// a loop on the condition, or use [`wait_while`](Condvar::wait_while).
 ///
 /// ```
-/// use green::sync::{Condvar, Mutex};
+/// use greenchan::sync::{Condvar, Mutex};
 /// use std::sync::Arc;
 ///
 /// let pair = Arc::new((Mutex::new(false), Condvar::new()));
 /// let pair2 = pair.clone();
-/// green::spawn(move || {
+/// greenchan::spawn(move || {
 ///     *pair2.0.lock().unwrap() = true;
 ///     pair2.1.notify_one();
 /// });
@@ -47,7 +47,7 @@ pub struct Condvar {
 /// Whether a timed wait on a [`Condvar`] ended because its time ran out.
 ///
 /// ```
-/// use green::sync::{Condvar, Mutex};
+/// use greenchan::sync::{Condvar, Mutex};
 /// use std::time::Duration;
 /// let (m, c) = (Mutex::new(()), Condvar::new());
 /// let (_g, r) = c.wait_timeout(m.lock().unwrap(), Duration::from_millis(1)).unwrap();
@@ -67,7 +67,7 @@ impl Condvar {
     /// A condition variable nobody waits on.
     ///
     /// ```
-    /// static C: green::sync::Condvar = green::sync::Condvar::new();
+    /// static C: greenchan::sync::Condvar = greenchan::sync::Condvar::new();
     /// C.notify_all(); // nobody to wake
     /// ```
     #[cfg(not(loom))]
@@ -91,11 +91,11 @@ impl Condvar {
     /// `Err` if the mutex is poisoned when relocked (the guard comes back inside it).
     ///
     /// ```
-    /// use green::sync::{Condvar, Mutex};
+    /// use greenchan::sync::{Condvar, Mutex};
     /// use std::sync::Arc;
     /// let pair = Arc::new((Mutex::new(0), Condvar::new()));
     /// let p = pair.clone();
-    /// green::spawn(move || {
+    /// greenchan::spawn(move || {
     ///     *p.0.lock().unwrap() = 1;
     ///     p.1.notify_all();
     /// });
@@ -116,12 +116,12 @@ impl Condvar {
     /// held.
     ///
     /// ```
-    /// use green::sync::{Condvar, Mutex};
+    /// use greenchan::sync::{Condvar, Mutex};
     /// use std::sync::Arc;
     /// let pair = Arc::new((Mutex::new(3), Condvar::new()));
     /// for _ in 0..3 {
     ///     let p = pair.clone();
-    ///     green::spawn(move || {
+    ///     greenchan::spawn(move || {
     ///         *p.0.lock().unwrap() -= 1;
     ///         p.1.notify_one();
     ///     });
@@ -148,7 +148,7 @@ impl Condvar {
     /// reported as not timed out, so it is never lost.
     ///
     /// ```
-    /// use green::sync::{Condvar, Mutex};
+    /// use greenchan::sync::{Condvar, Mutex};
     /// use std::time::Duration;
     /// let (m, c) = (Mutex::new(()), Condvar::new());
     /// let (_g, r) = c.wait_timeout(m.lock().unwrap(), Duration::from_millis(2)).unwrap();
@@ -180,7 +180,7 @@ impl Condvar {
     /// still held when the time ran out.
     ///
     /// ```
-    /// use green::sync::{Condvar, Mutex};
+    /// use greenchan::sync::{Condvar, Mutex};
     /// use std::time::Duration;
     /// let (m, c) = (Mutex::new(false), Condvar::new());
     /// let (g, r) = c
@@ -218,7 +218,7 @@ impl Condvar {
     /// Wakes one waiter, if any (the longest-waiting one).
     ///
     /// ```
-    /// green::sync::Condvar::new().notify_one(); // nobody waits: nothing happens
+    /// greenchan::sync::Condvar::new().notify_one(); // nobody waits: nothing happens
     /// ```
     pub fn notify_one(&self) {
         if self.waiters.load(Ordering::Acquire) == 0 {
@@ -238,7 +238,7 @@ impl Condvar {
     /// Wakes every waiter.
     ///
     /// ```
-    /// green::sync::Condvar::new().notify_all(); // nobody waits: nothing happens
+    /// greenchan::sync::Condvar::new().notify_all(); // nobody waits: nothing happens
     /// ```
     pub fn notify_all(&self) {
         if self.waiters.load(Ordering::Acquire) == 0 {

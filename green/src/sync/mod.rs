@@ -17,14 +17,14 @@
 //! are not.
 //!
 //! ```
-//! use green::sync::{Mutex, WaitGroup};
+//! use greenchan::sync::{Mutex, WaitGroup};
 //! use std::sync::Arc;
 //!
 //! let total = Arc::new(Mutex::new(0));
 //! let wg = WaitGroup::new();
 //! for i in 1..=10 {
 //!     let (total, wg) = (total.clone(), wg.clone());
-//!     green::spawn(move || {
+//!     greenchan::spawn(move || {
 //!         *total.lock().unwrap() += i; // parks this coroutine if contended
 //!         drop(wg);
 //!     });

@@ -231,14 +231,14 @@ fn starving(w: &Waiter) -> bool {
 /// `std::sync::Mutex`'s, poisoning included.
 ///
 /// ```
-/// use green::sync::Mutex;
+/// use greenchan::sync::Mutex;
 /// use std::sync::Arc;
 ///
 /// let count = Arc::new(Mutex::new(0));
 /// let hs: Vec<_> = (0..8)
 ///     .map(|_| {
 ///         let count = count.clone();
-///         green::spawn(move || *count.lock().unwrap() += 1)
+///         greenchan::spawn(move || *count.lock().unwrap() += 1)
 ///     })
 ///     .collect();
 /// for h in hs {
@@ -264,7 +264,7 @@ unsafe impl<T: ?Sized + Send> Send for Mutex<T> {}
 /// worker thread while parked, and this mutex may be unlocked from any thread.
 ///
 /// ```
-/// let m = green::sync::Mutex::new(vec![1]);
+/// let m = greenchan::sync::Mutex::new(vec![1]);
 /// m.lock().unwrap().push(2);
 /// assert_eq!(*m.lock().unwrap(), [1, 2]);
 /// ```
@@ -280,7 +280,7 @@ impl<T> Mutex<T> {
     /// A new unlocked mutex holding `value`. `const`, so it can initialise a `static`.
     ///
     /// ```
-    /// static M: green::sync::Mutex<u32> = green::sync::Mutex::new(0);
+    /// static M: greenchan::sync::Mutex<u32> = greenchan::sync::Mutex::new(0);
     /// *M.lock().unwrap() += 1;
     /// ```
     #[cfg(not(loom))]
@@ -305,7 +305,7 @@ impl<T> Mutex<T> {
     /// Consumes the mutex and returns the data; `Err` (still carrying it) if poisoned.
     ///
     /// ```
-    /// let m = green::sync::Mutex::new(5);
+    /// let m = greenchan::sync::Mutex::new(5);
     /// assert_eq!(m.into_inner().unwrap(), 5);
     /// ```
     pub fn into_inner(self) -> LockResult<T> {
@@ -326,7 +326,7 @@ impl<T: ?Sized> Mutex<T> {
     /// held either way). Locking a mutex the caller already holds never returns.
     ///
     /// ```
-    /// let m = green::sync::Mutex::new(1);
+    /// let m = greenchan::sync::Mutex::new(1);
     /// *m.lock().unwrap() += 1;
     /// assert_eq!(*m.lock().unwrap(), 2);
     /// ```
@@ -340,7 +340,7 @@ impl<T: ?Sized> Mutex<T> {
     ///
     /// ```
     /// use std::sync::TryLockError;
-    /// let m = green::sync::Mutex::new(());
+    /// let m = greenchan::sync::Mutex::new(());
     /// let g = m.try_lock().unwrap();
     /// assert!(matches!(m.try_lock(), Err(TryLockError::WouldBlock)));
     /// drop(g);
@@ -372,9 +372,9 @@ impl<T: ?Sized> Mutex<T> {
     /// True if a holder panicked while holding the lock.
     ///
     /// ```
-    /// let m = std::sync::Arc::new(green::sync::Mutex::new(0));
+    /// let m = std::sync::Arc::new(greenchan::sync::Mutex::new(0));
     /// let m2 = m.clone();
-    /// let _ = green::spawn(move || {
+    /// let _ = greenchan::spawn(move || {
     ///     let _g = m2.lock().unwrap();
     ///     panic!("poison it");
     /// })
@@ -388,7 +388,7 @@ impl<T: ?Sized> Mutex<T> {
     /// Clears the poisoned flag, once the caller has made the data consistent again.
     ///
     /// ```
-    /// let m = green::sync::Mutex::new(0);
+    /// let m = greenchan::sync::Mutex::new(0);
     /// m.clear_poison();
     /// assert!(!m.is_poisoned());
     /// ```
@@ -399,7 +399,7 @@ impl<T: ?Sized> Mutex<T> {
     /// A mutable reference to the data; no locking needed, as the borrow is exclusive.
     ///
     /// ```
-    /// let mut m = green::sync::Mutex::new(1);
+    /// let mut m = greenchan::sync::Mutex::new(1);
     /// *m.get_mut().unwrap() = 2;
     /// assert_eq!(*m.lock().unwrap(), 2);
     /// ```

@@ -28,11 +28,11 @@ const COMPLETE: u8 = 2;
 /// Calling `get_or_init` on the same cell from inside its own initialiser never returns.
 ///
 /// ```
-/// use green::sync::OnceLock;
+/// use greenchan::sync::OnceLock;
 ///
 /// static CONFIG: OnceLock<String> = OnceLock::new();
 /// let hs: Vec<_> = (0..4)
-///     .map(|_| green::spawn(|| CONFIG.get_or_init(|| "loaded".to_string()).len()))
+///     .map(|_| greenchan::spawn(|| CONFIG.get_or_init(|| "loaded".to_string()).len()))
 ///     .collect();
 /// for h in hs {
 ///     assert_eq!(h.join().unwrap(), 6);
@@ -55,7 +55,7 @@ impl<T> OnceLock<T> {
     /// An empty cell. `const`, so it can initialise a `static`.
     ///
     /// ```
-    /// let c: green::sync::OnceLock<u8> = green::sync::OnceLock::new();
+    /// let c: greenchan::sync::OnceLock<u8> = greenchan::sync::OnceLock::new();
     /// assert!(c.get().is_none());
     /// ```
     #[cfg(not(loom))]
@@ -80,7 +80,7 @@ impl<T> OnceLock<T> {
     /// The value, if initialised; never waits.
     ///
     /// ```
-    /// let c = green::sync::OnceLock::new();
+    /// let c = greenchan::sync::OnceLock::new();
     /// c.set(1).unwrap();
     /// assert_eq!(c.get(), Some(&1));
     /// ```
@@ -97,7 +97,7 @@ impl<T> OnceLock<T> {
     /// A mutable reference to the value, if initialised.
     ///
     /// ```
-    /// let mut c = green::sync::OnceLock::new();
+    /// let mut c = greenchan::sync::OnceLock::new();
     /// c.set(1).unwrap();
     /// *c.get_mut().unwrap() += 1;
     /// assert_eq!(c.get(), Some(&2));
@@ -116,7 +116,7 @@ impl<T> OnceLock<T> {
     /// empty, and a waiting caller runs its own initialiser.
     ///
     /// ```
-    /// let c = green::sync::OnceLock::new();
+    /// let c = greenchan::sync::OnceLock::new();
     /// assert_eq!(*c.get_or_init(|| 1), 1);
     /// assert_eq!(*c.get_or_init(|| 2), 1); // already set
     /// ```
@@ -132,7 +132,7 @@ impl<T> OnceLock<T> {
     /// `Err(value)` if it was already set.
     ///
     /// ```
-    /// let c = green::sync::OnceLock::new();
+    /// let c = greenchan::sync::OnceLock::new();
     /// assert_eq!(c.set(1), Ok(()));
     /// assert_eq!(c.set(2), Err(2));
     /// ```
@@ -150,7 +150,7 @@ impl<T> OnceLock<T> {
     /// Takes the value out, leaving the cell empty.
     ///
     /// ```
-    /// let mut c = green::sync::OnceLock::new();
+    /// let mut c = greenchan::sync::OnceLock::new();
     /// c.set("x").unwrap();
     /// assert_eq!(c.take(), Some("x"));
     /// assert!(c.get().is_none());
@@ -167,7 +167,7 @@ impl<T> OnceLock<T> {
     /// Consumes the cell and returns the value, if set.
     ///
     /// ```
-    /// let c = green::sync::OnceLock::new();
+    /// let c = greenchan::sync::OnceLock::new();
     /// c.set(3).unwrap();
     /// assert_eq!(c.into_inner(), Some(3));
     /// ```
@@ -263,10 +263,10 @@ impl<T> Drop for OnceLock<T> {
 /// computes it. Like `std::sync::LazyLock`.
 ///
 /// ```
-/// use green::sync::Lazy;
+/// use greenchan::sync::Lazy;
 ///
 /// static TABLE: Lazy<Vec<u32>> = Lazy::new(|| (0..10).map(|i| i * i).collect());
-/// assert_eq!(green::spawn(|| TABLE[3]).join().unwrap(), 9);
+/// assert_eq!(greenchan::spawn(|| TABLE[3]).join().unwrap(), 9);
 /// ```
 pub struct Lazy<T, F = fn() -> T> {
     cell: OnceLock<T>,
@@ -282,7 +282,7 @@ impl<T, F: FnOnce() -> T> Lazy<T, F> {
     /// A lazy value computed by `f` on first use.
     ///
     /// ```
-    /// let l = green::sync::Lazy::new(|| 2 + 2);
+    /// let l = greenchan::sync::Lazy::new(|| 2 + 2);
     /// assert_eq!(*l, 4);
     /// ```
     #[cfg(not(loom))]
@@ -310,8 +310,8 @@ impl<T, F: FnOnce() -> T> Lazy<T, F> {
     /// too).
     ///
     /// ```
-    /// let l = green::sync::Lazy::new(|| "v");
-    /// assert_eq!(*green::sync::Lazy::force(&l), "v");
+    /// let l = greenchan::sync::Lazy::new(|| "v");
+    /// assert_eq!(*greenchan::sync::Lazy::force(&l), "v");
     /// ```
     pub fn force(this: &Lazy<T, F>) -> &T {
         this.cell.get_or_init(|| {

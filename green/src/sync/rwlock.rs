@@ -194,7 +194,7 @@ impl RawRwLock {
 /// lock: do not take a lock you already hold (std's documentation warns the same).
 ///
 /// ```
-/// use green::sync::RwLock;
+/// use greenchan::sync::RwLock;
 ///
 /// let lock = RwLock::new(5);
 /// {
@@ -220,7 +220,7 @@ unsafe impl<T: ?Sized + Send> Send for RwLock<T> {}
 /// Shared read access to an [`RwLock`]'s data; releases it when dropped.
 ///
 /// ```
-/// let l = green::sync::RwLock::new(1);
+/// let l = greenchan::sync::RwLock::new(1);
 /// let g = l.read().unwrap();
 /// assert_eq!(*g, 1);
 /// ```
@@ -232,7 +232,7 @@ pub struct RwLockReadGuard<'a, T: ?Sized + 'a> {
 /// Exclusive write access to an [`RwLock`]'s data; releases it when dropped.
 ///
 /// ```
-/// let l = green::sync::RwLock::new(1);
+/// let l = greenchan::sync::RwLock::new(1);
 /// *l.write().unwrap() = 2;
 /// assert_eq!(*l.read().unwrap(), 2);
 /// ```
@@ -246,7 +246,7 @@ impl<T> RwLock<T> {
     /// A new unlocked lock holding `value`. `const`, so it can initialise a `static`.
     ///
     /// ```
-    /// static L: green::sync::RwLock<u8> = green::sync::RwLock::new(0);
+    /// static L: greenchan::sync::RwLock<u8> = greenchan::sync::RwLock::new(0);
     /// assert_eq!(*L.read().unwrap(), 0);
     /// ```
     #[cfg(not(loom))]
@@ -271,7 +271,7 @@ impl<T> RwLock<T> {
     /// Consumes the lock and returns the data; `Err` (still carrying it) if poisoned.
     ///
     /// ```
-    /// assert_eq!(green::sync::RwLock::new(3).into_inner().unwrap(), 3);
+    /// assert_eq!(greenchan::sync::RwLock::new(3).into_inner().unwrap(), 3);
     /// ```
     pub fn into_inner(self) -> LockResult<T> {
         let poisoned = self.poison.get();
@@ -289,7 +289,7 @@ impl<T: ?Sized> RwLock<T> {
     /// `Err` (carrying the guard) if poisoned.
     ///
     /// ```
-    /// let l = green::sync::RwLock::new("x");
+    /// let l = greenchan::sync::RwLock::new("x");
     /// assert_eq!(*l.read().unwrap(), "x");
     /// ```
     pub fn read(&self) -> LockResult<RwLockReadGuard<'_, T>> {
@@ -300,7 +300,7 @@ impl<T: ?Sized> RwLock<T> {
     /// Takes a read lock if that needs no wait.
     ///
     /// ```
-    /// let l = green::sync::RwLock::new(0);
+    /// let l = greenchan::sync::RwLock::new(0);
     /// let w = l.write().unwrap();
     /// assert!(l.try_read().is_err());
     /// drop(w);
@@ -322,7 +322,7 @@ impl<T: ?Sized> RwLock<T> {
     /// were served. `Err` (carrying the guard) if poisoned.
     ///
     /// ```
-    /// let l = green::sync::RwLock::new(vec![]);
+    /// let l = greenchan::sync::RwLock::new(vec![]);
     /// l.write().unwrap().push(1);
     /// assert_eq!(l.read().unwrap().len(), 1);
     /// ```
@@ -334,7 +334,7 @@ impl<T: ?Sized> RwLock<T> {
     /// Takes the write lock if it is free right now.
     ///
     /// ```
-    /// let l = green::sync::RwLock::new(0);
+    /// let l = greenchan::sync::RwLock::new(0);
     /// let r = l.read().unwrap();
     /// assert!(l.try_write().is_err());
     /// drop(r);
@@ -358,7 +358,7 @@ impl<T: ?Sized> RwLock<T> {
     /// True if a writer panicked while holding the lock.
     ///
     /// ```
-    /// assert!(!green::sync::RwLock::new(0).is_poisoned());
+    /// assert!(!greenchan::sync::RwLock::new(0).is_poisoned());
     /// ```
     pub fn is_poisoned(&self) -> bool {
         self.poison.get()
@@ -367,7 +367,7 @@ impl<T: ?Sized> RwLock<T> {
     /// Clears the poisoned flag.
     ///
     /// ```
-    /// let l = green::sync::RwLock::new(0);
+    /// let l = greenchan::sync::RwLock::new(0);
     /// l.clear_poison();
     /// assert!(!l.is_poisoned());
     /// ```
@@ -378,7 +378,7 @@ impl<T: ?Sized> RwLock<T> {
     /// A mutable reference to the data; no locking needed, as the borrow is exclusive.
     ///
     /// ```
-    /// let mut l = green::sync::RwLock::new(0);
+    /// let mut l = greenchan::sync::RwLock::new(0);
     /// *l.get_mut().unwrap() = 9;
     /// assert_eq!(*l.read().unwrap(), 9);
     /// ```

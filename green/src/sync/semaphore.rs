@@ -30,14 +30,14 @@ const ONE: usize = 2;
 /// gives it back. Waiters are served in arrival order.
 ///
 /// ```
-/// use green::sync::Semaphore;
+/// use greenchan::sync::Semaphore;
 /// use std::sync::Arc;
 ///
 /// let sem = Arc::new(Semaphore::new(2)); // at most two at once
 /// let hs: Vec<_> = (0..6)
 ///     .map(|i| {
 ///         let sem = sem.clone();
-///         green::spawn(move || {
+///         greenchan::spawn(move || {
 ///             let _permit = sem.acquire();
 ///             i * 2 // ... limited work ...
 ///         })
@@ -55,7 +55,7 @@ pub struct Semaphore {
 /// A permit from a [`Semaphore`]; dropping it returns the permit.
 ///
 /// ```
-/// let sem = green::sync::Semaphore::new(1);
+/// let sem = greenchan::sync::Semaphore::new(1);
 /// let p = sem.acquire();
 /// assert!(sem.try_acquire().is_none());
 /// drop(p);
@@ -73,7 +73,7 @@ impl Semaphore {
     /// A semaphore with `permits` permits (clamped to [`MAX_PERMITS`](Self::MAX_PERMITS)).
     ///
     /// ```
-    /// assert_eq!(green::sync::Semaphore::new(3).available_permits(), 3);
+    /// assert_eq!(greenchan::sync::Semaphore::new(3).available_permits(), 3);
     /// ```
     pub fn new(permits: usize) -> Semaphore {
         Semaphore {
@@ -85,7 +85,7 @@ impl Semaphore {
     /// The number of permits free right now.
     ///
     /// ```
-    /// let s = green::sync::Semaphore::new(2);
+    /// let s = greenchan::sync::Semaphore::new(2);
     /// let _p = s.acquire();
     /// assert_eq!(s.available_permits(), 1);
     /// ```
@@ -96,7 +96,7 @@ impl Semaphore {
     /// Takes a permit if one is free and nobody is queued for one.
     ///
     /// ```
-    /// let s = green::sync::Semaphore::new(0);
+    /// let s = greenchan::sync::Semaphore::new(0);
     /// assert!(s.try_acquire().is_none());
     /// ```
     pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
@@ -118,7 +118,7 @@ impl Semaphore {
     /// Takes a permit, parking the coroutine (or blocking the thread) until one is free.
     ///
     /// ```
-    /// let s = green::sync::Semaphore::new(1);
+    /// let s = greenchan::sync::Semaphore::new(1);
     /// let p = s.acquire();
     /// drop(p);
     /// ```
@@ -137,7 +137,7 @@ impl Semaphore {
     ///
     /// ```
     /// use std::time::Duration;
-    /// let s = green::sync::Semaphore::new(0);
+    /// let s = greenchan::sync::Semaphore::new(0);
     /// assert!(s.acquire_timeout(Duration::from_millis(2)).is_none());
     /// s.add_permits(1);
     /// assert!(s.acquire_timeout(Duration::from_millis(2)).is_some());
@@ -159,9 +159,9 @@ impl Semaphore {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// let sem = Arc::new(green::sync::Semaphore::new(1));
+    /// let sem = Arc::new(greenchan::sync::Semaphore::new(1));
     /// let permit = sem.clone().acquire_owned();
-    /// let h = green::spawn(move || drop(permit)); // released by the coroutine
+    /// let h = greenchan::spawn(move || drop(permit)); // released by the coroutine
     /// h.join().unwrap();
     /// assert_eq!(sem.available_permits(), 1);
     /// ```
@@ -174,7 +174,7 @@ impl Semaphore {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// let sem = Arc::new(green::sync::Semaphore::new(0));
+    /// let sem = Arc::new(greenchan::sync::Semaphore::new(0));
     /// assert!(sem.try_acquire_owned().is_none());
     /// ```
     pub fn try_acquire_owned(self: Arc<Self>) -> Option<OwnedSemaphorePermit> {
@@ -186,7 +186,7 @@ impl Semaphore {
     /// [`MAX_PERMITS`](Self::MAX_PERMITS).
     ///
     /// ```
-    /// let s = green::sync::Semaphore::new(0);
+    /// let s = greenchan::sync::Semaphore::new(0);
     /// s.add_permits(2);
     /// assert_eq!(s.available_permits(), 2);
     /// ```
@@ -310,7 +310,7 @@ impl SemaphorePermit<'_> {
     /// Gives the permit up for good: the semaphore has one permit fewer.
     ///
     /// ```
-    /// let s = green::sync::Semaphore::new(1);
+    /// let s = greenchan::sync::Semaphore::new(1);
     /// s.acquire().forget();
     /// assert_eq!(s.available_permits(), 0);
     /// ```
@@ -336,7 +336,7 @@ impl fmt::Debug for SemaphorePermit<'_> {
 ///
 /// ```
 /// use std::sync::Arc;
-/// let sem = Arc::new(green::sync::Semaphore::new(1));
+/// let sem = Arc::new(greenchan::sync::Semaphore::new(1));
 /// let p = sem.clone().acquire_owned();
 /// assert_eq!(sem.available_permits(), 0);
 /// drop(p);
@@ -352,7 +352,7 @@ impl OwnedSemaphorePermit {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// let sem = Arc::new(green::sync::Semaphore::new(1));
+    /// let sem = Arc::new(greenchan::sync::Semaphore::new(1));
     /// let p = sem.clone().acquire_owned();
     /// assert!(Arc::ptr_eq(p.semaphore(), &sem));
     /// ```

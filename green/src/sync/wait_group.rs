@@ -40,7 +40,7 @@ struct Inner {
 /// agree. `wait` takes `self`: a finished group is not reused (make a new one).
 ///
 /// ```
-/// use green::sync::WaitGroup;
+/// use greenchan::sync::WaitGroup;
 /// use std::sync::atomic::{AtomicUsize, Ordering};
 /// use std::sync::Arc;
 ///
@@ -50,7 +50,7 @@ struct Inner {
 /// let wg = WaitGroup::new();
 /// for _ in 0..4 {
 ///     let (wg, hits) = (wg.clone(), hits.clone());
-///     green::spawn(move || {
+///     greenchan::spawn(move || {
 ///         hits.fetch_add(1, Ordering::Relaxed);
 ///         drop(wg);
 ///     });
@@ -63,7 +63,7 @@ struct Inner {
 /// wg.add(4);
 /// for _ in 0..4 {
 ///     let (wg, hits) = (wg.clone(), hits.clone());
-///     green::spawn(move || {
+///     greenchan::spawn(move || {
 ///         hits.fetch_add(1, Ordering::Relaxed);
 ///         wg.done();
 ///     });
@@ -79,7 +79,7 @@ impl WaitGroup {
     /// A group with one member: this handle.
     ///
     /// ```
-    /// green::sync::WaitGroup::new().wait(); // nobody else: returns at once
+    /// greenchan::sync::WaitGroup::new().wait(); // nobody else: returns at once
     /// ```
     pub fn new() -> WaitGroup {
         WaitGroup {
@@ -98,10 +98,10 @@ impl WaitGroup {
     /// If more than 2³² − 1 adds would be outstanding at once.
     ///
     /// ```
-    /// let wg = green::sync::WaitGroup::new();
+    /// let wg = greenchan::sync::WaitGroup::new();
     /// wg.add(1);
     /// let wg2 = wg.clone();
-    /// green::spawn(move || wg2.done());
+    /// greenchan::spawn(move || wg2.done());
     /// wg.wait();
     /// ```
     pub fn add(&self, n: usize) {
@@ -132,7 +132,7 @@ impl WaitGroup {
     /// it would otherwise retire some other member's handle.
     ///
     /// ```
-    /// let wg = green::sync::WaitGroup::new();
+    /// let wg = greenchan::sync::WaitGroup::new();
     /// wg.add(2);
     /// wg.done();
     /// wg.done();
@@ -159,9 +159,9 @@ impl WaitGroup {
     /// every other handle is dropped and every `add` is matched by a `done`.
     ///
     /// ```
-    /// let wg = green::sync::WaitGroup::new();
+    /// let wg = greenchan::sync::WaitGroup::new();
     /// let wg2 = wg.clone();
-    /// green::spawn(move || drop(wg2));
+    /// greenchan::spawn(move || drop(wg2));
     /// wg.wait();
     /// ```
     pub fn wait(self) {

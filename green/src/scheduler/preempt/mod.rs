@@ -151,7 +151,7 @@ fn worker_slice() -> *const SliceState {
 /// [`preempt_point`](crate::preempt_point) or runtime call after its time slice.
 ///
 /// ```
-/// let supported = green::preempt::is_supported();
+/// let supported = greenchan::preempt::is_supported();
 /// assert_eq!(
 ///     supported,
 ///     cfg!(all(target_os = "linux", target_arch = "x86_64")) && supported
@@ -175,8 +175,8 @@ pub(crate) fn enabled_by_env() -> bool {
 /// signal, not at a preemption point). A diagnostic, and what tests observe preemption by.
 ///
 /// ```
-/// let before = green::preempt::async_preemptions();
-/// assert!(green::preempt::async_preemptions() >= before);
+/// let before = greenchan::preempt::async_preemptions();
+/// assert!(greenchan::preempt::async_preemptions() >= before);
 /// ```
 pub fn async_preemptions() -> u64 {
     PREEMPTIONS.load(Ordering::Relaxed)
