@@ -65,16 +65,19 @@ fn build_runtime(args: &Args) -> Runtime {
     let mut opted = Vec::new();
     if args.allow_migration {
         // SAFETY: no coroutine of these workloads keeps thread-affine state across a greenchan
-        // call: they hold only `Send` values (Arcs, atomics, channel ends, `Instant`s, plain
-        // numbers and vectors), take no `std::sync` lock, touch no thread-local and cache no
-        // thread identity across a call (the thread ids `starve` and `stuck` record are read
-        // fresh after each call and only compared); `println!` is called only between calls.
+        // call: they hold only `Send` values (Arcs, atomics, channel ends, join handles,
+        // `Instant`s, plain numbers and vectors), take no `std::sync` lock, borrow no
+        // thread-local and cache no thread identity across a call (the thread ids `starve` and
+        // `stuck` record are read fresh after each call and only compared); `println!` runs
+        // between calls, never across one.
         b = unsafe { b.allow_migration() };
         opted.push("allow_migration");
     }
     if args.allow_async_preemption {
         // SAFETY: while they may be preempted, the coroutines of these workloads hold no
-        // thread-affine state: no `std::sync` lock or guard, no thread-local borrow, no lazily
+        // thread-affine state: no `std::sync` lock or guard (results come back through join
+        // handles and atomics), no thread-local borrow (`thread::current()` on a worker reads
+        // the handle std set when the thread started: no lazy initialisation), no lazily
         // initialised static being initialised; they allocate only through the system
         // allocator (libc's malloc, whose code the handler never interrupts: it preempts only
         // in this executable's own text); and the only printing (`report`, `note`) is done
@@ -420,7 +423,8 @@ fn stuck(rt: &Runtime, workers: usize, deadline_ms: u64) {
         )));
         return;
     }
-    let (tx, rx) = std::sync::mpsc::channel::<StuckTiming>();
+    // The fresh coroutine hands its timing back through its join handle, polled from here:
+    // no lock is shared with it (see the SAFETY comments of `build_runtime`).
     let started = Arc::new(AtomicBool::new(false));
     let s = started.clone();
     let t_spawn = Instant::now();
@@ -434,31 +438,31 @@ fn stuck(rt: &Runtime, workers: usize, deadline_ms: u64) {
                 greenchan::sleep(Duration::from_millis(1));
                 worst_late = worst_late.max(t.elapsed().saturating_sub(Duration::from_millis(1)));
             }
-            let _ = tx.send(StuckTiming {
+            StuckTiming {
                 start_delay,
                 worst_late,
-            });
+            }
         })
         .expect("spawn the fresh coroutine");
-    let got = rx.recv_timeout(limit.saturating_sub(t_spawn.elapsed()));
+    let finished = wait_until(limit.saturating_sub(t_spawn.elapsed()), || {
+        fresh.is_finished()
+    });
     // Read before the spinners are released, after which it starts anyway.
     let had_started = started.load(Ordering::SeqCst);
     release(None);
     let threads: Vec<_> = spinners.into_iter().map(|h| h.join().unwrap()).collect();
     note_spinner_threads(&threads);
-    match got {
-        Ok(timing) => {
-            fresh.join().unwrap();
-            timing.report();
-        }
-        Err(_) => never_ran(&format!(
+    if finished {
+        fresh.join().unwrap().report();
+    } else {
+        never_ran(&format!(
             "the fresh coroutine {} {deadline_ms} ms after its spawn, while the spinners held every worker",
             if had_started {
                 "had started but not finished its sleeps"
             } else {
                 "had not started"
             }
-        )),
+        ));
     }
 }
 
