@@ -4,10 +4,12 @@
 // It speaks the harness's protocol (see bench/src/lib.rs):
 //
 //	gobench <workload> --workers N --size S
-//	RESULT <workload> <metric> <value> | UNSUPPORTED <reason> | NOTE <text> | LISTENING <port>
+//	RESULT <workload> <metric> <value> | UNSUPPORTED <reason> | NOTE <text> | NEVERRAN <text> | LISTENING <port>
 //
-// --workers sets GOMAXPROCS (0 keeps Go's default, one per CPU). Only the standard library is
-// used, so `go build` works offline.
+// --workers sets GOMAXPROCS (0 keeps Go's default, one per CPU): "one worker" is one P, so one
+// goroutine runs Go code at a time (other OS threads, such as sysmon's or one blocked in a
+// system call, run no goroutine). Only the standard library is used, so `go build` works
+// offline.
 package main
 
 import (
@@ -63,7 +65,7 @@ func check(ok bool, what string) {
 
 func defaultSize(w string) int64 {
 	switch w {
-	case "spawn", "skynet", "pingpong", "select":
+	case "spawn", "spawn-wg", "skynet", "pingpong", "select":
 		return 1_000_000
 	case "timers", "timers-mem", "timers-churn":
 		return 1_000_000
@@ -73,6 +75,8 @@ func defaultSize(w string) int64 {
 		return 100_000
 	case "starve":
 		return 1000
+	case "stuck":
+		return 5000
 	}
 	return 0
 }
@@ -96,7 +100,9 @@ func main() {
 	}
 	switch workload {
 	case "spawn":
-		spawn(n)
+		spawn(n, "spawn")
+	case "spawn-wg":
+		spawn(n, "spawn-wg")
 	case "skynet":
 		skynetMain(n)
 	case "pingpong":
@@ -111,6 +117,8 @@ func main() {
 		parked(n)
 	case "starve":
 		starve(n)
+	case "stuck":
+		stuck(n)
 	case "timers":
 		timers(n, false)
 	case "timers-mem":
@@ -127,7 +135,9 @@ func main() {
 	}
 }
 
-func spawn(n int64) {
+// spawn serves both spawn and spawn-wg: goroutines have no join handle, so Go's spawn is
+// always detached goroutines and a sync.WaitGroup.
+func spawn(n int64, workload string) {
 	var counter int64
 	var wg sync.WaitGroup
 	t0 := time.Now()
@@ -142,7 +152,7 @@ func spawn(n int64) {
 	dt := time.Since(t0)
 	check(atomic.LoadInt64(&counter) == n, "spawn count")
 	note("joined with a sync.WaitGroup (goroutines have no join handle)")
-	reportNsPer("spawn", "ns/task", dt, n)
+	reportNsPer(workload, "ns/task", dt, n)
 }
 
 func skynet(c chan<- int64, num, size int64) {
@@ -383,6 +393,9 @@ func spinIters(iters int64) int64 {
 
 var sink int64
 
+// spinSink keeps the spinners' results alive; they add to it atomically.
+var spinSink int64
+
 func starve(spinMs int64) {
 	// Calibrate the call-free loop on this goroutine before the two contenders start.
 	probe := int64(20_000_000)
@@ -416,6 +429,83 @@ func starve(spinMs int64) {
 	<-done
 	note(fmt.Sprintf("spinner runs ~%d ms with no calls; a figure near it means the sleeper never woke while it ran", spinMs))
 	report("starve", "ms", float64(worst.Nanoseconds())/1e6)
+}
+
+func neverRan(s string) {
+	fmt.Fprintf(out, "NEVERRAN %s\n", s)
+	out.Flush()
+}
+
+// spinUntil loops with no calls (the atomic load is an intrinsic) until *stop is set: only
+// asynchronous preemption can take the P away from it.
+//
+//go:noinline
+func spinUntil(stop *int32) int64 {
+	var x int64
+	for atomic.LoadInt32(stop) == 0 {
+		x = x*6364136223846793005 + 1
+	}
+	return x
+}
+
+// stuck: every P held by a goroutine spinning with no calls; then a fresh goroutine sleeps 1 ms
+// twenty times. Go has no plain threads, so the fresh goroutine is spawned from the main
+// goroutine, which gets a P back through asynchronous preemption. Reports the worse of its
+// start delay and its wake-up lateness.
+func stuck(deadlineMs int64) {
+	workers := runtime.GOMAXPROCS(0)
+	var stop, holding int32
+	for i := 0; i < workers; i++ {
+		go func() {
+			atomic.AddInt32(&holding, 1)
+			atomic.AddInt64(&spinSink, spinUntil(&stop))
+		}()
+	}
+	limit := time.Duration(deadlineMs) * time.Millisecond
+	t0 := time.Now()
+	for atomic.LoadInt32(&holding) < int32(workers) {
+		if time.Since(t0) > limit {
+			atomic.StoreInt32(&stop, 1)
+			neverRan(fmt.Sprintf("only %d of %d spinners started within %d ms", atomic.LoadInt32(&holding), workers, deadlineMs))
+			return
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+	note("spawned from the main goroutine (Go has no plain threads)")
+	type timing struct{ start, late time.Duration }
+	res := make(chan timing, 1)
+	var started int32
+	tSpawn := time.Now()
+	go func() {
+		start := time.Since(tSpawn)
+		atomic.StoreInt32(&started, 1)
+		var late time.Duration
+		for i := 0; i < starveSleeps; i++ {
+			t := time.Now()
+			time.Sleep(time.Millisecond)
+			if over := time.Since(t) - time.Millisecond; over > late {
+				late = over
+			}
+		}
+		res <- timing{start, late}
+	}()
+	select {
+	case r := <-res:
+		atomic.StoreInt32(&stop, 1)
+		note(fmt.Sprintf("start delay %.2f ms, worst wake-up lateness %.2f ms", float64(r.start.Nanoseconds())/1e6, float64(r.late.Nanoseconds())/1e6))
+		worst := r.start
+		if r.late > worst {
+			worst = r.late
+		}
+		report("stuck", "ms", float64(worst.Nanoseconds())/1e6)
+	case <-time.After(limit - time.Since(tSpawn)):
+		what := "had not started"
+		if atomic.LoadInt32(&started) != 0 {
+			what = "had started but not finished its sleeps"
+		}
+		atomic.StoreInt32(&stop, 1)
+		neverRan(fmt.Sprintf("the fresh goroutine %s %d ms after its spawn, while the spinners held every P", what, deadlineMs))
+	}
 }
 
 func echoConn(c net.Conn) {

@@ -5,25 +5,34 @@
 //! They all speak the same tiny protocol, defined here and read by `compare`:
 //!
 //! ```text
-//! wl_X <workload> --workers N --size S
+//! wl_X <workload> --workers N --size S [--allow-migration] [--allow-async-preemption]
 //! RESULT <workload> <metric> <value>     one line on stdout when the workload finished
 //! UNSUPPORTED <reason>                   the runtime cannot express this workload
 //! NOTE <text>                            a remark for the report's notes column
+//! NEVERRAN <text>                        the measured task never ran within the workload's
+//!                                        own deadline (`stuck` on a runtime that cannot preempt)
 //! LISTENING <port>                       servers (echo, http): ready on 127.0.0.1:<port>
 //! ```
 //!
+//! The two `--allow-*` flags are for `wl_greenchan` alone (the harness's "greenchan (opt-ins)"
+//! column): they turn on greenchan's `unsafe` opt-ins; the other binaries ignore them.
+//!
 //! This module owns the argument parsing, the workload sizes' meaning, the output lines, the
-//! resident-memory probe used by `parked`, the calibrated busy loop used by `starve`, and the
-//! HTTP/1.1 request splitter shared by the Rust http servers. The workloads themselves are
+//! resident-memory probe used by `parked`, the calibrated busy loop used by `starve`, the
+//! call-free spinner and the report of `stuck`, and the HTTP/1.1 request splitter shared by
+//! the Rust http servers. The workloads themselves are
 //! written out in each binary, idiomatically for its runtime, so a reader can compare them.
 
 use std::hint::black_box;
 use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 /// The workload names every binary accepts (DESIGN §4).
 pub const WORKLOADS: &[&str] = &[
     "spawn",
+    "spawn-wg",
     "skynet",
     "pingpong",
     "mpmc",
@@ -31,6 +40,7 @@ pub const WORKLOADS: &[&str] = &[
     "yield",
     "parked",
     "starve",
+    "stuck",
     "echo",
     "http",
     "timers",
@@ -65,7 +75,7 @@ pub const MPMC_CAP: usize = 128;
 pub const SELECT_ARMS: usize = 4;
 /// Number of tasks in `yield`.
 pub const YIELD_TASKS: usize = 100;
-/// Number of 1 ms sleeps in `starve`.
+/// Number of 1 ms sleeps in `starve`, and of the fresh task in `stuck`.
 pub const STARVE_SLEEPS: u32 = 20;
 /// Size of one `echo` message.
 pub const ECHO_MSG: usize = 64;
@@ -80,11 +90,16 @@ pub struct Args {
     pub workload: String,
     /// Worker threads of the runtime; 0 means the runtime's default (one per CPU).
     pub workers: usize,
-    /// The workload's size: tasks (spawn, parked), leaves (skynet), round trips (pingpong),
-    /// messages (mpmc), receives (select), yields per task (yield), spin milliseconds (starve),
-    /// timers (timers, timers-mem, timers-churn).
+    /// The workload's size: tasks (spawn, spawn-wg, parked), leaves (skynet), round trips
+    /// (pingpong), messages (mpmc), receives (select), yields per task (yield), spin
+    /// milliseconds (starve), the deadline in milliseconds by which the fresh task must have
+    /// finished (stuck), timers (timers, timers-mem, timers-churn).
     /// Servers ignore it.
     pub size: u64,
+    /// `--allow-migration`: greenchan's `unsafe` opt-in (wl_greenchan only).
+    pub allow_migration: bool,
+    /// `--allow-async-preemption`: greenchan's `unsafe` opt-in (wl_greenchan only).
+    pub allow_async_preemption: bool,
 }
 
 impl Args {
@@ -111,7 +126,7 @@ impl Args {
             Err(e) => {
                 eprintln!("{e}");
                 eprintln!(
-                    "usage: {} <{}> [--workers N] [--size S]",
+                    "usage: {} <{}> [--workers N] [--size S] [--allow-migration] [--allow-async-preemption]",
                     argv.first().map(String::as_str).unwrap_or("wl"),
                     WORKLOADS.join("|")
                 );
@@ -131,8 +146,21 @@ impl Args {
             workload,
             workers: 0,
             size: 0,
+            allow_migration: false,
+            allow_async_preemption: false,
         };
         while let Some(flag) = it.next() {
+            match flag.as_str() {
+                "--allow-migration" => {
+                    a.allow_migration = true;
+                    continue;
+                }
+                "--allow-async-preemption" => {
+                    a.allow_async_preemption = true;
+                    continue;
+                }
+                _ => {}
+            }
             let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
             let n: u64 = value
                 .parse()
@@ -162,12 +190,13 @@ impl Args {
 /// DESIGN §4's size of each workload.
 pub fn default_size(workload: &str) -> u64 {
     match workload {
-        "spawn" | "skynet" | "pingpong" | "select" => 1_000_000,
+        "spawn" | "spawn-wg" | "skynet" | "pingpong" | "select" => 1_000_000,
         "timers" | "timers-mem" | "timers-churn" => 1_000_000,
         "mpmc" => 4_000_000,
         "yield" => 100_000,
         "parked" => 100_000,
         "starve" => 1_000,
+        "stuck" => 5_000,
         _ => 0,
     }
 }
@@ -190,6 +219,13 @@ pub fn report_ns_per(workload: &str, metric: &str, elapsed: Duration, ops: u64) 
 /// Says the runtime cannot run this workload, and why; the caller then exits.
 pub fn unsupported(reason: &str) {
     println!("UNSUPPORTED {reason}");
+    let _ = std::io::stdout().flush();
+}
+
+/// Says the measured task never ran (or never finished) within the workload's own deadline;
+/// the harness shows the cell as "never ran" with this text.
+pub fn never_ran(text: &str) {
+    println!("NEVERRAN {text}");
     let _ = std::io::stdout().flush();
 }
 
@@ -248,16 +284,45 @@ pub fn calibrate_spin(target: Duration) -> u64 {
     (target.as_secs_f64() / per_iter.max(1e-12)) as u64
 }
 
-/// Tracks the worst overshoot of `starve`'s 1 ms sleeps.
-#[derive(Default, Debug, Clone, Copy)]
+/// Tracks the worst overshoot of `starve`'s 1 ms sleeps, and the threads the sleeper woke on.
+#[derive(Default, Debug, Clone)]
 pub struct WakeLatency {
     worst: Duration,
+    woke_on: Vec<ThreadId>,
 }
 
 impl WakeLatency {
-    /// Records one sleep of `asked` that actually took `took`.
+    /// Records one sleep of `asked` that actually took `took`, and the thread the sleeper woke
+    /// on (the calling thread).
     pub fn record(&mut self, asked: Duration, took: Duration) {
         self.worst = self.worst.max(took.saturating_sub(asked));
+        self.woke_on.push(std::thread::current().id());
+    }
+
+    /// The worst overshoot so far.
+    pub fn worst(&self) -> Duration {
+        self.worst
+    }
+
+    /// Adds a note saying where the sleeper woke, relative to the spinner's thread: a sleeper
+    /// that woke on another thread did not wait for the busy worker, so the figure says nothing
+    /// about preemption.
+    pub fn note_threads(&self, spinner: ThreadId, other: &str) {
+        if self.woke_on.is_empty() {
+            return;
+        }
+        let same = self.woke_on.iter().filter(|t| **t == spinner).count();
+        let n = self.woke_on.len();
+        if same == n {
+            note(&format!(
+                "the sleeper woke on the spinner's thread after all {n} sleeps"
+            ));
+        } else {
+            note(&format!(
+                "the sleeper woke on another thread than the spinner's after {} of {n} sleeps ({other})",
+                n - same
+            ));
+        }
     }
 
     /// Prints the `starve` result and a note on how long the spinner ran.
@@ -267,6 +332,70 @@ impl WakeLatency {
         ));
         report("starve", "ms", self.worst.as_secs_f64() * 1e3);
     }
+}
+
+/// The spinner of `stuck`: a loop with no calls at all (the flag's load and `black_box` are
+/// inline) until `stop` is set. Only asynchronous preemption or the OS can interrupt it.
+#[inline(always)]
+pub fn spin_until(stop: &AtomicBool) -> u64 {
+    let mut x = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        x = black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+    }
+    x
+}
+
+/// What the fresh task of `stuck` measured: its start delay (from the spawn call to its first
+/// instruction) and the worst lateness of its 1 ms sleeps.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StuckTiming {
+    /// From just before the spawn call to the task's first instruction.
+    pub start_delay: Duration,
+    /// The worst overshoot of its [`STARVE_SLEEPS`] sleeps of 1 ms.
+    pub worst_late: Duration,
+}
+
+impl StuckTiming {
+    /// Prints the `stuck` result (the worse of the two, in ms) and a note with both.
+    pub fn report(&self) {
+        note(&format!(
+            "start delay {:.2} ms, worst wake-up lateness {:.2} ms",
+            self.start_delay.as_secs_f64() * 1e3,
+            self.worst_late.as_secs_f64() * 1e3
+        ));
+        report(
+            "stuck",
+            "ms",
+            self.start_delay.max(self.worst_late).as_secs_f64() * 1e3,
+        );
+    }
+}
+
+/// How many distinct threads a set of spinners ran on, for `stuck`'s note.
+pub fn note_spinner_threads(threads: &[ThreadId]) {
+    let mut distinct = threads.to_vec();
+    distinct.sort_by_key(|t| format!("{t:?}"));
+    distinct.dedup();
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    note(&format!(
+        "{} spinner{} held {} distinct thread{}",
+        threads.len(),
+        plural(threads.len()),
+        distinct.len(),
+        plural(distinct.len())
+    ));
+}
+
+/// Waits on the calling (plain) thread until `cond` holds or `limit` passes; says which.
+pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let t0 = Instant::now();
+    while !cond() {
+        if t0.elapsed() >= limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    true
 }
 
 /// Moves every complete HTTP/1.1 request (head ending in a blank line; the load generator sends
@@ -357,6 +486,13 @@ mod tests {
             Args::parse_from(&["mpmc".to_string()]).unwrap().size,
             4_000_000
         );
+        let v: Vec<String> = ["stuck", "--allow-migration", "--workers", "2"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let a = Args::parse_from(&v).unwrap();
+        assert!(a.allow_migration && !a.allow_async_preemption);
+        assert_eq!((a.workers, a.size), (2, 5_000));
     }
 
     #[test]

@@ -1,11 +1,18 @@
 //! The comparison harness of DESIGN §4: runs every workload on greenchan, may, tokio, OS threads
 //! and Go, with the default worker count and with one worker, several times each, and writes
-//! `docs/compare.md` (the machine, then one table per workload with the median, the spread and
-//! the ratio to greenchan) and one SVG chart per workload, `docs/compare-<workload>.svg`.
+//! `docs/compare.md` (the machine, what "one worker" means for each runtime, then one table per
+//! workload with the median, the spread and the ratio to greenchan) and one SVG chart per
+//! workload, `docs/compare-<workload>.svg`.
+//!
+//! greenchan runs twice: in its default, sound configuration (the headline column), and as
+//! "greenchan (opt-ins)" with the `unsafe` opt-ins that can change the workload's figure
+//! (`allow_migration`, `allow_async_preemption`), passed to `wl_greenchan` as flags. The
+//! opt-in column runs only the workloads that name their opt-ins in [`workloads`].
 //!
 //! ```text
 //! cargo run --release -p greenchan-bench --bin compare -- [--quick] [--runs N] [--only spawn,yield]
 //!     [--runtimes greenchan,tokio] [--timeout SECS] [--out DIR] [--no-build] [--strict]
+//!     [--strict-opt-ins]
 //! ```
 //!
 //! It first brings the workload binaries up to date (`cargo build -p greenchan-bench --bins`
@@ -16,7 +23,9 @@
 //! on. `--quick` runs each cell once on small sizes and writes to `<target>/compare-quick/`
 //! unless `--out` says otherwise, so CI smoke runs never overwrite the committed report.
 //! `--strict` (for CI) exits with status 1 when greenchan's binary was not built or one of its
-//! runs crashed, hung or failed; peers' failures never fail the harness.
+//! default-configuration runs crashed, hung or failed; `--strict-opt-ins` does the same for the
+//! "greenchan (opt-ins)" column, whose failures are otherwise printed as warnings (and shown in
+//! the report). Peers' failures never fail the harness.
 //!
 //! This file owns the workload list (sizes, metrics, which are servers), the runner, the
 //! statistics, the markdown report and the SVG charts (hand-written: a grouped bar chart needs
@@ -60,7 +69,13 @@ struct Workload {
     kind: Kind,
     /// Only run with one worker (starve).
     one_worker_only: bool,
+    /// The flags `wl_greenchan` gets in the "greenchan (opt-ins)" column: the `unsafe` opt-ins
+    /// that can change this workload's figure. Empty: that column skips the workload.
+    opt_ins: &'static [&'static str],
 }
+
+/// The opt-in that matters for message passing: started coroutines move between workers.
+const MIGRATION: &[&str] = &["--allow-migration"];
 
 fn workloads() -> Vec<Workload> {
     let w = |id, arg, what, unit, noun, size, quick_size| Workload {
@@ -74,14 +89,20 @@ fn workloads() -> Vec<Workload> {
         quick_size,
         kind: Kind::Plain,
         one_worker_only: false,
+        opt_ins: &[],
+    };
+    let m = |w: Workload| Workload {
+        opt_ins: MIGRATION,
+        ..w
     };
     vec![
-        w("spawn", "spawn", "spawn {n} tasks that each increment an atomic; join all", "ns/task", "tasks", 1_000_000, 10_000),
-        w("skynet", "skynet", "the skynet tree: {n} leaves, fan-out 10, each node sums its children over a channel", "ms", "leaves", 1_000_000, 10_000),
-        w("pingpong", "pingpong", "two tasks, two rendezvous (unbuffered) channels, {n} round trips", "ns/round trip", "round trips", 1_000_000, 20_000),
-        w("mpmc", "mpmc", "4 producers, 4 consumers, one channel of capacity 128, {n} messages", "ns/msg", "messages", 4_000_000, 100_000),
-        w("select", "select", "4 producers on 4 rendezvous channels, one consumer selecting over all 4, {n} receives", "ns/select", "receives", 1_000_000, 20_000),
-        w("yield", "yield", "100 tasks each yielding {n} times", "ns/yield", "yields per task", 100_000, 1_000),
+        m(w("spawn", "spawn", "spawn {n} tasks that each increment an atomic; join all (by join handle; Go, which has none, with a `sync.WaitGroup`)", "ns/task", "tasks", 1_000_000, 10_000)),
+        m(w("spawn-wg", "spawn-wg", "spawn {n} detached tasks that each increment an atomic and signal a wait group; the spawner waits on the group (Go's shape)", "ns/task", "tasks", 1_000_000, 10_000)),
+        m(w("skynet", "skynet", "the skynet tree: {n} leaves, fan-out 10, each node sums its children over a channel", "ms", "leaves", 1_000_000, 10_000)),
+        m(w("pingpong", "pingpong", "two tasks, two rendezvous (unbuffered) channels, {n} round trips", "ns/round trip", "round trips", 1_000_000, 20_000)),
+        m(w("mpmc", "mpmc", "4 producers, 4 consumers, one channel of capacity 128, {n} messages", "ns/msg", "messages", 4_000_000, 100_000)),
+        m(w("select", "select", "4 producers on 4 rendezvous channels, one consumer selecting over all 4, {n} receives", "ns/select", "receives", 1_000_000, 20_000)),
+        m(w("yield", "yield", "100 tasks each yielding {n} times", "ns/yield", "yields per task", 100_000, 1_000)),
         w("parked-100k", "parked", "{n} tasks parked on a channel receive; resident memory growth (VmRSS) divided by the tasks", "bytes/task", "tasks", 100_000, 10_000),
         w("parked-1m", "parked", "{n} tasks parked on a channel receive; resident memory growth (VmRSS) divided by the tasks", "bytes/task", "tasks", 1_000_000, 20_000),
         w("timers", "timers", "a select loop, {n} times, between a channel of capacity 128 a producer feeds and a fresh `after(1h)` (Go: `time.After`), each timer set and dropped unfired", "ns/timer", "timers", 1_000_000, 20_000),
@@ -89,7 +110,12 @@ fn workloads() -> Vec<Workload> {
         w("timers-churn", "timers-churn", "10,000 tasks each select between a shared quit channel and a fresh `after(1ms)` until {n} timers have fired in all", "ns/timer", "timers", 1_000_000, 20_000),
         Workload {
             one_worker_only: true,
-            ..w("starve", "starve", "1 worker; one task spins for ~{n} ms in a loop with no calls, another sleeps 1 ms 20 times; worst sleep overshoot", "ms", "ms of spinning", 1_000, 200)
+            opt_ins: &["--allow-async-preemption"],
+            ..w("starve", "starve", "1 worker; one task spins for ~{n} ms in a loop with no calls, another sleeps 1 ms 20 times; worst sleep overshoot. DESIGN §4 runs greenchan with async preemption opted in (the opt-ins row); the default row shows what the sound default does, where nothing can interrupt a call-free loop", "ms", "ms of spinning", 1_000, 200)
+        },
+        Workload {
+            opt_ins: &["--allow-async-preemption", "--allow-migration"],
+            ..w("stuck", "stuck", "every worker held by a task spinning with no calls; then a fresh task, spawned from a plain thread, sleeps 1 ms 20 times; the worse of its start delay and its worst wake-up lateness. A run gives up {n} ms after the spawn and then says \"never ran\", releases the spinners and ends", "ms", "ms deadline", 5_000, 1_000)
         },
         Workload {
             higher_better: true,
@@ -110,7 +136,43 @@ fn workloads() -> Vec<Workload> {
 }
 
 /// The runtimes, in report order; greenchan first, the others are compared with it.
-const RUNTIMES: &[&str] = &["greenchan", "may", "tokio", "threads", "go"];
+/// `greenchan-optin` is `wl_greenchan` with the workload's `unsafe` opt-ins.
+const RUNTIMES: &[&str] = &[
+    "greenchan",
+    "greenchan-optin",
+    "may",
+    "tokio",
+    "threads",
+    "go",
+];
+
+/// The opt-in column's runtime name.
+const OPTIN: &str = "greenchan-optin";
+
+/// A runtime's name in the report.
+fn label(name: &str) -> &str {
+    if name == OPTIN {
+        "greenchan (opt-ins)"
+    } else {
+        name
+    }
+}
+
+/// Whether runtime `name` runs workload `w` at all (the opt-in column skips workloads no
+/// opt-in changes).
+fn runs(name: &str, w: &Workload) -> bool {
+    name != OPTIN || !w.opt_ins.is_empty()
+}
+
+/// What "workers" means for each runtime, for the report's preamble and the README.
+const WORKER_MEANING: &[(&str, &str)] = &[
+    ("greenchan", "`Runtime::builder().workers(n)`: n worker threads run coroutines. Beside them runs the monitor thread, which runs no coroutine, and, only while a worker has been stuck inside one coroutine for longer than a time slice, spare worker threads that run coroutines that had not started yet and due timers (never a started coroutine: those stay on their thread). A run that started spares says so in its notes."),
+    ("greenchan (opt-ins)", "the same runtime with `unsafe` opt-ins: `allow_migration` (started coroutines may move between workers, as goroutines do) for the message-passing workloads, `allow_async_preemption` (a signal interrupts a coroutine past its slice, even in a loop with no calls) for `starve`, both for `stuck`. Each row's notes list them."),
+    ("may", "`may::config().set_workers(n)`: n worker threads (pinned to cores) run the coroutines. may also has a timer thread that resumes a coroutine whose sleep or timeout expired *on the timer thread itself*, so with one worker a sleeping coroutine can still run beside a busy worker: `starve`'s notes say on which thread its sleeper woke."),
+    ("tokio", "`new_multi_thread().worker_threads(n)`: n worker threads run the tasks and drive the timers and I/O; the main thread only waits in `block_on` for the workload's task (no blocking-pool thread is used)."),
+    ("threads", "one OS thread per task whatever n is. With one worker the process is pinned to one CPU (`taskset -c 0`), so the kernel time-slices every thread on it; with the default, it may use every CPU."),
+    ("go", "`GOMAXPROCS=n`: n Ps, so at most n goroutines run Go code at once; other OS threads (sysmon, threads in system calls) run no goroutine."),
+];
 
 struct Options {
     quick: bool,
@@ -121,6 +183,7 @@ struct Options {
     out: Option<PathBuf>,
     build: bool,
     strict: bool,
+    strict_opt_ins: bool,
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -133,6 +196,7 @@ fn parse_options() -> Result<Options, String> {
         out: None,
         build: true,
         strict: false,
+        strict_opt_ins: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -141,6 +205,7 @@ fn parse_options() -> Result<Options, String> {
             "--quick" => o.quick = true,
             "--no-build" => o.build = false,
             "--strict" => o.strict = true,
+            "--strict-opt-ins" => o.strict_opt_ins = true,
             "--runs" => o.runs = value()?.parse().map_err(|_| "--runs: not a number")?,
             "--only" => o.only = Some(value()?.split(',').map(str::to_string).collect()),
             "--runtimes" => o.runtimes = value()?.split(',').map(str::to_string).collect(),
@@ -151,7 +216,7 @@ fn parse_options() -> Result<Options, String> {
             "--out" => o.out = Some(PathBuf::from(value()?)),
             "-h" | "--help" => {
                 println!(
-                    "usage: compare [--quick] [--runs N] [--only {}] [--runtimes {}] [--timeout SECS] [--out DIR] [--no-build] [--strict]",
+                    "usage: compare [--quick] [--runs N] [--only {}] [--runtimes {}] [--timeout SECS] [--out DIR] [--no-build] [--strict] [--strict-opt-ins]",
                     workloads().iter().map(|w| w.id).collect::<Vec<_>>().join(","),
                     RUNTIMES.join(",")
                 );
@@ -263,7 +328,7 @@ fn main() {
             let name = RUNTIMES.iter().find(|n| *n == r).copied().unwrap();
             let path = match name {
                 "go" => go_bin.clone(),
-                "greenchan" => greenchan_built
+                "greenchan" | OPTIN => greenchan_built
                     .clone()
                     .and_then(|_| existing(&bin_dir, "wl_greenchan")),
                 other => existing(&bin_dir, &format!("wl_{other}")),
@@ -305,7 +370,12 @@ fn main() {
     let total: usize = selected
         .iter()
         .map(|w| {
-            worker_sets(w).len() * programs.iter().filter(|p| p.path.is_ok()).count() * opts.runs
+            worker_sets(w).len()
+                * programs
+                    .iter()
+                    .filter(|p| p.path.is_ok() && runs(p.name, w))
+                    .count()
+                * opts.runs
         })
         .sum();
     let machine = machine_info(&manifest_dir, &opts, wrk.is_some());
@@ -321,7 +391,7 @@ fn main() {
             Duration::from_secs(180)
         });
         let mut cells = BTreeMap::new();
-        for p in &programs {
+        for p in programs.iter().filter(|p| runs(p.name, w)) {
             for &workers in &worker_sets(w) {
                 let mut cell = Cell::default();
                 let path = match &p.path {
@@ -335,9 +405,9 @@ fn main() {
                 for run in 1..=opts.runs {
                     step += 1;
                     eprintln!(
-                        "[{step}/{total}] {:<11} {:<9} workers={:<7} run {run}/{}",
+                        "[{step}/{total}] {:<12} {:<19} workers={:<7} run {run}/{}",
                         w.id,
-                        p.name,
+                        label(p.name),
                         if workers == 0 {
                             "default".to_string()
                         } else {
@@ -382,9 +452,11 @@ fn main() {
                         }
                         Outcome::Failed(why) => {
                             eprintln!("    -> {why}");
-                            // A hang or a resource limit repeats: do not spend the time again.
-                            let repeats =
-                                why.starts_with("timed out") || why.starts_with("cannot run");
+                            // A hang, a resource limit or a task that cannot be scheduled
+                            // repeats: do not spend the time again.
+                            let repeats = why.starts_with("timed out")
+                                || why.starts_with("cannot run")
+                                || why.starts_with("never ran");
                             cell.failures.push(why);
                             if repeats && run < opts.runs {
                                 cell.notes.push(format!(
@@ -430,32 +502,52 @@ fn main() {
             std::process::exit(1);
         }
     }
-    if opts.strict {
-        let mut bad: Vec<String> = Vec::new();
-        if let Some(Err(why)) = programs
-            .iter()
-            .find(|p| p.name == "greenchan")
-            .map(|p| &p.path)
-        {
-            bad.push(why.clone());
-        }
-        for (id, cells) in &results {
-            for ((rt, workers), cell) in cells {
-                if rt == "greenchan" && !cell.failures.is_empty() && cell.unsupported.is_none() {
-                    bad.push(format!(
-                        "{id} workers={workers}: {}",
-                        cell.failures.join("; ")
-                    ));
+    // greenchan's failures, default column and opt-in column apart.
+    let mut bad: Vec<String> = Vec::new();
+    let mut bad_opt_ins: Vec<String> = Vec::new();
+    if let Some(Err(why)) = programs
+        .iter()
+        .find(|p| p.name == "greenchan")
+        .map(|p| &p.path)
+    {
+        bad.push(why.clone());
+    }
+    for (id, cells) in &results {
+        for ((rt, workers), cell) in cells {
+            if rt.starts_with("greenchan")
+                && !cell.failures.is_empty()
+                && cell.unsupported.is_none()
+            {
+                let line = format!(
+                    "{id} {} workers={workers}: {}",
+                    label(rt),
+                    cell.failures.join("; ")
+                );
+                if rt == OPTIN {
+                    bad_opt_ins.push(line);
+                } else {
+                    bad.push(line);
                 }
             }
         }
-        if !bad.is_empty() {
-            eprintln!(
-                "compare: --strict: greenchan failed:\n  {}",
-                bad.join("\n  ")
-            );
-            std::process::exit(1);
-        }
+    }
+    if !bad_opt_ins.is_empty() {
+        eprintln!(
+            "compare: warning: greenchan with its unsafe opt-ins failed{}:\n  {}",
+            if opts.strict_opt_ins {
+                ""
+            } else {
+                " (not counted by --strict; --strict-opt-ins counts it)"
+            },
+            bad_opt_ins.join("\n  ")
+        );
+    }
+    if !bad.is_empty() {
+        eprintln!("compare: greenchan failed:\n  {}", bad.join("\n  "));
+    }
+    if (opts.strict && !bad.is_empty()) || (opts.strict_opt_ins && !bad_opt_ins.is_empty()) {
+        eprintln!("compare: --strict: failing the run");
+        std::process::exit(1);
     }
 }
 
@@ -575,6 +667,9 @@ impl RunSpec<'_> {
             "--size",
             &self.size.to_string(),
         ]);
+        if self.program == OPTIN {
+            c.args(self.workload.opt_ins);
+        }
         if self.workers > 0 {
             c.env("GREENCHAN_WORKERS", self.workers.to_string())
                 .env("GOMAXPROCS", self.workers.to_string());
@@ -642,11 +737,14 @@ fn classify(
     notes: &mut Vec<String>,
 ) -> Outcome {
     let mut value = None;
+    let mut never = None;
     for line in stdout.lines() {
         if let Some(n) = line.strip_prefix("NOTE ") {
             notes.push(n.to_string());
         } else if let Some(r) = line.strip_prefix("UNSUPPORTED ") {
             return Outcome::Unsupported(r.to_string());
+        } else if let Some(r) = line.strip_prefix("NEVERRAN ") {
+            never = Some(r.to_string());
         } else if let Some(r) = line.strip_prefix("RESULT ") {
             value = r
                 .split_whitespace()
@@ -657,6 +755,9 @@ fn classify(
     let Some(status) = status else {
         return Outcome::Failed(format!("timed out after {:.0} s", limit.as_secs_f64()));
     };
+    if let Some(why) = never {
+        return Outcome::Failed(format!("never ran: {why}"));
+    }
     match (status.success(), value) {
         (true, Some(v)) => Outcome::Value { v, p99_ms: None },
         (true, None) => Outcome::Failed("no result printed".into()),
@@ -1143,6 +1244,9 @@ fn render_report(
          run as a child process with a time limit. Every figure is the median of the runs, with the spread (min–max) beside it. \
          \"vs greenchan\" is the runtime's median divided by greenchan's with the same workers: below 1 the peer is better \
          where lower is better, above 1 it is better where higher is better. \
+         The **greenchan** column is greenchan's default, sound configuration (a started coroutine stays on its thread; \
+         only greenchan calls switch it); **greenchan (opt-ins)** is the same program with the `unsafe` opt-ins that can \
+         change the workload's figure, so the price of soundness is visible (its \"vs greenchan\" compares it with the default). \
          See [stackful-vs-stackless.md](stackful-vs-stackless.md) for what the figures mean.\n",
         if opts.quick { " -- --quick" } else { "" },
         took.as_secs_f64()
@@ -1150,6 +1254,16 @@ fn render_report(
     let _ = writeln!(s, "## Machine\n\n| | |\n| --- | --- |");
     for (k, v) in machine {
         let _ = writeln!(s, "| {k} | {} |", v.replace('|', "\\|"));
+    }
+    let _ = writeln!(
+        s,
+        "\n## What \"workers\" means\n\nEvery workload runs with each runtime's default worker count \
+         (one per CPU) and with one worker. What runs where:\n"
+    );
+    for (rt, meaning) in WORKER_MEANING {
+        if programs.iter().any(|p| label(p.name) == *rt) {
+            let _ = writeln!(s, "- **{rt}**: {meaning}");
+        }
     }
 
     // Summary: default workers (one worker for starve).
@@ -1159,7 +1273,7 @@ fn render_report(
     );
     let _ = write!(s, "| workload | metric |");
     for p in programs {
-        let _ = write!(s, " {} |", p.name);
+        let _ = write!(s, " {} |", label(p.name));
     }
     let _ = write!(s, "\n| --- | --- |");
     for _ in programs {
@@ -1184,7 +1298,11 @@ fn render_report(
             let cell = cells.get(&(p.name.to_string(), workers));
             let _ = match cell.and_then(Cell::median) {
                 Some(m) => write!(s, " {} |", fmt_value(m)),
-                None => write!(s, " {} |", cell.map(short_status).unwrap_or_default()),
+                None => write!(
+                    s,
+                    " {} |",
+                    cell.map(short_status).unwrap_or_else(|| "–".into())
+                ),
             };
         }
         let _ = writeln!(s);
@@ -1285,7 +1403,7 @@ fn render_report(
                 let _ = writeln!(
                     s,
                     "| {} | {} | {} | {} | {} | {}{} |",
-                    p.name,
+                    label(p.name),
                     workers_label(workers, default_workers),
                     med,
                     spread,
@@ -1440,16 +1558,25 @@ fn chart_svg(
         if log { " (log scale)" } else { "" }
     );
     // Bars.
-    let group_w = plot_w / programs.len().max(1) as f64;
+    let shown: Vec<&Program> = programs.iter().filter(|p| runs(p.name, w)).collect();
+    let group_w = plot_w / shown.len().max(1) as f64;
     let bar_w = (group_w * 0.7 / worker_sets.len() as f64).min(60.0);
-    for (gi, p) in programs.iter().enumerate() {
+    for (gi, p) in shown.iter().enumerate() {
         let gx = left + group_w * gi as f64 + group_w / 2.0;
-        let _ = writeln!(
-            s,
-            r#"<text x="{gx:.1}" y="{:.1}" text-anchor="middle" font-weight="bold">{}</text>"#,
-            top + plot_h + 18.0,
-            esc(p.name)
-        );
+        // "greenchan (opt-ins)" on two lines, so neighbouring labels do not overlap.
+        for (li, part) in label(p.name).splitn(2, " (").enumerate() {
+            let text = if li == 0 {
+                part.to_string()
+            } else {
+                format!("({part}")
+            };
+            let _ = writeln!(
+                s,
+                r#"<text x="{gx:.1}" y="{:.1}" text-anchor="middle" font-weight="bold">{}</text>"#,
+                top + plot_h + 18.0 + 14.0 * li as f64,
+                esc(&text)
+            );
+        }
         for (bi, &workers) in worker_sets.iter().enumerate() {
             let x = gx - bar_w * worker_sets.len() as f64 / 2.0 + bar_w * bi as f64;
             let cell = cells.get(&(p.name.to_string(), workers));
@@ -1463,7 +1590,7 @@ fn chart_svg(
                         bar_w - 4.0,
                         (top + plot_h - y).max(0.5),
                         colours[bi % 2],
-                        esc(p.name),
+                        esc(label(p.name)),
                         workers_label(workers, default_workers),
                         fmt_value(v),
                         esc(w.unit)
@@ -1562,6 +1689,25 @@ mod tests {
         let msg =
             "cannot run: thread spawn failed after 32000 threads: Resource temporarily unavailable";
         assert!(failure_reason(exit1, msg).starts_with("cannot run: thread spawn failed"));
+    }
+
+    #[test]
+    fn reads_never_ran() {
+        use std::os::unix::process::ExitStatusExt;
+        let ok = ExitStatus::from_raw(0);
+        let mut notes = Vec::new();
+        let out =
+            "NOTE 2 spinners held 2 distinct threads\nNEVERRAN the fresh task had not started\n";
+        match classify(Some(ok), out, "", Duration::from_secs(1), &mut notes) {
+            Outcome::Failed(why) => assert_eq!(why, "never ran: the fresh task had not started"),
+            o => panic!("{o:?}"),
+        }
+        assert_eq!(notes, ["2 spinners held 2 distinct threads"]);
+        let w = workloads();
+        let stuck = w.iter().find(|w| w.id == "stuck").unwrap();
+        let parked = w.iter().find(|w| w.id == "parked-100k").unwrap();
+        assert!(runs(OPTIN, stuck) && !runs(OPTIN, parked) && runs("go", parked));
+        assert_eq!(label(OPTIN), "greenchan (opt-ins)");
     }
 
     #[test]

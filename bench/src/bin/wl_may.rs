@@ -1,7 +1,13 @@
 //! The DESIGN §4 workloads on may 0.3: the other stackful Rust runtime, greenchan's closest peer.
 //!
 //! `may::config().set_workers(n)` sets the worker count before first use (the default is one per
-//! CPU); the workload's body runs as a coroutine and `main` joins it. may's stacks keep their
+//! CPU); the workload's body runs as a coroutine and `main` joins it (`stuck` runs from `main`,
+//! since its fresh task must be spawned from a plain thread).
+//!
+//! What "one worker" means for may: one worker thread (may pins it to a core) runs the
+//! coroutines, but may also has a timer thread that *resumes* a coroutine whose sleep or
+//! timeout expired right there, on the timer thread. So a sleeper can run beside a busy worker
+//! with no preemption at all; `starve` notes on which thread its sleeper woke. may's stacks keep their
 //! default size (0x1000 words, 32 KiB). may has no bounded or rendezvous channel, so every
 //! workload uses its unbounded `may::sync::mpsc` / `mpmc` channels (noted in the report), and
 //! `select` would use `may::select!` (one helper coroutine per arm per select, cqueue), but it
@@ -23,8 +29,13 @@ fn main() {
     let args = Args::parse();
     may::config().set_workers(args.worker_threads());
     let n = args.size;
+    if args.workload == "stuck" {
+        stuck(args.worker_threads(), n);
+        std::process::exit(0);
+    }
     let body = go!(move || match args.workload.as_str() {
         "spawn" => spawn(n),
+        "spawn-wg" => spawn_wg(n),
         "skynet" => skynet_main(n),
         "pingpong" => pingpong(n),
         "mpmc" => mpmc_wl(n),
@@ -55,6 +66,26 @@ fn spawn(n: u64) {
     let dt = t0.elapsed();
     check(counter.load(Ordering::Relaxed) == n, "spawn count");
     report_ns_per("spawn", "ns/task", dt, n);
+}
+
+/// `spawn-wg`, Go's shape: detached coroutines, each holding a clone of a `may::sync::WaitGroup`
+/// that it drops when done; the spawner waits on the group.
+fn spawn_wg(n: u64) {
+    note("detached coroutines and a may::sync::WaitGroup (a clone per coroutine, dropped when it ends)");
+    let counter = Arc::new(AtomicU64::new(0));
+    let t0 = Instant::now();
+    let wg = may::sync::WaitGroup::new();
+    for _ in 0..n {
+        let (c, wg) = (counter.clone(), wg.clone());
+        go!(move || {
+            c.fetch_add(1, Ordering::Relaxed);
+            drop(wg);
+        });
+    }
+    wg.wait();
+    let dt = t0.elapsed();
+    check(counter.load(Ordering::Relaxed) == n, "spawn-wg count");
+    report_ns_per("spawn-wg", "ns/task", dt, n);
 }
 
 fn skynet(tx: mpsc::Sender<u64>, num: u64, size: u64) {
@@ -234,10 +265,84 @@ fn starve(spin_ms: u64) {
         while !sleeping.load(Ordering::SeqCst) {
             coroutine::yield_now();
         }
-        spin(iters)
+        let me = std::thread::current().id();
+        std::hint::black_box(spin(iters));
+        me
     });
-    spinner.join().unwrap();
-    sleeper.join().unwrap().report(spin_ms);
+    let spinner_thread = spinner.join().unwrap();
+    let lat = sleeper.join().unwrap();
+    lat.note_threads(
+        spinner_thread,
+        "may's timer thread resumes a coroutine whose sleep expired: no preemption involved",
+    );
+    lat.report(spin_ms);
+}
+
+/// `stuck`: every worker held by a coroutine spinning with no calls; then a fresh coroutine,
+/// spawned from this plain thread, sleeps 1 ms twenty times. may cannot preempt, so the fresh
+/// coroutine cannot start while the spinners hold every worker: after the deadline the run says
+/// so, releases the spinners, and ends.
+fn stuck(workers: usize, deadline_ms: u64) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let holding = Arc::new(AtomicU64::new(0));
+    let spinners: Vec<_> = (0..workers)
+        .map(|_| {
+            let (stop, holding) = (stop.clone(), holding.clone());
+            go!(move || {
+                let me = std::thread::current().id();
+                holding.fetch_add(1, Ordering::SeqCst);
+                spin_until(&stop);
+                me
+            })
+        })
+        .collect();
+    let limit = Duration::from_millis(deadline_ms);
+    if !wait_until(limit, || holding.load(Ordering::SeqCst) == workers as u64) {
+        stop.store(true, Ordering::Relaxed);
+        never_ran(&format!(
+            "only {} of {workers} spinners started within {deadline_ms} ms",
+            holding.load(Ordering::SeqCst)
+        ));
+        return;
+    }
+    let (tx, rx) = std::sync::mpsc::channel::<StuckTiming>();
+    let started = Arc::new(AtomicBool::new(false));
+    let s = started.clone();
+    let t_spawn = Instant::now();
+    let fresh = go!(move || {
+        let start_delay = t_spawn.elapsed();
+        s.store(true, Ordering::SeqCst);
+        let mut worst_late = Duration::ZERO;
+        for _ in 0..STARVE_SLEEPS {
+            let t = Instant::now();
+            coroutine::sleep(Duration::from_millis(1));
+            worst_late = worst_late.max(t.elapsed().saturating_sub(Duration::from_millis(1)));
+        }
+        let _ = tx.send(StuckTiming {
+            start_delay,
+            worst_late,
+        });
+    });
+    let got = rx.recv_timeout(limit.saturating_sub(t_spawn.elapsed()));
+    // Read before the spinners are released, after which it starts anyway.
+    let had_started = started.load(Ordering::SeqCst);
+    stop.store(true, Ordering::Relaxed);
+    let threads: Vec<_> = spinners.into_iter().map(|h| h.join().unwrap()).collect();
+    note_spinner_threads(&threads);
+    match got {
+        Ok(timing) => {
+            fresh.join().unwrap();
+            timing.report();
+        }
+        Err(_) => never_ran(&format!(
+            "the fresh coroutine {} {deadline_ms} ms after its spawn, while the spinners held every worker (may cannot preempt a coroutine that makes no calls)",
+            if had_started {
+                "had started but not finished its sleeps"
+            } else {
+                "had not started"
+            }
+        )),
+    }
 }
 
 fn echo_conn(s: TcpStream) {

@@ -19,6 +19,7 @@ fn main() {
     let n = args.size;
     match args.workload.as_str() {
         "spawn" => spawn(n),
+        "spawn-wg" => spawn_wg(n),
         "skynet" => skynet_main(n),
         "pingpong" => pingpong(n),
         "mpmc" => mpmc(n),
@@ -26,6 +27,7 @@ fn main() {
         "yield" => yield_wl(n),
         "parked" => parked(n),
         "starve" => starve(n),
+        "stuck" => stuck(n),
         "timers" => timers(n, false),
         "timers-mem" => timers(n, true),
         "timers-churn" => timers_churn(n),
@@ -70,6 +72,29 @@ fn spawn(n: u64) {
     let dt = t0.elapsed();
     check(counter.load(Ordering::Relaxed) == n, "spawn count");
     report_ns_per("spawn", "ns/task", dt, n);
+}
+
+/// `spawn-wg`, Go's shape: detached threads, each holding a clone of a crossbeam-utils
+/// `WaitGroup` that it drops when done; the spawner waits on the group.
+fn spawn_wg(n: u64) {
+    note("detached threads and a crossbeam_utils::sync::WaitGroup (a clone per thread, dropped when it ends)");
+    let counter = Arc::new(AtomicU64::new(0));
+    let t0 = Instant::now();
+    let wg = crossbeam_utils::sync::WaitGroup::new();
+    for i in 0..n {
+        let (c, wg) = (counter.clone(), wg.clone());
+        drop(spawn_or_exit(
+            move || {
+                c.fetch_add(1, Ordering::Relaxed);
+                drop(wg);
+            },
+            i - counter.load(Ordering::Relaxed),
+        ));
+    }
+    wg.wait();
+    let dt = t0.elapsed();
+    check(counter.load(Ordering::Relaxed) == n, "spawn-wg count");
+    report_ns_per("spawn-wg", "ns/task", dt, n);
 }
 
 fn skynet(tx: Sender<u64>, num: u64, size: u64, alive: Arc<AtomicU64>) {
@@ -313,10 +338,68 @@ fn starve(spin_ms: u64) {
         while !sleeping.load(Ordering::SeqCst) {
             thread::yield_now();
         }
-        spin(iters)
+        std::hint::black_box(spin(iters));
+        thread::current().id()
     });
-    spinner.join().unwrap();
-    sleeper.join().unwrap().report(spin_ms);
+    let spinner_thread = spinner.join().unwrap();
+    let lat = sleeper.join().unwrap();
+    lat.note_threads(
+        spinner_thread,
+        "every task is its own thread; the kernel time-slices them",
+    );
+    lat.report(spin_ms);
+}
+
+/// `stuck`: one spinning thread per CPU the process may use (the harness pins "one worker" to
+/// one CPU), then a fresh thread sleeps 1 ms twenty times. Trivially fine: the kernel
+/// preempts the spinners. Reports the same figure as the runtimes do.
+fn stuck(deadline_ms: u64) {
+    let cpus = thread::available_parallelism().map_or(1, |n| n.get());
+    note(&format!(
+        "{cpus} spinning thread{} (one per CPU the process may use); the kernel time-slices them with the fresh thread",
+        if cpus == 1 { "" } else { "s" }
+    ));
+    let stop = Arc::new(AtomicBool::new(false));
+    let holding = Arc::new(AtomicU64::new(0));
+    let spinners: Vec<_> = (0..cpus)
+        .map(|_| {
+            let (stop, holding) = (stop.clone(), holding.clone());
+            thread::spawn(move || {
+                holding.fetch_add(1, Ordering::SeqCst);
+                spin_until(&stop);
+            })
+        })
+        .collect();
+    let limit = Duration::from_millis(deadline_ms);
+    let all = wait_until(limit, || holding.load(Ordering::SeqCst) == cpus as u64);
+    let (tx, rx) = crossbeam_channel::bounded::<StuckTiming>(1);
+    let t_spawn = Instant::now();
+    let fresh = thread::spawn(move || {
+        let start_delay = t_spawn.elapsed();
+        let mut worst_late = Duration::ZERO;
+        for _ in 0..STARVE_SLEEPS {
+            let t = Instant::now();
+            thread::sleep(Duration::from_millis(1));
+            worst_late = worst_late.max(t.elapsed().saturating_sub(Duration::from_millis(1)));
+        }
+        let _ = tx.send(StuckTiming {
+            start_delay,
+            worst_late,
+        });
+    });
+    let got = rx.recv_timeout(limit.saturating_sub(t_spawn.elapsed()));
+    stop.store(true, Ordering::Relaxed);
+    spinners.into_iter().for_each(|h| h.join().unwrap());
+    match (all, got) {
+        (false, _) => never_ran("the spinning threads never all started"),
+        (true, Ok(timing)) => {
+            fresh.join().unwrap();
+            timing.report();
+        }
+        (true, Err(_)) => never_ran(&format!(
+            "the fresh thread had not finished {deadline_ms} ms after its spawn"
+        )),
+    }
 }
 
 fn echo_conn(s: TcpStream) {

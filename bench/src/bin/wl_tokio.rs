@@ -3,6 +3,9 @@
 //! Each workload runs on a multi-thread runtime with `--workers` worker threads (the default is
 //! one per CPU, as tokio's own default), and the workload's body is itself a spawned task, so
 //! everything runs on the workers as in the other runtimes (`block_on` only waits for it).
+//! "One worker" is therefore `new_multi_thread().worker_threads(1)`: one thread runs every task
+//! and drives the timers and the I/O driver; the main thread only waits (`stuck` spawns its
+//! tasks from the main thread instead, as the workload asks).
 //! Channels are tokio's own where tokio has one: `tokio::sync::mpsc` with capacity 1 stands in for
 //! a rendezvous channel (tokio has none); the MPMC workloads use `async-channel`, the usual MPMC
 //! channel under tokio.
@@ -28,9 +31,14 @@ fn main() {
         .build()
         .expect("tokio runtime");
     let n = args.size;
+    if args.workload == "stuck" {
+        stuck(rt, args.worker_threads(), n);
+        std::process::exit(0);
+    }
     let body = async move {
         match args.workload.as_str() {
             "spawn" => spawn(n).await,
+            "spawn-wg" => spawn_wg(n).await,
             "skynet" => skynet_main(n).await,
             "pingpong" => pingpong(n).await,
             "mpmc" => mpmc(n).await,
@@ -62,6 +70,29 @@ async fn spawn(n: u64) {
     let dt = t0.elapsed();
     check(counter.load(Ordering::Relaxed) == n, "spawn count");
     report_ns_per("spawn", "ns/task", dt, n);
+}
+
+/// `spawn-wg`, Go's shape in tokio's idiom: detached tasks, each holding a clone of one mpsc
+/// `Sender` that it drops when done; the spawner's `recv` returns `None` once every clone is
+/// gone (tokio's documented way to wait for a group of tasks).
+async fn spawn_wg(n: u64) {
+    note("detached tasks, each holding a tokio::sync::mpsc::Sender clone dropped when it ends; the spawner waits for recv() to return None (tokio's wait-group idiom)");
+    let counter = Arc::new(AtomicU64::new(0));
+    let t0 = Instant::now();
+    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    for _ in 0..n {
+        let (c, done) = (counter.clone(), done_tx.clone());
+        tokio::spawn(async move {
+            c.fetch_add(1, Ordering::Relaxed);
+            drop(done);
+        });
+    }
+    drop(done_tx);
+    let none = done_rx.recv().await;
+    let dt = t0.elapsed();
+    check(none.is_none(), "spawn-wg: nothing is sent");
+    check(counter.load(Ordering::Relaxed) == n, "spawn-wg count");
+    report_ns_per("spawn-wg", "ns/task", dt, n);
 }
 
 /// A recursive async fn has to box its future: one of the costs of the stackless model.
@@ -255,10 +286,89 @@ async fn starve(spin_ms: u64) {
         while !sleeping.load(Ordering::SeqCst) {
             tokio::task::yield_now().await;
         }
-        spin(iters)
+        let me = std::thread::current().id();
+        std::hint::black_box(spin(iters));
+        me
     });
-    spinner.await.unwrap();
-    sleeper.await.unwrap().report(spin_ms);
+    let spinner_thread = spinner.await.unwrap();
+    let lat = sleeper.await.unwrap();
+    lat.note_threads(spinner_thread, "another worker");
+    lat.report(spin_ms);
+}
+
+/// `stuck`: every worker held by a task spinning with no `.await`; then a fresh task, spawned
+/// from this plain thread, sleeps 1 ms twenty times. tokio cannot preempt a task that does not
+/// await, so the fresh task cannot start while the spinners hold every worker: after the
+/// deadline the run says so, releases the spinners, and ends.
+fn stuck(rt: tokio::runtime::Runtime, workers: usize, deadline_ms: u64) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let holding = Arc::new(AtomicU64::new(0));
+    let spinners: Vec<_> = (0..workers)
+        .map(|_| {
+            let (stop, holding) = (stop.clone(), holding.clone());
+            rt.spawn(async move {
+                let me = std::thread::current().id();
+                holding.fetch_add(1, Ordering::SeqCst);
+                spin_until(&stop);
+                me
+            })
+        })
+        .collect();
+    let limit = Duration::from_millis(deadline_ms);
+    if !wait_until(limit, || holding.load(Ordering::SeqCst) == workers as u64) {
+        stop.store(true, Ordering::Relaxed);
+        never_ran(&format!(
+            "only {} of {workers} spinners started within {deadline_ms} ms",
+            holding.load(Ordering::SeqCst)
+        ));
+        rt.shutdown_timeout(Duration::from_secs(1));
+        return;
+    }
+    let (tx, rx) = std::sync::mpsc::channel::<StuckTiming>();
+    let started = Arc::new(AtomicBool::new(false));
+    let s = started.clone();
+    let t_spawn = Instant::now();
+    let fresh = rt.spawn(async move {
+        let start_delay = t_spawn.elapsed();
+        s.store(true, Ordering::SeqCst);
+        let mut worst_late = Duration::ZERO;
+        for _ in 0..STARVE_SLEEPS {
+            let t = Instant::now();
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            worst_late = worst_late.max(t.elapsed().saturating_sub(Duration::from_millis(1)));
+        }
+        let _ = tx.send(StuckTiming {
+            start_delay,
+            worst_late,
+        });
+    });
+    let got = rx.recv_timeout(limit.saturating_sub(t_spawn.elapsed()));
+    // Read before the spinners are released, after which it starts anyway.
+    let had_started = started.load(Ordering::SeqCst);
+    stop.store(true, Ordering::Relaxed);
+    let threads: Vec<_> = rt.block_on(async {
+        let mut v = Vec::new();
+        for h in spinners {
+            v.push(h.await.unwrap());
+        }
+        v
+    });
+    note_spinner_threads(&threads);
+    match got {
+        Ok(timing) => {
+            rt.block_on(fresh).unwrap();
+            timing.report();
+        }
+        Err(_) => never_ran(&format!(
+            "the fresh task {} {deadline_ms} ms after its spawn, while the spinners held every worker (tokio cannot preempt a task that does not await)",
+            if had_started {
+                "had started but not finished its sleeps"
+            } else {
+                "had not started"
+            }
+        )),
+    }
+    rt.shutdown_timeout(Duration::from_secs(1));
 }
 
 async fn echo_conn(mut s: TcpStream) {
