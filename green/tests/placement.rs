@@ -161,3 +161,39 @@ fn allow_migration_moves_started_coroutines() {
         rt.shutdown().unwrap();
     });
 }
+
+/// A tree of coroutines that wait for their children (so each enters the shared registry of
+/// migrating coroutines) and end on both workers at once. Found by the harness's skynet under
+/// `allow_migration`: a removal read the task's registry position before taking the lock, while
+/// another worker's removal was moving that task within the shared registry, and removed the
+/// wrong entry (or indexed past the end).
+#[test]
+fn migrating_coroutines_that_end_together_leave_the_registry_consistent() {
+    fn tree(depth: u32) -> u64 {
+        if depth == 0 {
+            return 1;
+        }
+        let children: Vec<_> = (0..10)
+            .map(|_| green::spawn(move || tree(depth - 1)))
+            .collect();
+        children.into_iter().map(|h| h.join().unwrap()).sum()
+    }
+    let _serial = serial();
+    within(|| {
+        for _ in 0..5 {
+            // SAFETY: the coroutines keep nothing thread-affine across their calls: they hold
+            // only join handles and integers.
+            let builder = unsafe { Runtime::builder().workers(2).allow_migration() };
+            let rt = builder.build().unwrap();
+            assert_eq!(rt.run(|| tree(4)), 10_000);
+            let report = green::dump();
+            assert!(
+                !report
+                    .lines()
+                    .any(|l| l.trim_start().starts_with("coroutine ")),
+                "ended coroutines are still listed:\n{report}"
+            );
+            rt.shutdown().unwrap();
+        }
+    });
+}

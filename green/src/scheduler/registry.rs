@@ -41,12 +41,15 @@ impl Registry {
     /// Removes `task` if it is in this registry.
     #[inline]
     pub(crate) fn remove(&self, task: &Task) {
-        let index = task.registry_index();
-        if index == NOT_REGISTERED {
+        if task.registry_index() == NOT_REGISTERED {
             return;
         }
         let mut tasks = lock(&self.tasks);
-        let index = index as usize;
+        // Read again under the lock: in the shared registry of migrating coroutines another
+        // worker's removal may have moved this task to a new position since the read above
+        // (a task's position changes only under the lock; whether it is registered changes
+        // only on its own worker, so the early return above cannot go stale).
+        let index = task.registry_index() as usize;
         debug_assert!(std::ptr::eq(&*tasks[index], task));
         let removed = tasks.swap_remove(index);
         if let Some(moved) = tasks.get(index) {
