@@ -1,5 +1,6 @@
 //! The comparison harness of DESIGN §4: runs every workload on greenchan, may, tokio, OS threads
-//! and Go, with the default worker count and with one worker, several times each, and writes
+//! and Go, with the default worker count and with one worker, several times each (the runs
+//! alternate: run 1 of every cell of a workload, then run 2 of each, ...), and writes
 //! `docs/compare.md` (the machine, what "one worker" means for each runtime, then one table per
 //! workload with the median, the spread and the ratio to greenchan) and one SVG chart per
 //! workload, `docs/compare-<workload>.svg`.
@@ -390,87 +391,99 @@ fn main() {
         } else {
             Duration::from_secs(180)
         });
-        let mut cells = BTreeMap::new();
+        // The runs alternate: run 1 of every cell of the workload, then run 2 of each, and so
+        // on, so a slow stretch of the machine (another process, a thermal or frequency
+        // change) spreads over every runtime instead of landing on one runtime's cell.
+        let mut cells: Cells = BTreeMap::new();
+        let mut order: Vec<(&Program, usize)> = Vec::new();
         for p in programs.iter().filter(|p| runs(p.name, w)) {
             for &workers in &worker_sets(w) {
                 let mut cell = Cell::default();
-                let path = match &p.path {
-                    Ok(path) => path,
-                    Err(why) => {
-                        cell.unsupported = Some(why.clone());
-                        cells.insert((p.name.to_string(), workers), cell);
-                        continue;
-                    }
+                if let Err(why) = &p.path {
+                    cell.unsupported = Some(why.clone());
+                } else {
+                    order.push((p, workers));
+                }
+                cells.insert((p.name.to_string(), workers), cell);
+            }
+        }
+        // Cells that stopped early: unsupported, or a failure that would repeat.
+        let mut stopped = std::collections::HashSet::new();
+        for run in 1..=opts.runs {
+            for &(p, workers) in &order {
+                if stopped.contains(&(p.name, workers)) {
+                    continue;
+                }
+                let Ok(path) = &p.path else { continue };
+                let cell = cells
+                    .get_mut(&(p.name.to_string(), workers))
+                    .expect("every cell of the order was inserted");
+                step += 1;
+                eprintln!(
+                    "[{step}/{total}] {:<12} {:<19} workers={:<7} run {run}/{}",
+                    w.id,
+                    label(p.name),
+                    if workers == 0 {
+                        "default".to_string()
+                    } else {
+                        workers.to_string()
+                    },
+                    opts.runs
+                );
+                let spec = RunSpec {
+                    program: p.name,
+                    path,
+                    workload: w,
+                    workers,
+                    size,
+                    limit,
+                    quick: opts.quick,
                 };
-                for run in 1..=opts.runs {
-                    step += 1;
-                    eprintln!(
-                        "[{step}/{total}] {:<12} {:<19} workers={:<7} run {run}/{}",
-                        w.id,
-                        label(p.name),
-                        if workers == 0 {
-                            "default".to_string()
-                        } else {
-                            workers.to_string()
+                let (outcome, notes) = match w.kind {
+                    Kind::Plain => run_plain(&spec),
+                    Kind::Echo { conns } => run_server(
+                        &spec,
+                        &Client::Echo {
+                            bin: echo_client.clone(),
+                            conns,
                         },
-                        opts.runs
-                    );
-                    let spec = RunSpec {
-                        program: p.name,
-                        path,
-                        workload: w,
-                        workers,
-                        size,
-                        limit,
-                        quick: opts.quick,
-                    };
-                    let (outcome, notes) = match w.kind {
-                        Kind::Plain => run_plain(&spec),
-                        Kind::Echo { conns } => run_server(
-                            &spec,
-                            &Client::Echo {
-                                bin: echo_client.clone(),
-                                conns,
-                            },
-                        ),
-                        Kind::Http => run_server(&spec, &Client::Wrk(wrk.clone())),
-                    };
-                    for n in notes {
-                        if !cell.notes.contains(&n) {
-                            cell.notes.push(n);
-                        }
+                    ),
+                    Kind::Http => run_server(&spec, &Client::Wrk(wrk.clone())),
+                };
+                for n in notes {
+                    if !cell.notes.contains(&n) {
+                        cell.notes.push(n);
                     }
-                    match outcome {
-                        Outcome::Value { v, p99_ms } => {
-                            cell.values.push(v);
-                            cell.p99s.extend(p99_ms);
-                        }
-                        Outcome::Unsupported(why) => {
-                            cell.unsupported = Some(why);
-                            step += opts.runs - run; // the other runs would say the same
-                            break;
-                        }
-                        Outcome::Failed(why) => {
-                            eprintln!("    -> {why}");
-                            // A hang, a resource limit or a task that cannot be scheduled
-                            // repeats: do not spend the time again.
-                            let repeats = why.starts_with("timed out")
-                                || why.starts_with("cannot run")
-                                || why.starts_with("never ran");
-                            cell.failures.push(why);
-                            if repeats && run < opts.runs {
-                                cell.notes.push(format!(
-                                    "runs {}–{} skipped after this failure",
-                                    run + 1,
-                                    opts.runs
-                                ));
-                                step += opts.runs - run;
-                                break;
-                            }
+                }
+                match outcome {
+                    Outcome::Value { v, p99_ms } => {
+                        cell.values.push(v);
+                        cell.p99s.extend(p99_ms);
+                    }
+                    Outcome::Unsupported(why) => {
+                        cell.unsupported = Some(why);
+                        step += opts.runs - run; // the other runs would say the same
+                        stopped.insert((p.name, workers));
+                    }
+                    Outcome::Failed(why) => {
+                        eprintln!("    -> {why}");
+                        // A hang, a resource limit or a task that cannot be scheduled
+                        // repeats: do not spend the time again.
+                        let repeats = why.starts_with("timed out")
+                            || why.starts_with("cannot run")
+                            || why.starts_with("never ran");
+                        cell.failures.push(why);
+                        if repeats && run < opts.runs {
+                            cell.notes.push(format!(
+                                "runs {}–{} skipped after this failure",
+                                run + 1,
+                                opts.runs
+                            ));
+                            step += opts.runs - run;
+                            stopped.insert((p.name, workers));
                         }
                     }
                 }
-                cells.insert((p.name.to_string(), workers), cell);
             }
         }
         let chart = chart_svg(w, size, &cells, &programs, default_workers);
