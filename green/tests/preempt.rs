@@ -470,3 +470,84 @@ fn a_panicking_coroutine_is_not_preempted() {
         let _ = std::panic::take_hook();
     });
 }
+
+/// The worst lateness of ten 1 ms sleeps of a coroutine that shares its one worker with a
+/// coroutine running whole slices (with a preemption point in its loop if `cooperative`, with
+/// no call at all otherwise). The sleeper starts first, so both are started on that worker.
+fn sleeper_beside_a_spinner(rt: &Runtime, cooperative: bool) -> Duration {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (started, sleeper_started) = mpsc::channel();
+    let sleeper = rt
+        .spawn(move || {
+            started.send(()).unwrap();
+            green::sleep(Duration::from_millis(1));
+            let mut worst = Duration::ZERO;
+            for _ in 0..10 {
+                let t = Instant::now();
+                green::sleep(Duration::from_millis(1));
+                worst = worst.max(t.elapsed().saturating_sub(Duration::from_millis(1)));
+            }
+            worst
+        })
+        .unwrap();
+    expect_within(&sleeper_started, "the sleeper to start");
+    let spin_stop = stop.clone();
+    let spinner = rt
+        .spawn(move || {
+            while !black_box(spin_stop.load(Ordering::Relaxed)) {
+                if cooperative {
+                    green::preempt_point();
+                }
+            }
+        })
+        .unwrap();
+    let worst = sleeper.join().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    spinner.join().unwrap();
+    worst
+}
+
+/// The slice of the two tests below, and their bound on a wake-up's lateness: a timer that
+/// falls due while the other coroutine runs fires when that coroutine's slice ends, and its
+/// coroutine runs next, so the lateness is at most about one slice; two leave room for a
+/// loaded machine. Before the fix the worker looked at its timers only every 16th turn, and a
+/// slice-long coroutine alone beside the sleeper made that 16 slices (with async preemption,
+/// the monitor's rescue of the "stuck" worker cut it to about four).
+const SLICE_MS: u64 = 25;
+
+#[test]
+fn a_sleeper_beside_a_cooperative_spinner_wakes_within_a_slice() {
+    in_child(
+        "a_sleeper_beside_a_cooperative_spinner_wakes_within_a_slice",
+        &[],
+        || {
+            let rt = one_default_worker(SLICE_MS);
+            let worst = sleeper_beside_a_spinner(&rt, true);
+            assert!(
+                worst < Duration::from_millis(2 * SLICE_MS),
+                "a 1 ms sleep ended {worst:?} late beside a spinner with {SLICE_MS} ms slices"
+            );
+            rt.shutdown().unwrap();
+        },
+    );
+}
+
+#[test]
+fn a_sleeper_beside_a_preempted_spinner_wakes_within_a_slice() {
+    in_child(
+        "a_sleeper_beside_a_preempted_spinner_wakes_within_a_slice",
+        &[],
+        || {
+            if !supported() {
+                return;
+            }
+            let rt = one_worker(SLICE_MS);
+            let worst = sleeper_beside_a_spinner(&rt, false);
+            assert!(
+                worst < Duration::from_millis(2 * SLICE_MS),
+                "a 1 ms sleep ended {worst:?} late beside a spinner with {SLICE_MS} ms slices"
+            );
+            rt.shutdown().unwrap();
+        },
+    );
+}

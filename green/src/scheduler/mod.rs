@@ -928,6 +928,7 @@ pub(crate) fn slice_expired() -> bool {
             let expired = remote.slice.take_preempt();
             if expired {
                 bump(&remote.counters.slice_yields);
+                w.slice_over.set(true);
             }
             expired
         })
@@ -945,6 +946,9 @@ pub(crate) struct Worker {
     runnext: Cell<Option<TaskRef>>,
     runnext_streak: Cell<u32>,
     tick: Cell<u32>,
+    /// Set when the running coroutine consumed the monitor's request to yield at a preemption
+    /// point: its worker then runs `after_slice` as it requeues it.
+    slice_over: Cell<bool>,
     spinning: Cell<bool>,
     rng: Cell<u32>,
     /// Count of coroutine resumptions, published to the monitor.
@@ -989,6 +993,7 @@ impl Worker {
             runnext: Cell::new(None),
             runnext_streak: Cell::new(0),
             tick: Cell::new(0),
+            slice_over: Cell::new(false),
             spinning: Cell::new(false),
             rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
             switches: Cell::new(0),
@@ -1345,6 +1350,15 @@ impl Worker {
         }
     }
 
+    /// A coroutine gave up this worker because its time slice was over: before it queues up
+    /// again, the coroutines that became due meanwhile (timers, sockets) are made runnable, so
+    /// they run ahead of it. (Otherwise the worker looks at them only every few turns, and a
+    /// slice-long coroutine alone here would stretch that to many slices.)
+    fn after_slice(&self) {
+        self.fire_timers_if_any(self.index);
+        self.poll_now();
+    }
+
     /// Like `fire_timers`, reading the clock only if worker `index` has a timer at all.
     fn fire_timers_if_any(&self, index: usize) {
         if self.shared.remotes[index]
@@ -1623,6 +1637,9 @@ impl Worker {
             match outcome {
                 Outcome::Suspended(message) => match Suspend::from_message(message) {
                     Suspend::Yield => {
+                        if self.slice_over.replace(false) {
+                            self.after_slice();
+                        }
                         self.shared.registry_of(&task).insert(&task);
                         task.requeue();
                         self.requeue_here(task);
@@ -1633,6 +1650,7 @@ impl Worker {
                         // migrating or not, behind what is queued here.
                         // SAFETY: this worker just ran the task, so it owns its worker-side cells.
                         unsafe { task.set_preempted(true) };
+                        self.after_slice();
                         self.shared.registry_of(&task).insert(&task);
                         task.requeue();
                         self.home.borrow_mut().push_back(task);

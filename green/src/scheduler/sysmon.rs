@@ -248,10 +248,15 @@ pub(crate) fn run(shared: Arc<Shared>) {
     let mut idle_samples = 0;
     let monitor = shared.monitor();
     let async_allowed = crate::scheduler::preempt::enabled_by_env();
+    // When the previous sample was taken: a coroutine first seen running now started after it.
+    let mut last_sample = start;
     while !shared.is_shutdown() {
         monitor.wait(Some(tick));
         shared.tick_clock();
         let now = Instant::now();
+        let previous = std::mem::replace(&mut last_sample, now);
+        // (After a late wake-up, a tick's worth before now.)
+        let previous = previous.max(now.checked_sub(tick).unwrap_or(now));
         let mut active = false;
         stuck.clear();
         for (i, state) in shared.active_slots() {
@@ -259,10 +264,14 @@ pub(crate) fn run(shared: Arc<Shared>) {
             let running = state.running.load(Ordering::Relaxed);
             let o = &mut seen[i];
             if switches != o.switches {
+                // The coroutine started somewhere between the two samples; counting from the
+                // earlier one makes its slice end between `slice - tick` and `slice` after its
+                // start, rather than up to a tick past it (the bound the sleeper of `starve`,
+                // under the opt-in, sees directly).
                 *o = Overrun {
                     switches,
-                    since: now,
-                    asked: now,
+                    since: previous,
+                    asked: previous,
                     baseline: None,
                 };
                 shared.set_stuck(i, false);
@@ -273,7 +282,13 @@ pub(crate) fn run(shared: Arc<Shared>) {
                 if o.baseline.is_none() && overrun >= slice / 2 {
                     o.baseline = schedstat(state.tid.load(Ordering::Relaxed));
                 }
-                if overrun >= slice {
+                // The coroutine is asked to yield once its slice is over (below), and gets a
+                // tick to do so (a switch resets this record) before its worker counts as
+                // stuck: a rescue in between would hand the worker's due timers to another
+                // thread, and the coroutines they wake, started here, would come back to this
+                // worker through its inbox, behind the coroutine that just yielded, a slice
+                // late.
+                if overrun >= slice + tick {
                     if cpu_starved(state, o) {
                         // The thread is waiting for a core, not stuck in its coroutine: another
                         // thread would wait for one too. Look again over the next half slice.
@@ -311,6 +326,7 @@ pub(crate) fn run(shared: Arc<Shared>) {
         if !monitor.woken.swap(false, Ordering::SeqCst) && !shared.is_shutdown() {
             monitor.wait(None);
             shared.tick_clock();
+            last_sample = Instant::now();
         }
         monitor.asleep.store(false, Ordering::SeqCst);
         monitor.woken.store(false, Ordering::SeqCst);
