@@ -101,6 +101,40 @@ fn dump_lists_each_coroutine_with_what_it_waits_on() {
     });
 }
 
+/// A coroutine that parks at once on a fresh runtime (before the monitor's first tick of the
+/// coarse clock) still shows when it last ran: the clock used to start at 0, which the dump
+/// reads as "never ran", so the line had no "last ran".
+#[test]
+fn a_coroutine_parked_at_once_shows_when_it_last_ran() {
+    within(|| {
+        let rt = Runtime::builder().workers(1).build().unwrap();
+        let release = Arc::new(AtomicBool::new(false));
+        let early = {
+            let release = release.clone();
+            Builder::new()
+                .name("early".into())
+                .spawn_on(&rt, move || {
+                    while !release.load(Ordering::SeqCst) {
+                        green::park();
+                    }
+                })
+                .unwrap()
+        };
+        let text = dump_until("the early coroutine parked", |t| {
+            t.contains("'early': parked on park")
+        });
+        let line = text
+            .lines()
+            .find(|l| l.contains("'early'"))
+            .expect("listed");
+        assert!(line.contains("last ran"), "{text}");
+        release.store(true, Ordering::SeqCst);
+        early.coroutine().unpark();
+        early.join().unwrap();
+        rt.shutdown().unwrap();
+    });
+}
+
 #[test]
 fn a_running_coroutine_shows_on_its_worker() {
     within(|| {

@@ -379,7 +379,9 @@ impl Shared {
             task_depot: Mutex::new(Vec::new()),
             rescues: AtomicU64::new(0),
             spares_started: AtomicU64::new(0),
-            clock: AtomicU64::new(0),
+            // 1, not 0 (which the records read as "never"): a coroutine that suspends before
+            // the monitor's first tick has still run, at the runtime's start.
+            clock: AtomicU64::new(1),
             spawned_outside: AtomicU64::new(0),
             discarded: AtomicU64::new(0),
             migrating: Registry::default(),
