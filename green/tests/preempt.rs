@@ -551,3 +551,76 @@ fn a_sleeper_beside_a_preempted_spinner_wakes_within_a_slice() {
         },
     );
 }
+
+/// How long a coroutine spawned from this plain thread waits to start while the one worker
+/// runs a slice-long coroutine (with a preemption point in its loop if `cooperative`, with no
+/// call at all otherwise).
+fn start_delay_beside_a_spinner(rt: &Runtime, cooperative: bool) -> Duration {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (spinning, spinner_started) = mpsc::channel();
+    let spin_stop = stop.clone();
+    let spinner = rt
+        .spawn(move || {
+            spinning.send(()).unwrap();
+            while !black_box(spin_stop.load(Ordering::Relaxed)) {
+                if cooperative {
+                    green::preempt_point();
+                }
+            }
+        })
+        .unwrap();
+    expect_within(&spinner_started, "the spinner to start");
+    let (started, fresh_started) = mpsc::channel();
+    let spawned = Instant::now();
+    let fresh = rt
+        .spawn(move || started.send(Instant::now()).unwrap())
+        .unwrap();
+    let delay = expect_within(&fresh_started, "the fresh coroutine to start") - spawned;
+    fresh.join().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    spinner.join().unwrap();
+    delay
+}
+
+// A coroutine spawned from a plain thread waits in the global queue, which a worker used to
+// look at only every 61st pick: beside a slice-long coroutine, 61 slices. (Before 8eb5906 the
+// monitor's rescue of the "stuck" worker happened to start a spare thread that took it; with
+// the rescue waiting a tick for the requested yield, the harness's `stuck` under the opt-ins
+// saw start delays of 600 ms with 10 ms slices.)
+
+#[test]
+fn a_coroutine_spawned_beside_a_cooperative_spinner_starts_within_a_slice() {
+    in_child(
+        "a_coroutine_spawned_beside_a_cooperative_spinner_starts_within_a_slice",
+        &[],
+        || {
+            let rt = one_default_worker(SLICE_MS);
+            let delay = start_delay_beside_a_spinner(&rt, true);
+            assert!(
+                delay < Duration::from_millis(2 * SLICE_MS),
+                "started {delay:?} after its spawn beside a spinner with {SLICE_MS} ms slices"
+            );
+            rt.shutdown().unwrap();
+        },
+    );
+}
+
+#[test]
+fn a_coroutine_spawned_beside_a_preempted_spinner_starts_within_a_slice() {
+    in_child(
+        "a_coroutine_spawned_beside_a_preempted_spinner_starts_within_a_slice",
+        &[],
+        || {
+            if !supported() {
+                return;
+            }
+            let rt = one_worker(SLICE_MS);
+            let delay = start_delay_beside_a_spinner(&rt, false);
+            assert!(
+                delay < Duration::from_millis(2 * SLICE_MS),
+                "started {delay:?} after its spawn beside a spinner with {SLICE_MS} ms slices"
+            );
+            rt.shutdown().unwrap();
+        },
+    );
+}

@@ -951,6 +951,8 @@ pub(crate) struct Worker {
     /// Set when the running coroutine consumed the monitor's request to yield at a preemption
     /// point: its worker then runs `after_slice` as it requeues it.
     slice_over: Cell<bool>,
+    /// Set by `after_slice`: the next pick takes from the local queue first.
+    local_first: Cell<bool>,
     spinning: Cell<bool>,
     rng: Cell<u32>,
     /// Count of coroutine resumptions, published to the monitor.
@@ -996,6 +998,7 @@ impl Worker {
             runnext_streak: Cell::new(0),
             tick: Cell::new(0),
             slice_over: Cell::new(false),
+            local_first: Cell::new(false),
             spinning: Cell::new(false),
             rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
             switches: Cell::new(0),
@@ -1202,6 +1205,11 @@ impl Worker {
     /// A started coroutine from the home queue or an unstarted one from the local queue, by
     /// the balance rule of the module doc.
     fn next_queued(&self, tick: u32) -> Option<TaskRef> {
+        if self.local_first.replace(false) {
+            if let Some(task) = self.local.pop() {
+                return Some(task);
+            }
+        }
         let mut home = self.home.borrow_mut();
         if self.local.is_empty() {
             self.left_since.set(None);
@@ -1354,11 +1362,22 @@ impl Worker {
 
     /// A coroutine gave up this worker because its time slice was over: before it queues up
     /// again, the coroutines that became due meanwhile (timers, sockets) are made runnable, so
-    /// they run ahead of it. (Otherwise the worker looks at them only every few turns, and a
-    /// slice-long coroutine alone here would stretch that to many slices.)
+    /// they run ahead of it, and the next pick starts with the local queue (unstarted and
+    /// migrating coroutines, and a batch of the global queue's), whose regular turns come only
+    /// every `UNSTARTED_INTERVAL` and `GLOBAL_CHECK_INTERVAL` picks.
+    /// (Otherwise the worker looks at them only every few turns, and a slice-long coroutine
+    /// alone here would stretch that to many slices.)
     fn after_slice(&self) {
         self.fire_timers_if_any(self.index);
         self.poll_now();
+        if !self.shared.idle.any_idle() {
+            // The global queue's turn, too (coroutines spawned from plain threads wait there;
+            // an idle worker would take them itself).
+            if let Some(task) = self.steal_global() {
+                self.local.push(task);
+            }
+        }
+        self.local_first.set(true);
     }
 
     /// Like `fire_timers`, reading the clock only if worker `index` has a timer at all.
