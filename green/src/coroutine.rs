@@ -503,12 +503,17 @@ pub fn park_deadline(deadline: Instant) {
 /// h.join().unwrap();
 /// ```
 pub fn yield_now() {
+    yield_because(Suspend::Yield);
+}
+
+/// Yields the running coroutine, telling its worker `why` (`Yield` or `SliceOver`).
+fn yield_because(why: Suspend) {
     let task = context::current_task();
     if task.is_null() || thread::panicking() {
         // A panicking coroutine keeps its thread (see `block_thread`).
         return thread::yield_now();
     }
-    suspend(task, Suspend::Yield);
+    suspend(task, why);
 }
 
 /// Sleeps for at least `dur`: suspends the coroutine (its worker runs others), or the thread.
@@ -570,6 +575,6 @@ pub fn sleep(dur: Duration) {
 /// ```
 pub fn preempt_point() {
     if in_coroutine() && scheduler::slice_expired() {
-        yield_now();
+        yield_because(Suspend::SliceOver);
     }
 }

@@ -471,11 +471,36 @@ fn a_panicking_coroutine_is_not_preempted() {
     });
 }
 
+/// Spawns a coroutine that runs whole slices until the returned flag is set (a loop with a
+/// preemption point in it if `cooperative`, `spin_until` with no call at all otherwise), and
+/// returns once it runs.
+fn spawn_spinner(rt: &Runtime, cooperative: bool) -> (Arc<AtomicBool>, green::JoinHandle<()>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (spinning, spinner_started) = mpsc::channel();
+    let flag = stop.clone();
+    let spinner = rt
+        .spawn(move || {
+            {
+                let _no_preempt = green::preempt::disable();
+                spinning.send(()).unwrap();
+            }
+            if cooperative {
+                while !black_box(flag.load(Ordering::Relaxed)) {
+                    green::preempt_point();
+                }
+            } else {
+                spin_until(&flag);
+            }
+        })
+        .unwrap();
+    expect_within(&spinner_started, "the spinner to start");
+    (stop, spinner)
+}
+
 /// The worst lateness of ten 1 ms sleeps of a coroutine that shares its one worker with a
 /// coroutine running whole slices (with a preemption point in its loop if `cooperative`, with
 /// no call at all otherwise). The sleeper starts first, so both are started on that worker.
 fn sleeper_beside_a_spinner(rt: &Runtime, cooperative: bool) -> Duration {
-    let stop = Arc::new(AtomicBool::new(false));
     let (started, sleeper_started) = mpsc::channel();
     let sleeper = rt
         .spawn(move || {
@@ -491,16 +516,7 @@ fn sleeper_beside_a_spinner(rt: &Runtime, cooperative: bool) -> Duration {
         })
         .unwrap();
     expect_within(&sleeper_started, "the sleeper to start");
-    let spin_stop = stop.clone();
-    let spinner = rt
-        .spawn(move || {
-            while !black_box(spin_stop.load(Ordering::Relaxed)) {
-                if cooperative {
-                    green::preempt_point();
-                }
-            }
-        })
-        .unwrap();
+    let (stop, spinner) = spawn_spinner(rt, cooperative);
     let worst = sleeper.join().unwrap();
     stop.store(true, Ordering::Relaxed);
     spinner.join().unwrap();
@@ -556,20 +572,7 @@ fn a_sleeper_beside_a_preempted_spinner_wakes_within_a_slice() {
 /// runs a slice-long coroutine (with a preemption point in its loop if `cooperative`, with no
 /// call at all otherwise).
 fn start_delay_beside_a_spinner(rt: &Runtime, cooperative: bool) -> Duration {
-    let stop = Arc::new(AtomicBool::new(false));
-    let (spinning, spinner_started) = mpsc::channel();
-    let spin_stop = stop.clone();
-    let spinner = rt
-        .spawn(move || {
-            spinning.send(()).unwrap();
-            while !black_box(spin_stop.load(Ordering::Relaxed)) {
-                if cooperative {
-                    green::preempt_point();
-                }
-            }
-        })
-        .unwrap();
-    expect_within(&spinner_started, "the spinner to start");
+    let (stop, spinner) = spawn_spinner(rt, cooperative);
     let (started, fresh_started) = mpsc::channel();
     let spawned = Instant::now();
     let fresh = rt

@@ -36,12 +36,12 @@ struct ForcedUnwind;
 /// This backend can switch from one coroutine to another directly.
 pub(crate) const DIRECT: bool = true;
 
-// The values passed through a switch (its `arg`). A suspend passes its message, 0..=2.
-const MAX_MESSAGE: usize = 2;
-const RETURNED: usize = 3;
-const RESUME: usize = 4;
-const DIRECT_SWITCH: usize = 5;
-const UNWIND: usize = 6;
+// The values passed through a switch (its `arg`). A suspend passes its message, 0..=3.
+const MAX_MESSAGE: usize = 3;
+const RETURNED: usize = 4;
+const RESUME: usize = 5;
+const DIRECT_SWITCH: usize = 6;
+const UNWIND: usize = 7;
 // The first resume passes the fiber's header instead (an address, above these).
 
 std::arch::global_asm!(

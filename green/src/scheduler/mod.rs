@@ -108,6 +108,9 @@ pub(crate) enum Suspend {
     Park = 1,
     /// Preempted asynchronously (`preempt/`): runnable, and resumed on this thread.
     Preempted = 2,
+    /// Yielded at a preemption point because its time slice was over: as `Yield`, and the
+    /// worker first lets what fell due meanwhile run (`Worker::after_slice`).
+    SliceOver = 3,
 }
 
 impl Suspend {
@@ -116,6 +119,7 @@ impl Suspend {
             0 => Suspend::Yield,
             1 => Suspend::Park,
             2 => Suspend::Preempted,
+            3 => Suspend::SliceOver,
             other => unreachable!("a coroutine suspended with {other}"),
         }
     }
@@ -930,7 +934,6 @@ pub(crate) fn slice_expired() -> bool {
             let expired = remote.slice.take_preempt();
             if expired {
                 bump(&remote.counters.slice_yields);
-                w.slice_over.set(true);
             }
             expired
         })
@@ -948,9 +951,6 @@ pub(crate) struct Worker {
     runnext: Cell<Option<TaskRef>>,
     runnext_streak: Cell<u32>,
     tick: Cell<u32>,
-    /// Set when the running coroutine consumed the monitor's request to yield at a preemption
-    /// point: its worker then runs `after_slice` as it requeues it.
-    slice_over: Cell<bool>,
     /// Set by `after_slice`: the next pick takes from the local queue first.
     local_first: Cell<bool>,
     spinning: Cell<bool>,
@@ -997,7 +997,6 @@ impl Worker {
             runnext: Cell::new(None),
             runnext_streak: Cell::new(0),
             tick: Cell::new(0),
-            slice_over: Cell::new(false),
             local_first: Cell::new(false),
             spinning: Cell::new(false),
             rng: Cell::new(0x9E37_79B9 ^ (index as u32).wrapping_mul(0x85EB_CA6B) | 1),
@@ -1170,13 +1169,8 @@ impl Worker {
         if tick % TIMER_CHECK_INTERVAL == 0 {
             self.fire_timers_if_any(self.index);
         }
-        if tick % GLOBAL_CHECK_INTERVAL == 0 && !self.shared.idle.any_idle() {
-            // Fairness to the global queue, when no idle worker is there to serve it: a batch
-            // of it joins the local queue, whose turn the balance rule gives (`next_queued`).
-            // (A busy worker does not hoard work nobody spawned here while others are idle.)
-            if let Some(task) = self.steal_global() {
-                self.local.push(task);
-            }
+        if tick % GLOBAL_CHECK_INTERVAL == 0 {
+            self.serve_global();
         }
         if tick % NETPOLL_CHECK_INTERVAL == 0 {
             // I/O made ready coroutines land in their home queues.
@@ -1370,14 +1364,20 @@ impl Worker {
     fn after_slice(&self) {
         self.fire_timers_if_any(self.index);
         self.poll_now();
+        self.serve_global();
+        self.local_first.set(true);
+    }
+
+    /// Fairness to the global queue (coroutines spawned from plain threads wait there), when no
+    /// idle worker is there to serve it: a batch of it joins the local queue, whose turn the
+    /// balance rule gives (`next_queued`). (A busy worker does not hoard work nobody spawned
+    /// here while others are idle.)
+    fn serve_global(&self) {
         if !self.shared.idle.any_idle() {
-            // The global queue's turn, too (coroutines spawned from plain threads wait there;
-            // an idle worker would take them itself).
             if let Some(task) = self.steal_global() {
                 self.local.push(task);
             }
         }
-        self.local_first.set(true);
     }
 
     /// Like `fire_timers`, reading the clock only if worker `index` has a timer at all.
@@ -1657,8 +1657,8 @@ impl Worker {
             task.set_last_ran(self.shared.clock());
             match outcome {
                 Outcome::Suspended(message) => match Suspend::from_message(message) {
-                    Suspend::Yield => {
-                        if self.slice_over.replace(false) {
+                    why @ (Suspend::Yield | Suspend::SliceOver) => {
+                        if let Suspend::SliceOver = why {
                             self.after_slice();
                         }
                         self.shared.registry_of(&task).insert(&task);

@@ -326,7 +326,6 @@ pub(crate) fn run(shared: Arc<Shared>) {
         if !monitor.woken.swap(false, Ordering::SeqCst) && !shared.is_shutdown() {
             monitor.wait(None);
             shared.tick_clock();
-            last_sample = Instant::now();
         }
         monitor.asleep.store(false, Ordering::SeqCst);
         monitor.woken.store(false, Ordering::SeqCst);
