@@ -395,14 +395,13 @@ fn main() {
         // on, so a slow stretch of the machine (another process, a thermal or frequency
         // change) spreads over every runtime instead of landing on one runtime's cell.
         let mut cells: Cells = BTreeMap::new();
-        let mut order: Vec<(&Program, usize)> = Vec::new();
+        let mut order: Vec<(&Program, &PathBuf, usize)> = Vec::new();
         for p in programs.iter().filter(|p| runs(p.name, w)) {
             for &workers in &worker_sets(w) {
                 let mut cell = Cell::default();
-                if let Err(why) = &p.path {
-                    cell.unsupported = Some(why.clone());
-                } else {
-                    order.push((p, workers));
+                match &p.path {
+                    Err(why) => cell.unsupported = Some(why.clone()),
+                    Ok(path) => order.push((p, path, workers)),
                 }
                 cells.insert((p.name.to_string(), workers), cell);
             }
@@ -410,11 +409,10 @@ fn main() {
         // Cells that stopped early: unsupported, or a failure that would repeat.
         let mut stopped = std::collections::HashSet::new();
         for run in 1..=opts.runs {
-            for &(p, workers) in &order {
+            for &(p, path, workers) in &order {
                 if stopped.contains(&(p.name, workers)) {
                     continue;
                 }
-                let Ok(path) = &p.path else { continue };
                 let cell = cells
                     .get_mut(&(p.name.to_string(), workers))
                     .expect("every cell of the order was inserted");
