@@ -31,7 +31,9 @@ use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 use std::ops::Deref;
 use std::ptr::{self, NonNull};
-use std::sync::atomic::{self, AtomicUsize, Ordering};
+#[cfg(test)]
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{self, AtomicU32, Ordering};
 use std::sync::Mutex;
 
 /// Size classes are multiples of this many bytes.
@@ -314,9 +316,13 @@ fn system_alloc(layout: Layout) -> NonNull<u8> {
 }
 
 /// The block behind a [`CachedArc`]: the reference count, then the value.
+///
+/// The count is 32 bits so that count and flag share one word: the value then starts 8 bytes
+/// in, and a task's job (closure and join packet) fits its slot 8 bytes sooner (see
+/// `Task::job_slot`). `clone` aborts before the count could wrap, as `Arc`'s does.
 #[repr(C)]
 pub(crate) struct ArcInner<U: ?Sized> {
-    refs: AtomicUsize,
+    refs: AtomicU32,
     /// True when the block lies in a [`Slot`] that someone else owns: the last reference then
     /// drops the value and frees nothing.
     in_slot: bool,
@@ -325,7 +331,7 @@ pub(crate) struct ArcInner<U: ?Sized> {
 
 /// Room for one [`CachedArc`] block inside a larger structure that is itself reused (a task
 /// keeps its closure and join packet here), so the common small value costs no allocation.
-#[repr(C, align(16))]
+#[repr(C, align(8))]
 pub(crate) struct Slot<const N: usize>(UnsafeCell<MaybeUninit<[u8; N]>>);
 
 impl<const N: usize> Slot<N> {
@@ -350,7 +356,7 @@ impl<const N: usize> Slot<N> {
         // caller's obligation); `UnsafeCell` makes writing through a shared reference sound.
         unsafe {
             ptr.write(ArcInner {
-                refs: AtomicUsize::new(1),
+                refs: AtomicU32::new(1),
                 in_slot: true,
                 value,
             })
@@ -401,7 +407,7 @@ impl<U> CachedArc<U> {
         // SAFETY: the block is fresh, and large and aligned enough for `ArcInner<U>`.
         unsafe {
             ptr.as_ptr().write(ArcInner {
-                refs: AtomicUsize::new(1),
+                refs: AtomicU32::new(1),
                 in_slot: false,
                 value,
             })
@@ -449,12 +455,20 @@ impl<U: ?Sized> CachedArc<U> {
     }
 }
 
+/// The most references a block may have before `clone` aborts (half the count's range, so
+/// that clones racing past the check cannot wrap it either).
+const MAX_REFS: u32 = u32::MAX / 2;
+
 impl<U: ?Sized> Clone for CachedArc<U> {
     fn clone(&self) -> Self {
         // Relaxed, as `Arc`: a new reference is made from an existing one, which keeps the
-        // block alive meanwhile. The count cannot realistically overflow: every reference is a
-        // live pointer-sized value.
-        self.inner().refs.fetch_add(1, Ordering::Relaxed);
+        // block alive meanwhile. Safe code can make references without keeping them
+        // (`mem::forget` of clones), so the count is checked as `Arc`'s is: far below the
+        // wrap, a process that has made two billion references to one block is aborted,
+        // never allowed to free a block that is still referenced.
+        if self.inner().refs.fetch_add(1, Ordering::Relaxed) > MAX_REFS {
+            std::process::abort();
+        }
         CachedArc {
             ptr: self.ptr,
             _owns: PhantomData,

@@ -22,8 +22,9 @@
 //! the same worker.
 
 use std::arch::asm;
+use std::mem::ManuallyDrop;
 use std::panic::{self, AssertUnwindSafe};
-use std::ptr;
+use std::ptr::{self, NonNull};
 
 use super::{ForcedUnwindScope, Landing, Outcome, Start};
 use crate::stack::GreenStack;
@@ -130,9 +131,13 @@ pub(crate) struct Header {
 }
 
 /// A coroutine's context: its stack, with the header at the top.
+///
+/// Three words, and `Option<Fiber>` too (the header pointer is never null): a task keeps one
+/// for its whole life, and a million parked coroutines feel every word of it.
 pub(crate) struct Fiber {
-    header: *mut Header,
-    stack: Option<GreenStack>,
+    header: NonNull<Header>,
+    /// Given back by `into_stack`, or dropped (or leaked) by `drop`, exactly once.
+    stack: ManuallyDrop<GreenStack>,
 }
 
 /// What a running coroutine suspends through: its header.
@@ -167,15 +172,16 @@ impl Fiber {
             ptr::copy_nonoverlapping(frame.as_ptr(), sp as *mut usize, frame.len());
         }
         Fiber {
-            header: header as *mut Header,
-            stack: Some(stack),
+            // SAFETY: an address just below the stack's top, which is never zero.
+            header: unsafe { NonNull::new_unchecked(header as *mut Header) },
+            stack: ManuallyDrop::new(stack),
         }
     }
 
     fn state(&self) -> State {
         // SAFETY: the header lives as long as the stack, which `self` holds; the fiber is not
         // running while its handle is used (only the coroutine itself touches it then).
-        unsafe { (*self.header).state }
+        unsafe { (*self.header.as_ptr()).state }
     }
 
     /// True once the fiber's closure has returned.
@@ -196,7 +202,7 @@ impl Fiber {
     #[inline]
     pub(crate) unsafe fn resume(this: *mut Fiber) -> Outcome {
         // SAFETY: as the caller promises.
-        let header = unsafe { (*this).header };
+        let header = unsafe { (*this).header.as_ptr() };
         // SAFETY: as above.
         let arg = match unsafe { (*header).state } {
             State::New => header as usize,
@@ -217,12 +223,12 @@ impl Fiber {
         match self.state() {
             State::New => {
                 // SAFETY: not running: the header is ours.
-                unsafe { (*self.header).state = State::Done };
+                unsafe { (*self.header.as_ptr()).state = State::Done };
             }
             State::Suspended => {
                 let _scope = ForcedUnwindScope::enter();
                 // SAFETY: suspended, and `&mut self` keeps its stack until it returns.
-                let back = unsafe { switch_in(self.header, UNWIND) };
+                let back = unsafe { switch_in(self.header.as_ptr(), UNWIND) };
                 assert_eq!(back, RETURNED, "an unwinding coroutine suspended instead");
             }
             State::Running | State::Done => {}
@@ -230,31 +236,31 @@ impl Fiber {
     }
 
     /// The stack back, for reuse; the fiber must be done (or never started).
-    pub(crate) fn into_stack(mut self) -> GreenStack {
+    pub(crate) fn into_stack(self) -> GreenStack {
         debug_assert!(matches!(self.state(), State::Done | State::New));
+        let mut this = ManuallyDrop::new(self);
         // SAFETY: not running; the header is dropped once, here, and the stack is not used
-        // again by this fiber.
-        unsafe { ptr::drop_in_place(self.header) };
-        self.stack
-            .take()
-            .expect("a fiber has its stack until it gives it back")
+        // again by this fiber, whose `drop` (which would also take the stack) never runs.
+        unsafe {
+            ptr::drop_in_place(this.header.as_ptr());
+            ManuallyDrop::take(&mut this.stack)
+        }
     }
 }
 
 impl Drop for Fiber {
     fn drop(&mut self) {
-        let Some(stack) = self.stack.take() else {
-            return;
-        };
         if matches!(self.state(), State::Suspended | State::Running) {
             // Frames on it may still be referenced (a channel entry names a slot there), so
-            // the stack is never reused: it is leaked, as a coroutine parked forever is.
-            std::mem::forget(stack);
+            // the stack is never reused: it is leaked (left in its `ManuallyDrop`), as a
+            // coroutine parked forever is.
             return;
         }
-        // SAFETY: as in `into_stack`.
-        unsafe { ptr::drop_in_place(self.header) };
-        drop(stack);
+        // SAFETY: as in `into_stack` (which forgets the fiber, so this is the only taker).
+        unsafe {
+            ptr::drop_in_place(self.header.as_ptr());
+            drop(ManuallyDrop::take(&mut self.stack));
+        }
     }
 }
 
@@ -304,7 +310,7 @@ pub(crate) unsafe fn suspend(link: Link, why: u8) -> Landing {
 pub(crate) unsafe fn switch_to(from: Link, to: *mut Fiber) -> Landing {
     // SAFETY: as the caller promises.
     let back = unsafe {
-        let to = (*to).header;
+        let to = (*to).header.as_ptr();
         debug_assert_eq!((*to).state, State::Suspended);
         (*from).state = State::Suspended;
         (*to).state = State::Running;

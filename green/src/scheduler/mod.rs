@@ -97,6 +97,12 @@ use timer::TimerHeap;
 /// A task of this scheduler, and the reference queues, timers and handles hold.
 pub(crate) type Task = task::Task<Shared>;
 pub(crate) type TaskRef = Arc<Task>;
+
+// A million parked coroutines keep a million tasks: with its `Arc` header a task must stay one
+// 256-byte allocation (the `parked` bar of DESIGN §4 counts every byte; see `JOB_SLOT_SIZE`).
+#[cfg(all(target_arch = "x86_64", not(greenchan_portable_fiber)))]
+const _: () = assert!(std::mem::size_of::<Task>() + 16 <= 248);
+
 type Woken = TaskWoken<Shared>;
 
 /// Why a coroutine handed control back to its worker (the message its fiber passes).
