@@ -513,6 +513,9 @@ fn yield_because(why: Suspend) {
         // A panicking coroutine keeps its thread (see `block_thread`).
         return thread::yield_now();
     }
+    if matches!(why, Suspend::Yield) && crate::scheduler::yield_direct(task) {
+        return;
+    }
     suspend(task, why);
 }
 

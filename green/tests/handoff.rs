@@ -1,7 +1,9 @@
 //! The direct hand-off: a coroutine that parks right after waking another switches straight to
 //! it (on x86-64), and the woken one commits the park. These tests drive that path through the
 //! public API: long ping-pongs, unparks racing the switch, unwinding a coroutine that parked
-//! that way, and backtraces taken on a coroutine's stack.
+//! that way, and backtraces taken on a coroutine's stack. A yield switches directly too, to
+//! the coroutine at the head of its worker's queue: yields keep their rotation and leave room
+//! for the worker's timers, inbox and global queue.
 //!
 //! Every wait is on an event and bounded by `WATCHDOG`; nothing asserts an upper bound on time.
 
@@ -264,4 +266,116 @@ fn a_backtrace_on_a_coroutine_stack_ends_at_its_base() {
         text.trim_end().ends_with("greenchan_fiber_start_v0_1"),
         "the last frame is the fiber's entry:\n{text}"
     );
+}
+
+/// Coroutines that yield in a loop on one worker take turns in a fixed rotation (a yield goes
+/// behind everything queued), and on x86-64 most yields switch straight to the next one.
+#[test]
+fn yields_rotate_in_order_and_switch_directly() {
+    within(|| {
+        const YIELDERS: usize = 3;
+        const ROUNDS: usize = 20_000;
+        let rt = Runtime::builder().workers(1).build().unwrap();
+        let started = Arc::new(AtomicU64::new(0));
+        let turns = Arc::new(std::sync::Mutex::new(Vec::with_capacity(YIELDERS * ROUNDS)));
+        let before = rt.direct_switches();
+        let hs: Vec<_> = (0..YIELDERS)
+            .map(|me| {
+                let (started, turns) = (started.clone(), turns.clone());
+                rt.spawn(move || {
+                    started.fetch_add(1, Ordering::SeqCst);
+                    while started.load(Ordering::SeqCst) < YIELDERS as u64 {
+                        green::yield_now();
+                    }
+                    for _ in 0..ROUNDS {
+                        turns.lock().unwrap().push(me);
+                        green::yield_now();
+                    }
+                })
+                .unwrap()
+            })
+            .collect();
+        hs.into_iter().for_each(|h| h.join().unwrap());
+        let turns = turns.lock().unwrap();
+        // While all of them run, every run of YIELDERS consecutive turns is one of each.
+        let all_alive = &turns[..YIELDERS * (ROUNDS - 1)];
+        for (i, window) in all_alive.windows(YIELDERS).enumerate() {
+            let mut seen = [false; YIELDERS];
+            window.iter().for_each(|&c| seen[c] = true);
+            assert!(
+                seen.iter().all(|&s| s),
+                "turns {i}..{}: {window:?} is not one of each",
+                i + YIELDERS
+            );
+        }
+        #[cfg(all(target_arch = "x86_64", not(greenchan_portable_fiber)))]
+        {
+            let direct = rt.direct_switches() - before;
+            let yields = (YIELDERS * ROUNDS) as u64;
+            assert!(
+                direct > yields / 2,
+                "{direct} direct switches in {yields} yields"
+            );
+        }
+        #[cfg(not(all(target_arch = "x86_64", not(greenchan_portable_fiber))))]
+        let _ = before;
+    });
+}
+
+/// Coroutines that only yield never keep the worker from its timers, its global queue or a
+/// coroutine that a plain thread wakes: the direct switch between yielders gives way to the
+/// worker loop whenever one of its periodic checks is due.
+#[test]
+fn yielders_leave_room_for_timers_and_wake_ups() {
+    within(|| {
+        let rt = Runtime::builder().workers(1).build().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let yielders: Vec<_> = (0..3)
+            .map(|_| {
+                let stop = stop.clone();
+                rt.spawn(move || {
+                    while !stop.load(Ordering::SeqCst) {
+                        green::yield_now();
+                    }
+                })
+                .unwrap()
+            })
+            .collect();
+        // A sleeper (timers) ...
+        let sleeper = rt
+            .spawn(|| {
+                for _ in 0..20 {
+                    green::sleep(Duration::from_millis(1));
+                }
+            })
+            .unwrap();
+        // ... a coroutine a plain thread wakes (the inbox) ...
+        let woken = Arc::new(AtomicBool::new(false));
+        let parker = {
+            let woken = woken.clone();
+            rt.spawn(move || {
+                while !woken.load(Ordering::SeqCst) {
+                    green::park();
+                }
+            })
+            .unwrap()
+        };
+        let waker = {
+            let (woken, c) = (woken.clone(), parker.coroutine().clone());
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(5));
+                woken.store(true, Ordering::SeqCst);
+                c.unpark();
+            })
+        };
+        // ... and a coroutine spawned from a plain thread (the global queue): all finish
+        // while the yielders spin.
+        let late = rt.spawn(|| Instant::now()).unwrap();
+        sleeper.join().unwrap();
+        parker.join().unwrap();
+        late.join().unwrap();
+        waker.join().unwrap();
+        stop.store(true, Ordering::SeqCst);
+        yielders.into_iter().for_each(|h| h.join().unwrap());
+    });
 }

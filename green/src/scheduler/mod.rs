@@ -1782,6 +1782,51 @@ impl Worker {
         next.start_running();
         Some((next, fiber))
     }
+
+    /// The next task for a direct switch from a yielding coroutine: the head of the home
+    /// queue, when the worker loop would run it next anyway (no periodic check is due at this
+    /// tick, nothing in `runnext`, the inbox or the local queue, no shutdown) and it was
+    /// suspended by a switch (not stopped by asynchronous preemption). Counts as one turn of
+    /// the loop.
+    fn take_yield_target(&self) -> Option<(TaskRef, *mut Fiber)> {
+        let tick = self.tick.get().wrapping_add(1);
+        if tick % TIMER_CHECK_INTERVAL == 0
+            || tick % GLOBAL_CHECK_INTERVAL == 0
+            || tick % NETPOLL_CHECK_INTERVAL == 0
+        {
+            return None;
+        }
+        let runnext = self.runnext.take();
+        let has_runnext = runnext.is_some();
+        self.runnext.set(runnext);
+        if has_runnext
+            || self.local_first.get()
+            || !self.local.is_empty()
+            || !self.shared.remotes[self.index].inbox.is_empty()
+            || self.shared.is_shutdown()
+        {
+            return None;
+        }
+        let mut home = self.home.borrow_mut();
+        let head = home.front()?;
+        // SAFETY: queued on this worker's home queue, which only this thread touches: this
+        // worker owns the task's worker-side cells (its loop is suspended in `run_task`, in
+        // the resume of the yielding coroutine, and touches none of them meanwhile).
+        let fiber = unsafe { head.started_fiber() }?;
+        // SAFETY: as above.
+        if unsafe { head.is_preempted() } {
+            return None;
+        }
+        let next = home.pop_front()?;
+        drop(home);
+        // What `next_queued` does when the local queue is empty.
+        self.left_since.set(None);
+        self.backlog_since.set(None);
+        self.tick.set(tick);
+        self.runnext_streak.set(0);
+        next.start_running();
+        Some((next, fiber))
+    }
 }
 
 /// Parks the running coroutine `task` by switching straight to the coroutine its worker would
@@ -1827,6 +1872,60 @@ pub(crate) fn park_direct(task: *const Task) -> bool {
         w.shared.registry_of(me).insert(me);
     }
     w.handed.set(me);
+    // SAFETY: `task` is the running coroutine, so its link is its own fiber; `to` is the
+    // started, suspended fiber of the task this worker just dequeued and made its running one.
+    let landing = unsafe { fiber::switch_to((*task).link(), to) };
+    if landing == Landing::Direct {
+        commit_handed_park();
+    }
+    critical::after_switch(depth);
+    true
+}
+
+/// Yields the running coroutine `task` by switching straight to the coroutine its worker
+/// would run next (see `Worker::take_yield_target`), behind which it queues itself: one switch
+/// instead of two and a turn of the worker loop. Returns false, having done nothing, when the
+/// worker loop has something else to do first, the coroutine may migrate (its queue is one
+/// other threads steal from, and its stack is in use until the switch), or this backend cannot
+/// switch directly; the caller then suspends to its worker.
+pub(crate) fn yield_direct(task: *const Task) -> bool {
+    if !fiber::DIRECT {
+        return false;
+    }
+    // SAFETY: `task` is the running coroutine (checked by the caller), alive while it runs.
+    if unsafe { &*task }.may_migrate() {
+        return false;
+    }
+    let worker = context::worker();
+    // The switch code runs at depth one (no preemption while the worker's cells change hands).
+    let depth = critical::before_switch();
+    // SAFETY: a non-null worker pointer is published by `Worker::run` on this thread and stays
+    // valid while it runs coroutines, this one included.
+    let Some((next, to)) = (unsafe { worker.as_ref() }).and_then(Worker::take_yield_target) else {
+        critical::after_switch(depth);
+        return false;
+    };
+    // SAFETY: as above.
+    let w = unsafe { &*worker };
+    let remote = &w.shared.remotes[w.index];
+    remote.slice.end();
+    remote.direct_switches.store(
+        remote.direct_switches.load(Ordering::Relaxed) + 1,
+        Ordering::Relaxed,
+    );
+    w.enter(&next);
+    let me = w
+        .running
+        .replace(Some(next))
+        .expect("the yielder is running");
+    debug_assert!(std::ptr::eq(&*me, task));
+    me.set_last_ran(w.shared.clock());
+    w.shared.registry_of(&me).insert(&me);
+    me.requeue();
+    // Queued before its stack is saved: only this thread takes from its home queue, and it
+    // runs nothing else until the switch below has saved the yielder (the coroutine switched
+    // to may then resume it, by this same path or through the worker loop).
+    w.home.borrow_mut().push_back(me);
     // SAFETY: `task` is the running coroutine, so its link is its own fiber; `to` is the
     // started, suspended fiber of the task this worker just dequeued and made its running one.
     let landing = unsafe { fiber::switch_to((*task).link(), to) };
