@@ -370,7 +370,7 @@ fn yielders_leave_room_for_timers_and_wake_ups() {
         };
         // ... and a coroutine spawned from a plain thread (the global queue): all finish
         // while the yielders spin.
-        let late = rt.spawn(|| Instant::now()).unwrap();
+        let late = rt.spawn(Instant::now).unwrap();
         sleeper.join().unwrap();
         parker.join().unwrap();
         late.join().unwrap();
