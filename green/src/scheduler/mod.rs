@@ -221,9 +221,9 @@ struct Remote {
     live: AtomicUsize,
     /// The coroutines of this worker that have suspended at least once (`registry.rs`).
     registry: Registry,
-    /// The id of the coroutine this worker runs (0: none), and since when (runtime clock).
+    /// The id of the coroutine this worker runs (0: none); since when, the monitor records
+    /// (`SliceState::running_since`).
     running_id: AtomicU64,
-    running_since: AtomicU64,
     /// What the worker counted of its own work.
     counters: WorkerCounters,
 }
@@ -253,6 +253,14 @@ fn bump(counter: &AtomicU64) {
 }
 
 impl Remote {
+    /// One of this worker's started coroutines ended; called on the worker's own thread, the
+    /// only writer of `live`.
+    #[inline]
+    fn coroutine_ended(&self) {
+        self.live
+            .store(self.live.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
+    }
+
     fn new() -> Remote {
         Remote {
             sleeper: Sleeper::default(),
@@ -263,7 +271,6 @@ impl Remote {
             inbox: Injector::new(),
             registry: Registry::default(),
             running_id: AtomicU64::new(0),
-            running_since: AtomicU64::new(0),
             counters: WorkerCounters::default(),
             stuck: AtomicBool::new(false),
             active: AtomicBool::new(false),
@@ -453,6 +460,15 @@ impl Shared {
             &self.migrating
         } else {
             &self.remotes[task.home()].registry
+        }
+    }
+
+    /// Registers `task`, which is suspending, if it is not registered yet: the check comes
+    /// before the registry is looked up, since nearly every suspension finds it registered.
+    #[inline]
+    fn register(&self, task: &TaskRef) {
+        if task.registry_index() == crate::task::NOT_REGISTERED {
+            self.registry_of(task).insert_slow(task);
         }
     }
 
@@ -982,9 +998,6 @@ pub(crate) struct Worker {
     sightings: RefCell<Vec<Option<Instant>>>,
     /// A spare worker (started by the monitor; retires when idle).
     spare: bool,
-    /// Started coroutines of this worker that have not finished, migrating ones aside
-    /// (mirrors `Remote::live`).
-    live: Cell<usize>,
 }
 
 impl Worker {
@@ -1014,7 +1027,6 @@ impl Worker {
             backlog_since: Cell::new(None),
             sightings: RefCell::new(vec![None; slots]),
             spare,
-            live: Cell::new(0),
         }
     }
 
@@ -1245,7 +1257,7 @@ impl Worker {
         if tick % 16 != 0 {
             return self.left_since.get().is_some() || tick % UNSTARTED_INTERVAL != 0;
         }
-        let lighter = || self.shared.has_lighter_worker(self.index, self.live.get());
+        let lighter = || self.shared.has_lighter_worker(self.index, self.live());
         let now = Instant::now();
         if let Some(since) = self.left_since.get() {
             if now.duration_since(since) < MAX_LEAVE && lighter() {
@@ -1514,7 +1526,7 @@ impl Worker {
     /// join the local queue.
     fn steal_share(&self, victim: usize, queued: usize) -> Option<TaskRef> {
         let theirs = self.shared.remotes[victim].live.load(Ordering::Relaxed);
-        let want = ((queued + theirs).saturating_sub(self.live.get()) / 2).clamp(1, queued.max(1));
+        let want = ((queued + theirs).saturating_sub(self.live()) / 2).clamp(1, queued.max(1));
         let stealer = &self.shared.stealers[victim];
         let before = self.local.len();
         let first = loop {
@@ -1562,7 +1574,7 @@ impl Worker {
         let must_stay_awake = shared.is_shutdown()
             || shared.has_visible_work(self.index)
             || shared.any_timer_due(now);
-        let retire_at = (self.spare && self.live.get() == 0).then(|| now + SPARE_KEEP_ALIVE);
+        let retire_at = (self.spare && self.live() == 0).then(|| now + SPARE_KEEP_ALIVE);
         if !must_stay_awake {
             let deadline = match (shared.earliest_timer(), retire_at) {
                 (Some(a), Some(b)) => Some(a.min(b)),
@@ -1593,7 +1605,7 @@ impl Worker {
         let woke = shared.idle.end_sleep(self.index);
         if woke == Woke::ByItself {
             if retire_at.is_some_and(|at| Instant::now() >= at)
-                && self.live.get() == 0
+                && self.live() == 0
                 && !shared.has_visible_work(self.index)
                 && self.local.is_empty()
             {
@@ -1618,10 +1630,8 @@ impl Worker {
     fn run_task(&self, task: TaskRef) {
         task.start_running();
         if !task.has_started() && !task.may_migrate() {
-            self.live.set(self.live.get() + 1);
-            self.shared.remotes[self.index]
-                .live
-                .store(self.live.get(), Ordering::Relaxed);
+            let live = &self.shared.remotes[self.index].live;
+            live.store(live.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         }
         // SAFETY: this worker dequeued the task and set it running, so it owns the task's
         // worker-side cells until it queues or parks it again below.
@@ -1667,7 +1677,7 @@ impl Worker {
                         if let Suspend::SliceOver = why {
                             self.after_slice();
                         }
-                        self.shared.registry_of(&task).insert(&task);
+                        self.shared.register(&task);
                         task.requeue();
                         self.requeue_here(task);
                         return;
@@ -1678,7 +1688,7 @@ impl Worker {
                         // SAFETY: this worker just ran the task, so it owns its worker-side cells.
                         unsafe { task.set_preempted(true) };
                         self.after_slice();
-                        self.shared.registry_of(&task).insert(&task);
+                        self.shared.register(&task);
                         task.requeue();
                         self.home.borrow_mut().push_back(task);
                         return;
@@ -1686,7 +1696,7 @@ impl Worker {
                     Suspend::Park => {
                         // In the registry before the park is committed: from then on another
                         // thread may wake it (and, migrating, run and finish it).
-                        self.shared.registry_of(&task).insert(&task);
+                        self.shared.register(&task);
                         let Some(woken) = Task::commit_park(task) else {
                             return;
                         };
@@ -1713,10 +1723,12 @@ impl Worker {
     }
 
     fn coroutine_ended(&self) {
-        self.live.set(self.live.get() - 1);
-        self.shared.remotes[self.index]
-            .live
-            .store(self.live.get(), Ordering::Relaxed);
+        self.shared.remotes[self.index].coroutine_ended();
+    }
+
+    /// Started coroutines of this worker that have not finished.
+    fn live(&self) -> usize {
+        self.shared.remotes[self.index].live.load(Ordering::Relaxed)
     }
 
     /// Everything a switch into `task`'s coroutine publishes first: its home, the current
@@ -1734,9 +1746,6 @@ impl Worker {
         let remote = &self.shared.remotes[self.index];
         remote.slice.begin(switches, task.async_preemptible());
         remote.running_id.store(task.id, Ordering::Relaxed);
-        remote
-            .running_since
-            .store(self.shared.clock(), Ordering::Relaxed);
     }
 
     /// Undoes `enter` once the worker has its thread back.
@@ -1869,7 +1878,7 @@ pub(crate) fn park_direct(task: *const Task) -> bool {
     if let Some(me) = &me {
         // As in `Worker::run_task` for a park: registered before its park is committed.
         me.set_last_ran(w.shared.clock());
-        w.shared.registry_of(me).insert(me);
+        w.shared.register(me);
     }
     w.handed.set(me);
     // SAFETY: `task` is the running coroutine, so its link is its own fiber; `to` is the
@@ -1920,7 +1929,7 @@ pub(crate) fn yield_direct(task: *const Task) -> bool {
         .expect("the yielder is running");
     debug_assert!(std::ptr::eq(&*me, task));
     me.set_last_ran(w.shared.clock());
-    w.shared.registry_of(&me).insert(&me);
+    w.shared.register(&me);
     me.requeue();
     // Queued before its stack is saved: only this thread takes from its home queue, and it
     // runs nothing else until the switch below has saved the yielder (the coroutine switched
@@ -2001,17 +2010,18 @@ impl Home for Shared {
 }
 
 /// What `Home::ending` does: on the ending coroutine's worker, before its joiner is told.
+/// That worker is the one the task names as its home (set at every resumption), so no
+/// thread-local is read: a spawn pays for this once per coroutine.
 fn coroutine_ending(task: &Task) {
-    with_worker(|worker| {
-        let Some(w) = worker else { return };
-        if task.registry_index() != crate::task::NOT_REGISTERED {
-            w.shared.registry_of(task).remove(task);
-        }
-        bump(&w.shared.remotes[w.index].counters.finished);
-        if !task.may_migrate() {
-            w.coroutine_ended();
-        }
-    });
+    let shared = &*task.runtime;
+    let remote = &shared.remotes[task.home()];
+    if task.registry_index() != crate::task::NOT_REGISTERED {
+        shared.registry_of(task).remove(task);
+    }
+    bump(&remote.counters.finished);
+    if !task.may_migrate() {
+        remote.coroutine_ended();
+    }
 }
 
 /// Suspends the running coroutine `task`, handing `why` to its worker. The coroutine's

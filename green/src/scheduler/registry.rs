@@ -22,17 +22,10 @@ pub(crate) struct Registry {
 }
 
 impl Registry {
-    /// Adds `task` if it is not in a registry yet.
-    #[inline]
-    pub(crate) fn insert(&self, task: &TaskRef) {
-        if task.registry_index() != NOT_REGISTERED {
-            return;
-        }
-        self.insert_slow(task);
-    }
-
+    /// Adds `task`, which is in no registry yet (the caller checked, see `Shared::register`).
     #[cold]
-    fn insert_slow(&self, task: &TaskRef) {
+    pub(crate) fn insert_slow(&self, task: &TaskRef) {
+        debug_assert_eq!(task.registry_index(), NOT_REGISTERED);
         let mut tasks = lock(&self.tasks);
         task.set_registry_index(tasks.len() as u32);
         tasks.push(task.clone());

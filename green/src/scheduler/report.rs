@@ -92,7 +92,9 @@ impl Shared {
             let running_id = remote.running_id.load(Ordering::Relaxed);
             let running = (running_id != 0).then(|| {
                 running_ids.push(running_id);
-                let since = remote.running_since.load(Ordering::Relaxed);
+                // Not sampled yet: it began after the monitor's last sample, which is when the
+                // clock last moved.
+                let since = remote.slice.running_since().unwrap_or_else(|| self.clock());
                 (running_id, ago(since).unwrap_or_default())
             });
             let c = &remote.counters;

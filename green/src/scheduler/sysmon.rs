@@ -47,6 +47,11 @@ pub(crate) struct SliceState {
     signalling: AtomicBool,
     /// The worker thread's kernel id (Linux), for its scheduler statistics; 0 if unknown.
     tid: AtomicI32,
+    /// Written by the monitor, for `dump`: the `switches` word of the resumption it last saw
+    /// begin, and when (the runtime's clock, at the sample before). The switch path itself
+    /// reads no clock for diagnostics.
+    seen_switches: AtomicU64,
+    seen_since: AtomicU64,
 }
 
 impl SliceState {
@@ -118,6 +123,21 @@ impl SliceState {
             unsafe { crate::scheduler::preempt::signal_thread(thread) };
         }
         self.signalling.store(false, Ordering::SeqCst);
+    }
+
+    /// The monitor saw resumption `switches` (the raw word) begin, after the sample at `at`.
+    fn saw(&self, switches: u64, at: u64) {
+        self.seen_since.store(at, Ordering::Relaxed);
+        self.seen_switches.store(switches, Ordering::Release);
+    }
+
+    /// Since when (the runtime's clock) the running coroutine has run, if the monitor has
+    /// sampled it yet; if not, it began after the monitor's last sample. For diagnostics: a
+    /// read racing a switch may pair the new coroutine with the old time.
+    pub(crate) fn running_since(&self) -> Option<u64> {
+        let seen = self.seen_switches.load(Ordering::Acquire);
+        let at = self.seen_since.load(Ordering::Relaxed);
+        (seen == self.switches.load(Ordering::Relaxed)).then_some(at)
     }
 
     /// Consumes a pending request to yield.
@@ -274,6 +294,7 @@ pub(crate) fn run(shared: Arc<Shared>) {
                     asked: previous,
                     baseline: None,
                 };
+                state.saw(switches, shared.nanos_since_epoch(previous));
                 shared.set_stuck(i, false);
                 active = true;
             } else if running {

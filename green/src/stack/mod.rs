@@ -83,19 +83,25 @@ const CACHE_MAX_STACK: usize = 1 << 20;
 /// The process's stacks; see the module doc.
 static SHELF: Shelf = Shelf::new(GuardPolicy::Auto, shelf::RETAIN_STACKS, shelf::RETAIN_BYTES);
 
-/// The system page size, read once.
+/// The system page size, read once. Inlined: every switch into a coroutine asks for it (the
+/// guard range it announces to the overflow handler).
+#[inline]
 pub(crate) fn page_size() -> usize {
-    static PAGE: AtomicUsize = AtomicUsize::new(0);
     match PAGE.load(Ordering::Relaxed) {
-        0 => {
-            // SAFETY: sysconf has no preconditions.
-            let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
-            assert!(page.is_power_of_two(), "odd page size {page}");
-            PAGE.store(page, Ordering::Relaxed);
-            page
-        }
+        0 => read_page_size(),
         page => page,
     }
+}
+
+static PAGE: AtomicUsize = AtomicUsize::new(0);
+
+#[cold]
+fn read_page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+    assert!(page.is_power_of_two(), "odd page size {page}");
+    PAGE.store(page, Ordering::Relaxed);
+    page
 }
 
 /// Checks a requested coroutine stack size and rounds it up to a whole number of pages.
