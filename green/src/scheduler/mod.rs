@@ -35,10 +35,11 @@
 //!
 //! Since a coroutine stays where it starts, *where* it starts decides both whether parallel
 //! work spreads and whether coroutines that talk to each other share a core. A worker starts
-//! its unstarted coroutines promptly: at once when it has nothing else to run, and otherwise
-//! one every `UNSTARTED_INTERVAL` turns, so that a spawner that blocks on what it spawned (a
-//! producer-consumer pipeline, a ping-pong pair, a fan-out it selects over) finds them started
-//! next to it. An idle worker takes a victim's unstarted coroutines only once they have waited
+//! its unstarted coroutines promptly: at once when it has nothing else to run or when the
+//! coroutine it ran last parked (it waits for someone, likely a partner just spawned), and
+//! otherwise one every `UNSTARTED_INTERVAL` turns, so that a spawner that blocks on what it
+//! spawned (a producer-consumer pipeline, a ping-pong pair, a fan-out it selects over) finds
+//! them started next to it. An idle worker takes a victim's unstarted coroutines only once they have waited
 //! there for `STEAL_AGE` as it watched (it keeps looking that long): a backlog of real work,
 //! which it then shares by stealing enough to even the two workers out. A worker that has had
 //! a backlog of started coroutines (two or more runnable) for `BACKLOG_AGE` while another is
@@ -161,7 +162,7 @@ const UNSTARTED_INTERVAL: u32 = 32;
 /// before the thief takes them: long enough for a worker about to start them itself (a
 /// spawner that then blocked on them, a burst of partners) to do so, so that coroutines that
 /// talk to each other start on one worker; short next to the work a real backlog means.
-const STEAL_AGE: Duration = Duration::from_micros(30);
+const STEAL_AGE: Duration = Duration::from_micros(100);
 /// How long at most a worker with a backlog leaves its unstarted coroutines to a lighter
 /// worker. An idle worker on a loaded machine may wait tens of milliseconds for a core before
 /// it can take them; meanwhile the waiting worker is busy with its started ones, so nothing
@@ -998,6 +999,9 @@ pub(crate) struct Worker {
     sightings: RefCell<Vec<Option<Instant>>>,
     /// A spare worker (started by the monitor; retires when idle).
     spare: bool,
+    /// Whether the last coroutine that ran here switched out by parking (rather than by
+    /// yielding or ending), for `leave_unstarted`.
+    parked_turn: Cell<bool>,
 }
 
 impl Worker {
@@ -1027,6 +1031,7 @@ impl Worker {
             backlog_since: Cell::new(None),
             sightings: RefCell::new(vec![None; slots]),
             spare,
+            parked_turn: Cell::new(false),
         }
     }
 
@@ -1246,16 +1251,21 @@ impl Worker {
     /// instead, except while this worker has had a backlog of started work (two or more
     /// runnable) for `BACKLOG_AGE` and another worker is lighter (idle, or running fewer
     /// coroutines): then it leaves them, up to `MAX_LEAVE`, for that worker to take (see the
-    /// module doc).
+    /// module doc). After a turn that ended in a park, an unstarted coroutine starts at once:
+    /// the coroutine that parked waits for someone, most likely a partner it or its peers
+    /// just spawned (a producer for its consumer, a worker for its pool), which should start
+    /// next to it before an idle worker takes it away. Coroutines that only yield (CPU-bound
+    /// work) keep the interval, so that an idle worker does take theirs.
     fn leave_unstarted(&self, tick: u32, runnable: usize) -> bool {
+        let interval_not_due = !self.parked_turn.get() && tick % UNSTARTED_INTERVAL != 0;
         if runnable < 2 {
             self.backlog_since.set(None);
             self.left_since.set(None);
-            return tick % UNSTARTED_INTERVAL != 0;
+            return interval_not_due;
         }
         // The clock and the other workers are looked at every few turns only.
         if tick % 16 != 0 {
-            return self.left_since.get().is_some() || tick % UNSTARTED_INTERVAL != 0;
+            return self.left_since.get().is_some() || interval_not_due;
         }
         let lighter = || self.shared.has_lighter_worker(self.index, self.live());
         let now = Instant::now();
@@ -1267,7 +1277,7 @@ impl Worker {
                 return true;
             }
             // Waited long enough, or nobody would take them now: start them here.
-            return tick % UNSTARTED_INTERVAL != 0;
+            return interval_not_due;
         }
         let backlog = *self.backlog_since.get().get_or_insert(now);
         self.backlog_since.set(Some(backlog));
@@ -1278,7 +1288,7 @@ impl Worker {
             self.shared.notify_one();
             return true;
         }
-        tick % UNSTARTED_INTERVAL != 0
+        interval_not_due
     }
 
     fn steal_global(&self) -> Option<TaskRef> {
@@ -1674,6 +1684,7 @@ impl Worker {
             match outcome {
                 Outcome::Suspended(message) => match Suspend::from_message(message) {
                     why @ (Suspend::Yield | Suspend::SliceOver) => {
+                        self.parked_turn.set(false);
                         if let Suspend::SliceOver = why {
                             self.after_slice();
                         }
@@ -1687,6 +1698,7 @@ impl Worker {
                         // migrating or not, behind what is queued here.
                         // SAFETY: this worker just ran the task, so it owns its worker-side cells.
                         unsafe { task.set_preempted(true) };
+                        self.parked_turn.set(false);
                         self.after_slice();
                         self.shared.register(&task);
                         task.requeue();
@@ -1698,6 +1710,7 @@ impl Worker {
                         // thread may wake it (and, migrating, run and finish it).
                         self.shared.register(&task);
                         let Some(woken) = Task::commit_park(task) else {
+                            self.parked_turn.set(true);
                             return;
                         };
                         // An unpark arrived while the coroutine was switching out: resume it.
@@ -1708,6 +1721,7 @@ impl Worker {
                     }
                 },
                 Outcome::Returned => {
+                    self.parked_turn.set(false);
                     // Counted and unregistered as it ended (`Home::ending`), or, unwound by
                     // a shutdown, as it was discarded.
                     task.finish();
