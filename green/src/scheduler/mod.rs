@@ -35,9 +35,9 @@
 //!
 //! Since a coroutine stays where it starts, *where* it starts decides both whether parallel
 //! work spreads and whether coroutines that talk to each other share a core. A worker starts
-//! its unstarted coroutines promptly: at once when it has nothing else to run or when the
-//! coroutine it ran last parked (it waits for someone, likely a partner just spawned), and
-//! otherwise one every `UNSTARTED_INTERVAL` turns, so that a spawner that blocks on what it
+//! its unstarted coroutines promptly: at once when it has nothing else to run or, while it
+//! is not busy, when the coroutine it ran last parked (it waits for someone, likely a partner
+//! just spawned), and otherwise one every `UNSTARTED_INTERVAL` turns, so that a spawner that blocks on what it
 //! spawned (a producer-consumer pipeline, a ping-pong pair, a fan-out it selects over) finds
 //! them started next to it. An idle worker takes a victim's unstarted coroutines only once they have waited
 //! there for `STEAL_AGE` as it watched (it keeps looking that long): a backlog of real work,
@@ -1002,6 +1002,9 @@ pub(crate) struct Worker {
     /// Whether the last coroutine that ran here switched out by parking (rather than by
     /// yielding or ending), for `leave_unstarted`.
     parked_turn: Cell<bool>,
+    /// Whether the backlog of started work (`backlog_since`) had lasted `BACKLOG_AGE` when
+    /// last looked at: the worker is busy, not just handing work between partners.
+    backlog_lasts: Cell<bool>,
 }
 
 impl Worker {
@@ -1032,6 +1035,7 @@ impl Worker {
             sightings: RefCell::new(vec![None; slots]),
             spare,
             parked_turn: Cell::new(false),
+            backlog_lasts: Cell::new(false),
         }
     }
 
@@ -1251,21 +1255,31 @@ impl Worker {
     /// instead, except while this worker has had a backlog of started work (two or more
     /// runnable) for `BACKLOG_AGE` and another worker is lighter (idle, or running fewer
     /// coroutines): then it leaves them, up to `MAX_LEAVE`, for that worker to take (see the
-    /// module doc). After a turn that ended in a park, an unstarted coroutine starts at once:
-    /// the coroutine that parked waits for someone, most likely a partner it or its peers
-    /// just spawned (a producer for its consumer, a worker for its pool), which should start
-    /// next to it before an idle worker takes it away. Coroutines that only yield (CPU-bound
-    /// work) keep the interval, so that an idle worker does take theirs.
+    /// module doc). On a worker without a lasting backlog, an unstarted coroutine starts at
+    /// once after a turn that ended in a park: the coroutine that parked
+    /// waits for someone, most likely a partner it or its peers just spawned (a producer for
+    /// its consumer, a worker for its pool), which should start next to it before an idle
+    /// worker takes it away. Coroutines that only yield (CPU-bound work) keep the interval,
+    /// and a busy worker keeps the backlog rule, so that an idle worker does take theirs (a
+    /// server's new connections spread out when its acceptor's worker is busy).
     fn leave_unstarted(&self, tick: u32, runnable: usize) -> bool {
-        let interval_not_due = !self.parked_turn.get() && tick % UNSTARTED_INTERVAL != 0;
         if runnable < 2 {
             self.backlog_since.set(None);
             self.left_since.set(None);
-            return interval_not_due;
+            self.backlog_lasts.set(false);
+        }
+        // Whether to keep running started coroutines this turn, unless the backlog rule says
+        // otherwise: yes until the interval is due, or until a coroutine parks while the
+        // worker has no lasting backlog.
+        let keep_on = |s: &Self| {
+            (s.backlog_lasts.get() || !s.parked_turn.get()) && tick % UNSTARTED_INTERVAL != 0
+        };
+        if runnable < 2 {
+            return keep_on(self);
         }
         // The clock and the other workers are looked at every few turns only.
         if tick % 16 != 0 {
-            return self.left_since.get().is_some() || interval_not_due;
+            return self.left_since.get().is_some() || keep_on(self);
         }
         let lighter = || self.shared.has_lighter_worker(self.index, self.live());
         let now = Instant::now();
@@ -1277,18 +1291,20 @@ impl Worker {
                 return true;
             }
             // Waited long enough, or nobody would take them now: start them here.
-            return interval_not_due;
+            return keep_on(self);
         }
         let backlog = *self.backlog_since.get().get_or_insert(now);
         self.backlog_since.set(Some(backlog));
-        if now.duration_since(backlog) >= BACKLOG_AGE && lighter() {
+        self.backlog_lasts
+            .set(now.duration_since(backlog) >= BACKLOG_AGE);
+        if self.backlog_lasts.get() && lighter() {
             self.left_since.set(Some(now));
             // Make sure an idle peer is awake to take them (the wake-up when they were queued
             // may have been skipped, see `notify_one_relaxed`).
             self.shared.notify_one();
             return true;
         }
-        interval_not_due
+        keep_on(self)
     }
 
     fn steal_global(&self) -> Option<TaskRef> {
