@@ -627,3 +627,80 @@ fn a_coroutine_spawned_beside_a_preempted_spinner_starts_within_a_slice() {
         },
     );
 }
+
+/// A coroutine that a plain thread wakes while its one worker runs a preempted spinner runs at
+/// the spinner's next slice end, ahead of it: the wake-up waits in the worker's inbox, which
+/// the slice end drains before it queues the spinner again. Counted in preemptions and
+/// switches, not time: the waker unparks just after the spinner is resumed from a preemption,
+/// so a whole slice lies ahead, and notes the count;
+/// the woken coroutine notes the count when it runs. Before the fix the spinner was queued
+/// first and ran a slice more, so the woken coroutine always ran two preemptions after its
+/// wake-up (the rescued timers of `starve` waited the same way: 23 ms instead of 10).
+#[test]
+fn a_wake_up_from_another_thread_runs_at_the_next_slice_end() {
+    in_child(
+        "a_wake_up_from_another_thread_runs_at_the_next_slice_end",
+        &[],
+        || {
+            if !supported() {
+                return;
+            }
+            const ATTEMPTS: u64 = 5;
+            let rt = one_worker(SLICE_MS);
+            let round = Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let (started, woken_started) = mpsc::channel();
+            let (ran, woken_ran) = mpsc::channel();
+            let woken = {
+                let round = round.clone();
+                rt.spawn(move || {
+                    {
+                        let _no_preempt = green::preempt::disable();
+                        started.send(green::current()).unwrap();
+                    }
+                    for attempt in 1..=ATTEMPTS {
+                        while round.load(Ordering::SeqCst) < attempt {
+                            green::park();
+                        }
+                        let _no_preempt = green::preempt::disable();
+                        ran.send(green::preempt::async_preemptions()).unwrap();
+                    }
+                })
+                .unwrap()
+            };
+            let me = expect_within(&woken_started, "the woken coroutine to start");
+            let (stop, spinner) = spawn_spinner(&rt, false);
+            let mut fewest = u64::MAX;
+            for attempt in 1..=ATTEMPTS {
+                // Just after the spinner was resumed from a preemption: it has a whole slice
+                // ahead of it. (Waking it as soon as the preemption is counted would race the
+                // worker's own handling of it.)
+                let switches = || rt.metrics().workers[0].switches;
+                let deadline = Instant::now() + BOUND;
+                let before = green::preempt::async_preemptions();
+                while green::preempt::async_preemptions() == before {
+                    assert!(Instant::now() < deadline, "the spinner is not preempted");
+                    std::thread::yield_now();
+                }
+                let preempted_at = switches();
+                while switches() == preempted_at {
+                    assert!(Instant::now() < deadline, "the spinner is not resumed");
+                    std::thread::yield_now();
+                }
+                let at_wake = green::preempt::async_preemptions();
+                round.store(attempt, Ordering::SeqCst);
+                me.unpark();
+                let at_run = expect_within(&woken_ran, "the woken coroutine to run");
+                fewest = fewest.min(at_run - at_wake);
+            }
+            stop.store(true, Ordering::Relaxed);
+            spinner.join().unwrap();
+            woken.join().unwrap();
+            assert!(
+                fewest <= 1,
+                "a coroutine woken from another thread ran {fewest} preemptions of its \
+                 worker's spinner after the wake-up at best, in {ATTEMPTS} attempts"
+            );
+            rt.shutdown().unwrap();
+        },
+    );
+}

@@ -101,7 +101,8 @@ pub(crate) type TaskRef = Arc<Task>;
 
 // A million parked coroutines keep a million tasks: with its `Arc` header a task must stay one
 // 256-byte allocation (the `parked` bar of DESIGN §4 counts every byte; see `JOB_SLOT_SIZE`).
-#[cfg(all(target_arch = "x86_64", not(greenchan_portable_fiber)))]
+// (Not under loom, whose atomics are larger.)
+#[cfg(all(target_arch = "x86_64", not(greenchan_portable_fiber), not(loom)))]
 const _: () = assert!(std::mem::size_of::<Task>() + 16 <= 248);
 
 type Woken = TaskWoken<Shared>;
@@ -1399,8 +1400,8 @@ impl Worker {
     }
 
     /// A coroutine gave up this worker because its time slice was over: before it queues up
-    /// again, the coroutines that became due meanwhile (timers, sockets) are made runnable, so
-    /// they run ahead of it, and the next pick starts with the local queue (unstarted and
+    /// again, the coroutines that became due meanwhile (timers, sockets, wake-ups in its inbox)
+    /// are made runnable, so they run ahead of it, and the next pick starts with the local queue (unstarted and
     /// migrating coroutines, and a batch of the global queue's), whose regular turns come only
     /// every `UNSTARTED_INTERVAL` and `GLOBAL_CHECK_INTERVAL` picks.
     /// (Otherwise the worker looks at them only every few turns, and a slice-long coroutine
@@ -1408,6 +1409,12 @@ impl Worker {
     fn after_slice(&self) {
         self.fire_timers_if_any(self.index);
         self.poll_now();
+        // What other threads woke for this worker meanwhile goes ahead of the coroutine whose
+        // slice ended too: while it ran past its slice the monitor counted the worker stuck,
+        // and a rescuer (an idle worker, or a spare thread) fired its due timers, whose
+        // coroutines wait in the inbox. Drained after the requeue, they would wait a slice
+        // more behind it.
+        self.drain_inbox();
         self.serve_global();
         self.local_first.set(true);
     }
