@@ -1795,26 +1795,27 @@ impl Worker {
         context::set_current_task(std::ptr::null());
     }
 
+    /// The tick of the loop turn a direct switch would take, unless the worker loop itself
+    /// must take it: one of its periodic checks is due then, or the runtime shuts down.
+    fn direct_turn(&self) -> Option<u32> {
+        let tick = self.tick.get().wrapping_add(1);
+        let due = tick % TIMER_CHECK_INTERVAL == 0
+            || tick % GLOBAL_CHECK_INTERVAL == 0
+            || tick % NETPOLL_CHECK_INTERVAL == 0;
+        (!due && !self.shared.is_shutdown()).then_some(tick)
+    }
+
     /// The next task for a direct switch from a parking coroutine: the `runnext` one, when it
     /// has run before and the worker loop would pick it now anyway (no periodic check is due
     /// at this tick, the streak allows it, no shutdown). Counts as one turn of the loop.
     fn take_direct(&self) -> Option<(TaskRef, *mut Fiber)> {
-        let tick = self.tick.get().wrapping_add(1);
-        if tick % TIMER_CHECK_INTERVAL == 0
-            || tick % GLOBAL_CHECK_INTERVAL == 0
-            || tick % NETPOLL_CHECK_INTERVAL == 0
-        {
-            return None;
-        }
+        let tick = self.direct_turn()?;
         let streak = self.runnext_streak.get();
         if streak >= RUNNEXT_STREAK
             && !(self.home.borrow().is_empty()
                 && self.local.is_empty()
                 && self.shared.remotes[self.index].inbox.is_empty())
         {
-            return None;
-        }
-        if self.shared.is_shutdown() {
             return None;
         }
         let next = self.runnext.take()?;
@@ -1835,13 +1836,7 @@ impl Worker {
     /// suspended by a switch (not stopped by asynchronous preemption). Counts as one turn of
     /// the loop.
     fn take_yield_target(&self) -> Option<(TaskRef, *mut Fiber)> {
-        let tick = self.tick.get().wrapping_add(1);
-        if tick % TIMER_CHECK_INTERVAL == 0
-            || tick % GLOBAL_CHECK_INTERVAL == 0
-            || tick % NETPOLL_CHECK_INTERVAL == 0
-        {
-            return None;
-        }
+        let tick = self.direct_turn()?;
         let runnext = self.runnext.take();
         let has_runnext = runnext.is_some();
         self.runnext.set(runnext);
@@ -1849,7 +1844,6 @@ impl Worker {
             || self.local_first.get()
             || !self.local.is_empty()
             || !self.shared.remotes[self.index].inbox.is_empty()
-            || self.shared.is_shutdown()
         {
             return None;
         }
@@ -1885,47 +1879,8 @@ impl Worker {
 /// after a suspend): only then is `task`'s stack no longer in use, and an unpark that comes
 /// first finds it active and leaves a token, which makes the commit fail and requeue it.
 pub(crate) fn park_direct(task: *const Task) -> bool {
-    if !fiber::DIRECT {
-        return false;
-    }
-    let worker = context::worker();
-    // The switch code runs at depth one (no preemption while the worker's cells change hands).
-    let depth = critical::before_switch();
-    // SAFETY: a non-null worker pointer is published by `Worker::run` on this thread and stays
-    // valid while it runs coroutines, this one included.
-    let Some((next, to)) = (unsafe { worker.as_ref() }).and_then(Worker::take_direct) else {
-        critical::after_switch(depth);
-        return false;
-    };
-    // SAFETY: as above.
-    let w = unsafe { &*worker };
-    // The parker's slice ends here: a preemption requested for it must not carry over to the
-    // coroutine it switches to. (The overflow handler is told of the new coroutine's stack a
-    // few instructions before the switch leaves the old one; an overflow in that window is
-    // reported as a plain SIGSEGV rather than by name.)
-    let remote = &w.shared.remotes[w.index];
-    remote.slice.end();
-    remote.direct_switches.store(
-        remote.direct_switches.load(Ordering::Relaxed) + 1,
-        Ordering::Relaxed,
-    );
-    w.enter(&next);
-    let me = w.running.replace(Some(next));
-    debug_assert!(me.as_deref().is_some_and(|m| std::ptr::eq(m, task)));
-    if let Some(me) = &me {
-        // As in `Worker::run_task` for a park: registered before its park is committed.
-        me.set_last_ran(w.shared.clock());
-        w.shared.register(me);
-    }
-    w.handed.set(me);
-    // SAFETY: `task` is the running coroutine, so its link is its own fiber; `to` is the
-    // started, suspended fiber of the task this worker just dequeued and made its running one.
-    let landing = unsafe { fiber::switch_to((*task).link(), to) };
-    if landing == Landing::Direct {
-        commit_handed_park();
-    }
-    critical::after_switch(depth);
-    true
+    // The parker's park is committed by the coroutine switched to, as it lands.
+    switch_direct(task, Worker::take_direct, |w, me| w.handed.set(Some(me)))
 }
 
 /// Yields the running coroutine `task` by switching straight to the coroutine its worker
@@ -1935,11 +1890,30 @@ pub(crate) fn park_direct(task: *const Task) -> bool {
 /// other threads steal from, and its stack is in use until the switch), or this backend cannot
 /// switch directly; the caller then suspends to its worker.
 pub(crate) fn yield_direct(task: *const Task) -> bool {
-    if !fiber::DIRECT {
-        return false;
-    }
     // SAFETY: `task` is the running coroutine (checked by the caller), alive while it runs.
     if unsafe { &*task }.may_migrate() {
+        return false;
+    }
+    switch_direct(task, Worker::take_yield_target, |w, me| {
+        me.requeue();
+        // Queued before its stack is saved: only this thread takes from its home queue, and
+        // it runs nothing else until the switch has saved the yielder (the coroutine switched
+        // to may then resume it, by this same path or through the worker loop).
+        w.home.borrow_mut().push_back(me);
+    })
+}
+
+/// The direct switch of `park_direct` and `yield_direct`: from the running coroutine `task`
+/// to the one `take` dequeues, made this worker's running coroutine; `leave` disposes of
+/// `task`'s reference (registered, and its last run noted) before the switch. Returns false,
+/// having done nothing, if this backend cannot switch directly or `take` finds nothing;
+/// true once `task` runs again.
+fn switch_direct(
+    task: *const Task,
+    take: impl FnOnce(&Worker) -> Option<(TaskRef, *mut Fiber)>,
+    leave: impl FnOnce(&Worker, TaskRef),
+) -> bool {
+    if !fiber::DIRECT {
         return false;
     }
     let worker = context::worker();
@@ -1947,12 +1921,16 @@ pub(crate) fn yield_direct(task: *const Task) -> bool {
     let depth = critical::before_switch();
     // SAFETY: a non-null worker pointer is published by `Worker::run` on this thread and stays
     // valid while it runs coroutines, this one included.
-    let Some((next, to)) = (unsafe { worker.as_ref() }).and_then(Worker::take_yield_target) else {
+    let Some((next, to)) = (unsafe { worker.as_ref() }).and_then(take) else {
         critical::after_switch(depth);
         return false;
     };
     // SAFETY: as above.
     let w = unsafe { &*worker };
+    // The old coroutine's slice ends here: a preemption requested for it must not carry over
+    // to the coroutine it switches to. (The overflow handler is told of the new coroutine's
+    // stack a few instructions before the switch leaves the old one; an overflow in that window
+    // is reported as a plain SIGSEGV rather than by name.)
     let remote = &w.shared.remotes[w.index];
     remote.slice.end();
     remote.direct_switches.store(
@@ -1963,15 +1941,13 @@ pub(crate) fn yield_direct(task: *const Task) -> bool {
     let me = w
         .running
         .replace(Some(next))
-        .expect("the yielder is running");
+        .expect("the coroutine switching out is running");
     debug_assert!(std::ptr::eq(&*me, task));
+    // As in `Worker::run_task` for a suspension: registered before another party can reach
+    // it (a park is committed, a queued coroutine dequeued).
     me.set_last_ran(w.shared.clock());
     w.shared.register(&me);
-    me.requeue();
-    // Queued before its stack is saved: only this thread takes from its home queue, and it
-    // runs nothing else until the switch below has saved the yielder (the coroutine switched
-    // to may then resume it, by this same path or through the worker loop).
-    w.home.borrow_mut().push_back(me);
+    leave(w, me);
     // SAFETY: `task` is the running coroutine, so its link is its own fiber; `to` is the
     // started, suspended fiber of the task this worker just dequeued and made its running one.
     let landing = unsafe { fiber::switch_to((*task).link(), to) };
