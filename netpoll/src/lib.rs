@@ -40,7 +40,10 @@
 //! number, as tokio's `ScheduledIo`: an event sets bits and bumps the sequence, a failed
 //! syscall clears bits only if the sequence has not moved since it read the word, so an event
 //! landing between the failed syscall and the park is never lost (`scheduled_io.rs` states the
-//! invariant; loom model-checks it). A socket may have any
+//! invariant; loom model-checks it). A stream read or write that moves fewer bytes than asked for
+//! also clears its direction (the socket's queue is drained, tokio's rule), and an operation
+//! whose direction is clear parks before trying its syscall, so a request-response
+//! connection spends one `recv` per message instead of two. A socket may have any
 //! number of waiters (typically one reader and one writer); readiness wakes all waiters of its
 //! direction, and those that lose the race park again.
 //!
@@ -111,7 +114,8 @@ macro_rules! stream_io_impls {
     ($ty:ident) => {
         impl std::io::Read for &$ty {
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-                self.inner.io($crate::sys::Dir::Read, |mut s| {
+                let len = buf.len();
+                self.inner.io_stream($crate::sys::Dir::Read, len, |mut s| {
                     std::io::Read::read(&mut s, buf)
                 })
             }
@@ -128,9 +132,10 @@ macro_rules! stream_io_impls {
 
         impl std::io::Write for &$ty {
             fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                self.inner.io($crate::sys::Dir::Write, |mut s| {
-                    std::io::Write::write(&mut s, buf)
-                })
+                self.inner
+                    .io_stream($crate::sys::Dir::Write, buf.len(), |mut s| {
+                        std::io::Write::write(&mut s, buf)
+                    })
             }
 
             fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {

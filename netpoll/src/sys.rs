@@ -126,11 +126,36 @@ impl<S: AsRawFd> Socket<S> {
     /// socket's timeout for that direction. A timeout gives `EAGAIN` (`WouldBlock`), as a
     /// std socket's `SO_RCVTIMEO`/`SO_SNDTIMEO` does on Linux.
     pub(crate) fn io<R>(&self, dir: Dir, op: impl FnMut(&S) -> io::Result<R>) -> io::Result<R> {
+        self.io_drained(dir, op, |_| false)
+    }
+
+    /// A stream's `read` or `write` of `len` bytes: as [`io`](Self::io), and a transfer
+    /// shorter than asked for (but not empty) forgets `dir`'s readiness, as a `WouldBlock`
+    /// would. On a stream socket a short read means the receive queue was emptied and a short
+    /// write that the send buffer filled (tokio's rule for epoll and kqueue), so the next
+    /// operation parks at once instead of spending a syscall to hear `WouldBlock`. If data
+    /// arrived after all, its event came after the snapshot taken before the syscall, and
+    /// the clear (guarded by that snapshot) does nothing.
+    pub(crate) fn io_stream(
+        &self,
+        dir: Dir,
+        len: usize,
+        op: impl FnMut(&S) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        self.io_drained(dir, op, |&n| n > 0 && n < len)
+    }
+
+    fn io_drained<R>(
+        &self,
+        dir: Dir,
+        op: impl FnMut(&S) -> io::Result<R>,
+        drained: impl Fn(&R) -> bool,
+    ) -> io::Result<R> {
         let timeout = match dir {
             Dir::Read => self.read_timeout.get(),
             Dir::Write => self.write_timeout.get(),
         };
-        self.io_within(dir, timeout, op)
+        self.io_within(dir, timeout, op, drained)
             .map_err(|e| e.unwrap_or_else(|| io::Error::from_raw_os_error(libc::EAGAIN)))
     }
 
@@ -141,32 +166,48 @@ impl<S: AsRawFd> Socket<S> {
         op: impl FnMut(&S) -> io::Result<R>,
     ) -> io::Result<R> {
         // Without a timeout the loop never times out; map that case anyway rather than panic.
-        self.io_within(dir, None, op)
+        self.io_within(dir, None, op, |_| false)
             .map_err(|e| e.unwrap_or_else(|| io::ErrorKind::TimedOut.into()))
     }
 
     /// The retry loop; `Err(None)` means `timeout` ran out.
+    ///
+    /// In a coroutine, in blocking mode, a direction whose readiness is known to be gone (a
+    /// `WouldBlock` or a `drained` result cleared it, and no event has come since) is waited
+    /// for before the syscall rather than after it: the syscall could only say `WouldBlock`.
+    /// A socket starts ready both ways, so its first operation always tries the syscall.
     fn io_within<R>(
         &self,
         dir: Dir,
         timeout: Option<Duration>,
         mut op: impl FnMut(&S) -> io::Result<R>,
+        drained: impl Fn(&R) -> bool,
     ) -> Result<R, Option<io::Error>> {
-        let mut deadline: Option<Option<Instant>> = None;
+        let io = self.reg.io();
+        let mut cached: Option<Option<Instant>> = None;
+        let mut deadline =
+            || *cached.get_or_insert_with(|| timeout.and_then(|t| Instant::now().checked_add(t)));
         loop {
-            let snapshot = self.reg.io().snapshot();
+            let snapshot = io.snapshot();
+            if snapshot & interest(dir) == 0
+                && !self.nonblocking.load(Ordering::Relaxed)
+                && green::in_coroutine()
+            {
+                if !io.wait(interest(dir), deadline()) {
+                    return Err(None);
+                }
+                continue;
+            }
             match op(&self.sock) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     if self.nonblocking.load(Ordering::Relaxed) {
                         return Err(Some(e));
                     }
-                    let deadline = *deadline
-                        .get_or_insert_with(|| timeout.and_then(|t| Instant::now().checked_add(t)));
                     let ready = if green::in_coroutine() {
-                        self.reg.io().clear(interest(dir), snapshot);
-                        self.reg.io().wait(interest(dir), deadline)
+                        io.clear(interest(dir), snapshot);
+                        io.wait(interest(dir), deadline())
                     } else {
-                        wait_fd(self.fd(), dir, deadline).map_err(Some)?
+                        wait_fd(self.fd(), dir, deadline()).map_err(Some)?
                     };
                     if !ready {
                         return Err(None);
@@ -174,7 +215,12 @@ impl<S: AsRawFd> Socket<S> {
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(Some(e)),
-                Ok(r) => return Ok(r),
+                Ok(r) => {
+                    if drained(&r) {
+                        io.clear(interest(dir), snapshot);
+                    }
+                    return Ok(r);
+                }
             }
         }
     }
