@@ -33,8 +33,9 @@
 //!
 //! ## How it works
 //!
-//! Every socket is non-blocking underneath and registered, once, with the process's single
-//! mio `Poll`, edge-triggered for both directions (`reactor.rs`). An operation tries its
+//! Every socket is non-blocking underneath and, when a coroutine first waits on it,
+//! registered with the mio `Poll` of that coroutine's worker, edge-triggered for both
+//! directions (`reactor.rs`). An operation tries its
 //! syscall; if the kernel says `WouldBlock`, the coroutine records itself as a waiter on the
 //! socket's readiness and parks (`sys.rs`). Each socket keeps a readiness word with a sequence
 //! number, as tokio's `ScheduledIo`: an event sets bits and bumps the sequence, a failed
@@ -47,18 +48,22 @@
 //! number of waiters (typically one reader and one writer); readiness wakes all waiters of its
 //! direction, and those that lose the race park again.
 //!
-//! Who polls is Go's answer rather than a dedicated poller thread: the reactor installs itself
-//! as green's idle driver (`green::driver`, internal), so a worker with nothing to run, instead
-//! of sleeping on its condition variable, blocks in `epoll_wait` with a timeout equal to its
-//! runtime's next timer (only one thread polls at a time; other idle workers sleep as before).
-//! New work for that worker breaks the poll through a `mio::Waker`. The coroutines an event
-//! makes ready are unparked on the polling worker, which runs them at once: no cross-thread
-//! wake-up per event. Busy workers also poll without blocking when their local queue runs dry
-//! and every few dozen scheduling ticks, so I/O is not starved when no worker is ever idle.
-//! An idle runtime with sockets therefore sleeps in the kernel and uses no CPU. Several
-//! runtimes share the one poller: an event for another runtime's coroutine queues it on
-//! that runtime (a cross-thread wake-up), and when a polling worker's runtime shuts down an
-//! idle worker of another runtime takes the poll over.
+//! Who polls is the workers themselves, each its own poller, rather than a dedicated poller
+//! thread: the reactor installs itself as green's idle driver (`green::driver`, internal), so
+//! a worker with nothing to run, instead of sleeping on its condition variable, blocks in
+//! `epoll_wait` on its own poller with a timeout equal to its runtime's next timer. New work
+//! for that worker breaks the poll through the poller's `mio::Waker`. Since a socket is
+//! registered where its coroutine runs, and a started coroutine stays on its thread, an event
+//! wakes coroutines of the polling worker, which runs them at once: no cross-thread wake-up
+//! per event (a socket waited on from several workers at once is the exception: it stays
+//! with the first, and the others' wake-ups cross threads). Busy workers also poll their own
+//! poller without blocking when their local queue runs dry and every few dozen scheduling
+//! ticks, so I/O is not starved when no worker is ever idle; the pollers of workers stuck in
+//! one coroutine are polled by the monitor. An idle runtime with sockets therefore sleeps in
+//! the kernel and uses no CPU. Worker `i` of every runtime shares poller `i`: an event for
+//! another runtime's coroutine queues it on that runtime (a cross-thread wake-up), when a
+//! polling worker's runtime shuts down another runtime's worker `i` takes the poll over, and
+//! when no worker `i` is left the poller's sockets move to one that has a worker.
 //!
 //! On a plain thread, an operation that would block waits in `poll(2)` on the descriptor
 //! instead, honouring the socket's timeout: no runtime is involved.

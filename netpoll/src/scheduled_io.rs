@@ -2,7 +2,8 @@
 //! whose syscall said `WouldBlock` and the poller, kept apart from the reactor so that loom can
 //! model-check it (`RUSTFLAGS="--cfg loom" cargo test -p greenchan-netpoll --release --lib scheduled_io`).
 //!
-//! The word is `sequence << 2 | bits`, one bit per direction. The two parties:
+//! The word is `sequence << 4 | bits`: a readiness bit per direction, and a closed bit per
+//! direction that events saying the peer hung up (or an error) set with it. The two parties:
 //!
 //! - An operation (`sys.rs`) reads the word (`snapshot`), tries its syscall, and on
 //!   `WouldBlock` calls `clear(dir, snapshot)`, which drops `dir`'s bit only if the sequence is
@@ -61,8 +62,18 @@ use park::Handle;
 pub(crate) const READ: u64 = 1;
 /// Readiness bit: the socket may be writable (or has an error).
 pub(crate) const WRITE: u64 = 2;
-const BITS: u64 = READ | WRITE;
-const SEQ_ONE: u64 = 4;
+/// Set with `READ` by an event that says the peer hung up (or an error): a read will not
+/// block however short the last one was.
+pub(crate) const READ_CLOSED: u64 = 4;
+/// Set with `WRITE` by an event that says the socket cannot send any more (or an error).
+pub(crate) const WRITE_CLOSED: u64 = 8;
+const BITS: u64 = READ | WRITE | READ_CLOSED | WRITE_CLOSED;
+const SEQ_ONE: u64 = 16;
+
+/// The closed bit of direction `interest` (`READ` or `WRITE`).
+fn closed(interest: u64) -> u64 {
+    interest << 2
+}
 
 /// Locks a mutex from coroutine code: poison ignored, and asynchronous preemption (the `unsafe`
 /// opt-in) off while it is held, or another coroutine of the holder's worker that takes the
@@ -121,18 +132,35 @@ impl ScheduledIo {
         }
     }
 
+    /// Whether some coroutine is parked on this socket now.
+    pub(crate) fn has_waiters(&self) -> bool {
+        !lock(&self.waiters).is_empty()
+    }
+
     /// The readiness word, to be handed back to `clear` after a syscall that would block.
     pub(crate) fn snapshot(&self) -> u64 {
         self.readiness.load(Ordering::Acquire)
     }
 
-    /// Forgets readiness `interest` if no event arrived since `snapshot` was taken.
+    /// Forgets readiness `interest` (and its closed bit) if no event arrived since `snapshot`
+    /// was taken: the syscall said `WouldBlock`.
     pub(crate) fn clear(&self, interest: u64, snapshot: u64) {
         let _ = self
             .readiness
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |cur| {
-                (cur & !BITS == snapshot & !BITS).then_some(cur & !interest)
+                (cur & !BITS == snapshot & !BITS).then_some(cur & !(interest | closed(interest)))
             });
+    }
+
+    /// After a stream transfer shorter than asked for: forgets readiness `interest` as
+    /// `clear` does, unless `snapshot` says the direction was closed. A short read drains the
+    /// queue only if no end of stream (or error) is behind the data; once the event saying so
+    /// has been seen, no other edge will come for it, so the bit must stay for the read that
+    /// returns it.
+    pub(crate) fn clear_drained(&self, interest: u64, snapshot: u64) {
+        if snapshot & closed(interest) == 0 {
+            self.clear(interest, snapshot);
+        }
     }
 
     /// Records readiness `bits` and wakes the waiters it concerns. Called by the poller.
@@ -322,7 +350,7 @@ mod loom_tests {
             let snapshot = io.snapshot();
             if snapshot & interest != 0 {
                 if let Some(n) = syscall(k) {
-                    io.clear(interest, snapshot);
+                    io.clear_drained(interest, snapshot);
                     return n;
                 }
                 io.clear(interest, snapshot);
@@ -476,6 +504,57 @@ mod loom_tests {
                 got += operate(&io, &data, READ);
             }
             assert_eq!(got, 2);
+            poller.join().unwrap();
+        });
+    }
+
+    /// (f) Data and the end of the stream arrive in one edge (the kernel holds the data, then
+    /// the end): the reader's first read returns the data, shorter than asked for, and its
+    /// next read must find the end with no other edge to come. If the edge was seen before
+    /// the first read's snapshot, only its closed bit keeps the readiness.
+    /// Catches: `clear_drained` clearing despite the closed bit (the reader never wakes).
+    #[test]
+    fn scheduled_io_end_of_stream_behind_data_is_not_lost() {
+        /// Data units and whether the end of the stream follows them, under the kernel's lock.
+        type Stream = Mutex<(usize, bool)>;
+        /// A read: the data if any (`Some(n)`), else the end (`Some(0)`), else `WouldBlock`.
+        fn read(k: &Stream) -> Option<usize> {
+            let mut k = lock(k);
+            match *k {
+                (0, true) => Some(0),
+                (0, false) => None,
+                (n, _) => {
+                    k.0 = 0;
+                    Some(n)
+                }
+            }
+        }
+        model(None, || {
+            let io = Arc::new(ScheduledIo::new());
+            let stream = Arc::new(Stream::new((0, false)));
+            let (io2, stream2) = (io.clone(), stream.clone());
+            let poller = thread::spawn(move || {
+                *lock(&stream2) = (1, true);
+                io2.set_ready(READ | READ_CLOSED);
+            });
+            // `io_within` for reads until the end, each a drained read if it returns data.
+            let mut total = 0;
+            loop {
+                let snapshot = io.snapshot();
+                if snapshot & READ != 0 {
+                    match read(&stream) {
+                        Some(0) => break,
+                        Some(n) => {
+                            total += n;
+                            io.clear_drained(READ, snapshot);
+                            continue;
+                        }
+                        None => io.clear(READ, snapshot),
+                    }
+                }
+                assert!(io.wait(READ, None), "woke without readiness");
+            }
+            assert_eq!(total, 1);
             poller.join().unwrap();
         });
     }

@@ -193,6 +193,7 @@ impl<S: AsRawFd> Socket<S> {
                 && !self.nonblocking.load(Ordering::Relaxed)
                 && green::in_coroutine()
             {
+                self.reg.prepare().map_err(Some)?;
                 if !io.wait(interest(dir), deadline()) {
                     return Err(None);
                 }
@@ -205,6 +206,7 @@ impl<S: AsRawFd> Socket<S> {
                     }
                     let ready = if green::in_coroutine() {
                         io.clear(interest(dir), snapshot);
+                        self.reg.prepare().map_err(Some)?;
                         io.wait(interest(dir), deadline())
                     } else {
                         wait_fd(self.fd(), dir, deadline()).map_err(Some)?
@@ -217,7 +219,7 @@ impl<S: AsRawFd> Socket<S> {
                 Err(e) => return Err(Some(e)),
                 Ok(r) => {
                     if drained(&r) {
-                        io.clear(interest(dir), snapshot);
+                        io.clear_drained(interest(dir), snapshot);
                     }
                     return Ok(r);
                 }
@@ -239,6 +241,7 @@ impl<S: AsRawFd> Socket<S> {
     /// the non-blocking mode; false on timeout. Used by `connect`.
     pub(crate) fn wait(&self, dir: Dir, deadline: Option<Instant>) -> io::Result<bool> {
         if green::in_coroutine() {
+            self.reg.prepare()?;
             Ok(self.reg.io().wait(interest(dir), deadline))
         } else {
             wait_fd(self.fd(), dir, deadline)

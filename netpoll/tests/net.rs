@@ -537,8 +537,9 @@ fn one_idle_worker_polls() {
     assert!(start.elapsed() >= Duration::from_millis(20));
 }
 
-/// Runtimes share the one poller. When the runtime whose worker holds the poll shuts down,
-/// another runtime's idle worker takes the poll over, so its parked readers still wake.
+/// Worker `i` of every runtime shares poller `i`. When the runtime whose worker holds the poll
+/// shuts down, another runtime's idle worker with the same index takes the poll over, so its
+/// parked readers still wake.
 #[test]
 fn poll_survives_the_shutdown_of_another_runtime() {
     for _ in 0..10 {
@@ -563,4 +564,178 @@ fn poll_survives_the_shutdown_of_another_runtime() {
         assert_eq!(&rb.join().unwrap().unwrap(), b"12");
         drop((ca, cb));
     }
+}
+
+/// Waits (bounded) until the process's coroutine dump shows `n` coroutines parked on a socket
+/// read.
+fn until_socket_readers(n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let dump = green::dump();
+        if dump.matches("parked on socket read").count() >= n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{n} socket readers never parked:\n{dump}"
+        );
+        std::thread::yield_now();
+    }
+}
+
+/// A socket is registered with the poller of the worker whose coroutine waits on it first, and
+/// stays there while coroutines wait on it from elsewhere. When no worker of that index is
+/// left in any runtime (its runtime shut down), the socket moves to a poller that has one, so
+/// another runtime's parked reader still wakes. (With the move disabled, the reader sleeps
+/// forever: nobody polls the orphaned poller.)
+#[test]
+fn a_socket_moves_off_the_poller_of_a_runtime_that_shut_down() {
+    for _ in 0..5 {
+        let a = runtime(2);
+        let b = runtime(1);
+        let (c, s) = pair();
+        let s = Arc::new(s);
+        // A reader on a's worker 1 (index 1, which b has not): coroutines are spawned until
+        // one starts there; the others end at once.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut tries = 0;
+        loop {
+            let (s, tx) = (s.clone(), tx.clone());
+            let h = a
+                .spawn(move || {
+                    let index = green::driver::current_poller();
+                    tx.send(index).unwrap();
+                    if index == Some(1) {
+                        let _ = (&*s).read(&mut [0; 1]);
+                    }
+                })
+                .unwrap();
+            if rx.recv_timeout(Duration::from_secs(30)).unwrap() == Some(1) {
+                drop(h);
+                break;
+            }
+            h.join().unwrap();
+            tries += 1;
+            assert!(
+                tries < 10_000,
+                "no coroutine of a 2-worker runtime ran on worker 1"
+            );
+        }
+        until_socket_readers(1);
+        // b's reader joins it: the socket stays with poller 1.
+        let (s2, (done_tx, done)) = (s.clone(), std::sync::mpsc::channel());
+        let reader = b
+            .spawn(move || {
+                let mut buf = [0; 1];
+                done_tx
+                    .send((&*s2).read_exact(&mut buf).map(|_| buf))
+                    .unwrap();
+            })
+            .unwrap();
+        until_socket_readers(2);
+        a.shutdown().unwrap();
+        (&c).write_all(b"x").unwrap();
+        let got = done.recv_timeout(Duration::from_secs(30));
+        assert_eq!(&got.expect("the reader was never woken").unwrap(), b"x");
+        reader.join().unwrap();
+    }
+}
+
+/// The data and the end of the stream arrive together, in one event, for a parked reader: its
+/// first read returns the data, shorter than its buffer. A short read usually means the
+/// socket is drained, so the reader's next read parks before trying the syscall; but here the
+/// end of the stream is still there to read, and no edge will come for it. The next read must
+/// see it (the event said the peer had hung up), not park forever.
+#[test]
+fn data_and_end_of_stream_in_one_event_reach_the_reader() {
+    for workers in [1, 2] {
+        let rt = runtime(workers);
+        let (c, s) = pair();
+        let (done_tx, done) = std::sync::mpsc::channel();
+        let reader = rt
+            .spawn(move || {
+                let mut s = s;
+                let mut all = Vec::new();
+                done_tx.send(s.read_to_end(&mut all).map(|_| all)).unwrap();
+            })
+            .unwrap();
+        until_socket_readers(1);
+        // Both from a coroutine, which does not switch between them: the reader's worker (the
+        // only one, with one worker) polls them in one event.
+        rt.spawn(move || {
+            (&c).write_all(b"last words").unwrap();
+            c.shutdown(Shutdown::Write).unwrap();
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+        let got = done.recv_timeout(Duration::from_secs(30));
+        assert_eq!(
+            got.expect("the reader never saw the end").unwrap(),
+            b"last words"
+        );
+        reader.join().unwrap();
+    }
+}
+
+/// Spawns coroutines on `rt` until one starts on worker `index`, which then runs `f`; the
+/// others end at once. Returns that one's handle.
+fn spawn_on<T: Send + 'static>(
+    rt: &green::Runtime,
+    index: usize,
+    f: impl FnOnce() -> T + Send + Clone + 'static,
+) -> green::JoinHandle<Option<T>> {
+    for _ in 0..10_000 {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let f = f.clone();
+        let h = rt
+            .spawn(move || {
+                let here = green::driver::current_poller() == Some(index);
+                tx.send(here).unwrap();
+                here.then(f)
+            })
+            .unwrap();
+        if rx.recv_timeout(Duration::from_secs(30)).unwrap() {
+            return h;
+        }
+        h.join().unwrap();
+    }
+    panic!("no coroutine of the runtime started on worker {index}");
+}
+
+/// A socket waited on from two workers stays with the poller of the first; when that worker
+/// is stuck in a coroutine that makes no runtime calls, the monitor polls its poller, so the
+/// other worker's reader still gets its data. (Without that rescue it waits until the stuck
+/// coroutine ends.)
+#[test]
+fn a_stuck_workers_poller_is_polled_for_the_others() {
+    let rt = runtime(2);
+    let (c, s) = pair();
+    let s = Arc::new(s);
+    let s1 = s.clone();
+    let first = spawn_on(&rt, 1, move || (&*s1).read(&mut [0; 1]).unwrap());
+    until_socket_readers(1);
+    let (s0, (got_tx, got)) = (s.clone(), std::sync::mpsc::channel());
+    let second = spawn_on(&rt, 0, move || {
+        got_tx.send((&*s0).read(&mut [0; 1]).unwrap()).unwrap();
+    });
+    until_socket_readers(2);
+    let release = Arc::new(AtomicBool::new(false));
+    let r = release.clone();
+    let stuck = spawn_on(&rt, 1, move || {
+        while !r.load(Ordering::Relaxed) {
+            std::hint::spin_loop();
+        }
+    });
+    (&c).write_all(b"x").unwrap();
+    let n = got.recv_timeout(Duration::from_secs(30));
+    release.store(true, Ordering::Relaxed);
+    assert_eq!(
+        n.expect("the reader on the other worker was never woken"),
+        1
+    );
+    drop(c); // the first reader, woken too, reads the end of the stream
+    assert!(matches!(first.join().unwrap(), Some(0 | 1)));
+    second.join().unwrap();
+    stuck.join().unwrap();
 }

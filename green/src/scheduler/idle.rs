@@ -240,6 +240,12 @@ impl Sleeper {
         !*lock(&self.notified)
     }
 
+    /// Not polling after all (there was nothing to poll): the notification, if one came,
+    /// stays for the `sleep` that follows.
+    pub(crate) fn stop_polling(&self) {
+        self.polling.store(false, Ordering::SeqCst);
+    }
+
     /// After polling: consumes a notification.
     pub(crate) fn end_poll(&self) {
         self.polling.store(false, Ordering::SeqCst);

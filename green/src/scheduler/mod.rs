@@ -288,15 +288,24 @@ impl Remote {
     }
 }
 
-/// Workers, of any runtime, asleep on their condition variable while another thread holds the
-/// I/O driver's poll. When a polling worker exits (its runtime shuts down) it wakes one of
-/// them to take the poll over, or I/O waiters of the other runtimes would never be woken.
+/// Workers, of any runtime, asleep on their condition variable instead of in their poller
+/// (another runtime's worker with the same index polls it, or it had nothing registered).
+/// When a polling worker exits (its runtime shuts down) it wakes one with its index to take
+/// the poll over, or I/O waiters of the other runtimes would never be woken; when the driver
+/// moves an orphaned poller's registrations to poller `i`, the workers with index `i` are
+/// woken to poll them.
 static POLL_STANDBY: Mutex<Vec<(std::sync::Weak<Shared>, usize)>> = Mutex::new(Vec::new());
 
-/// Wakes one worker of a live runtime that is waiting for the poll.
-fn hand_off_poll() {
+/// Wakes one worker of a live runtime with index `poller` that sleeps instead of polling.
+fn hand_off_poll(poller: usize) {
     let mut standby = lock(&POLL_STANDBY);
-    while let Some((shared, index)) = standby.pop() {
+    let mut i = 0;
+    while i < standby.len() {
+        if standby[i].1 != poller {
+            i += 1;
+            continue;
+        }
+        let (shared, index) = standby.swap_remove(i);
         if let Some(shared) = shared.upgrade().filter(|s| !s.is_shutdown()) {
             drop(standby);
             shared.notify_sleeper(index);
@@ -604,13 +613,17 @@ impl Shared {
         if self.is_shutdown() || stuck.is_empty() {
             return;
         }
+        // A stuck worker's poller: the monitor polls it itself (without blocking), so the
+        // waiters of its sockets on other workers are woken.
+        if let Some(driver) = driver::installed() {
+            driver.rescue(self.config.time_slice);
+        }
         let now_nanos = self.nanos_since_epoch(now);
         let movable = !self.injector.is_empty()
             || stuck.iter().any(|&i| {
                 !self.stealers[i].is_empty()
                     || self.remotes[i].next_timer.load(Ordering::Acquire) <= now_nanos
-            })
-            || driver::starved(self.config.time_slice);
+            });
         if !movable {
             return;
         }
@@ -799,7 +812,7 @@ impl Shared {
     fn notify_sleeper(&self, index: usize) {
         if self.remotes[index].sleeper.notify() {
             if let Some(driver) = driver::installed() {
-                driver.wake();
+                driver.wake(index);
             }
         }
     }
@@ -1058,6 +1071,7 @@ impl Worker {
         let registration = preempt::WorkerRegistration::new(&remote.slice);
         context::set_worker(&self);
         self.shared.idle.worker_started();
+        driver::worker_started(self.index);
         while !self.shared.is_shutdown() {
             self.tick.set(self.tick.get().wrapping_add(1));
             if let Some(task) = self.next_task() {
@@ -1074,8 +1088,9 @@ impl Worker {
             }
         }
         if driver::installed().is_some() {
-            hand_off_poll();
+            hand_off_poll(self.index);
         }
+        driver::worker_exited(self.index);
         if self.spinning.replace(false) {
             self.shared.idle.end_search();
         }
@@ -1179,7 +1194,7 @@ impl Worker {
     /// A non-blocking poll of the I/O driver, if one is installed and nobody polls it.
     #[inline]
     fn poll_now(&self) {
-        if driver::poll_now() {
+        if driver::poll_now(self.index) {
             bump(&self.shared.remotes[self.index].counters.polls);
         }
     }
@@ -1631,22 +1646,34 @@ impl Worker {
             let sleeper = &remote.sleeper;
             // On standby before trying for the poll, so a poller exiting at the same moment
             // either leaves the poll free for us or finds us on standby.
-            let standby = driver::installed().is_some();
+            let driver = driver::installed();
+            let standby = driver.is_some();
             if standby {
                 lock(&POLL_STANDBY).push((Arc::downgrade(shared), self.index));
             }
-            let poll = driver::begin_poll();
-            if let Some(driver) = poll {
-                self.leave_poll_standby(standby);
+            if let Some(driver) = driver {
                 if sleeper.begin_poll() {
-                    bump(&remote.counters.polls);
-                    driver.poll(deadline.map(|d| d.saturating_duration_since(Instant::now())));
+                    let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+                    match driver.poll(self.index, timeout) {
+                        driver::Polled::Yes => {
+                            self.leave_poll_standby(true);
+                            bump(&remote.counters.polls);
+                            sleeper.end_poll();
+                        }
+                        // Nothing to poll here, or another runtime's worker with our index
+                        // polls it: sleep (a notification that came meanwhile is kept).
+                        driver::Polled::Busy | driver::Polled::Empty => {
+                            sleeper.stop_polling();
+                            sleeper.sleep(deadline);
+                            self.leave_poll_standby(true);
+                        }
+                    }
+                } else {
+                    self.leave_poll_standby(true);
+                    sleeper.end_poll();
                 }
-                sleeper.end_poll();
-                driver::end_poll();
             } else {
                 sleeper.sleep(deadline);
-                self.leave_poll_standby(standby);
             }
         }
         shared.monitor.worker_woke();
