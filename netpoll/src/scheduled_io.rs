@@ -241,6 +241,9 @@ mod park {
     /// parking, if `deadline` has passed.
     #[inline]
     pub(super) fn park(deadline: Option<Instant>) -> bool {
+        // What this coroutine spawned before is not what it waits for: the scheduler may
+        // start it on a lighter worker.
+        green::driver::parking_on_io();
         match deadline {
             None => green::park(),
             Some(d) => {

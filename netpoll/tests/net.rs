@@ -739,3 +739,48 @@ fn a_stuck_workers_poller_is_polled_for_the_others() {
     second.join().unwrap();
     stuck.join().unwrap();
 }
+
+/// Connections accepted one at a time by a coroutine start on both workers: the acceptor
+/// parks on I/O between them, so what it spawned is left to the idle worker for a moment
+/// rather than started next to it (where it would stay). Without that, every connection's
+/// coroutine starts on the acceptor's worker. Each attempt opens the connections one by one,
+/// each after the previous one's coroutine has started; a loaded machine may not give the
+/// idle worker a core in time, so one attempt in five must see at least a quarter of the
+/// connections on each worker.
+#[test]
+fn accepted_connections_start_on_both_workers() {
+    const CONNS: usize = 20;
+    let mut counts = Vec::new();
+    for _ in 0..5 {
+        let rt = runtime(2);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let acceptor = rt
+            .spawn(move || {
+                for _ in 0..CONNS {
+                    let (s, _) = listener.accept().unwrap();
+                    let tx = tx.clone();
+                    green::spawn(move || {
+                        tx.send(green::driver::current_poller()).unwrap();
+                        let _ = (&s).read(&mut [0; 1]); // until the client closes
+                    });
+                }
+            })
+            .unwrap();
+        let mut clients = Vec::new();
+        let mut on = [0usize; 2];
+        for _ in 0..CONNS {
+            clients.push(std::net::TcpStream::connect(addr).unwrap());
+            let index = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+            on[index.expect("a connection's coroutine runs on a worker")] += 1;
+        }
+        acceptor.join().unwrap();
+        drop(clients);
+        counts.push(on);
+        if on.iter().all(|&n| n >= CONNS / 4) {
+            return;
+        }
+    }
+    panic!("connections per worker, in five attempts: {counts:?}");
+}

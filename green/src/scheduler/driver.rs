@@ -104,6 +104,21 @@ pub fn current_poller() -> Option<usize> {
     (!worker.is_null()).then(|| unsafe { (*worker).index })
 }
 
+/// Tells the scheduler that the running coroutine is about to park to wait for I/O, not for
+/// another coroutine: the coroutines it spawned are then not its partners, and may start on a
+/// lighter worker (see `Worker::offer_unstarted`). A hint; nothing on a plain thread.
+///
+/// ```
+/// green::driver::parking_on_io(); // on a plain thread: nothing happens
+/// ```
+pub fn parking_on_io() {
+    let worker = super::context::worker();
+    // SAFETY: as in `current_poller`; the cell is this thread's worker's.
+    if let Some(worker) = unsafe { worker.as_ref() } {
+        worker.io_park.set(true);
+    }
+}
+
 static DRIVER: OnceLock<&'static dyn IdleDriver> = OnceLock::new();
 
 /// Live workers per worker index, across runtimes (see [`attended`]).

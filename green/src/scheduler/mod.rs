@@ -46,8 +46,12 @@
 //! idle or runs fewer coroutines does not start more of them itself, for up to `MAX_LEAVE`:
 //! they are parallel work, and on a loaded machine the idle worker may need milliseconds to
 //! get a core and take them. (A brief backlog is coroutines handing work to each other; they
-//! are best started together.) The global queue, with nobody's
-//! affinity, is shared at once.
+//! are best started together.) One exception to starting at once: when the coroutine that ran
+//! last parked to wait for I/O (a server's acceptor), what it spawned is not what it waits
+//! for, so the worker leaves its unstarted coroutines to an idle worker that runs fewer
+//! coroutines, which may take them at once, for up to `OFFER_MAX` (`offer_unstarted`);
+//! otherwise a server's connections, accepted one by one, would all start, and stay, on the
+//! acceptor's worker. The global queue, with nobody's affinity, is shared at once.
 //!
 //! # Idle workers
 //!
@@ -186,6 +190,9 @@ const SEARCH_SPIN: Duration = Duration::from_micros(50);
 /// from whoever produces the I/O, often a process on the same cores. (A TCP echo server on
 /// 2 workers, its client on the same 2 cores: 50 µs of spin cost a third of its throughput.)
 const SEARCH_SPIN_IO: Duration = Duration::from_micros(5);
+/// How long at most a worker leaves the coroutines spawned by one that then parked on I/O to a
+/// lighter idle worker (see `Worker::offer_unstarted`) before it starts them itself.
+const OFFER_MAX: Duration = Duration::from_micros(100);
 /// How long a spare worker with no coroutine of its own stays idle before it retires.
 pub(crate) const SPARE_KEEP_ALIVE: Duration = Duration::from_secs(1);
 
@@ -221,6 +228,9 @@ struct Remote {
     inbox: Injector<TaskRef>,
     /// Set by the monitor while the worker has been inside one coroutine past a time slice.
     stuck: AtomicBool,
+    /// Set while the worker leaves its unstarted coroutines to a lighter idle worker after an
+    /// I/O park (see `Worker::offer_unstarted`): thieves may take them at once.
+    offering: AtomicBool,
     /// Set while a thread runs this slot.
     active: AtomicBool,
     /// The slot's thread, woken when a coroutine that blocks it is unparked.
@@ -281,6 +291,7 @@ impl Remote {
             running_id: AtomicU64::new(0),
             counters: WorkerCounters::default(),
             stuck: AtomicBool::new(false),
+            offering: AtomicBool::new(false),
             active: AtomicBool::new(false),
             thread: Mutex::new(None),
             live: AtomicUsize::new(0),
@@ -833,6 +844,22 @@ impl Shared {
         })
     }
 
+    /// True if another worker than `me` (which runs `live` coroutines, and is a searcher if
+    /// `me_spinning`) is asleep or searching, and some worker other than `me` runs fewer and is
+    /// not stuck: who `offer_unstarted` leaves work to.
+    fn has_lighter_idle_worker(&self, me: usize, live: usize, me_spinning: bool) -> bool {
+        if self.idle.sleeping() == 0 && self.idle.spinning() <= usize::from(me_spinning) {
+            return false;
+        }
+        let used = self.slots_used.load(Ordering::Acquire);
+        self.remotes[..used].iter().enumerate().any(|(i, r)| {
+            i != me
+                && r.active.load(Ordering::Relaxed)
+                && !r.stuck.load(Ordering::Relaxed)
+                && r.live.load(Ordering::Relaxed) < live
+        })
+    }
+
     fn has_visible_work(&self, me: usize) -> bool {
         let used = self.slots_used.load(Ordering::Acquire);
         !self.injector.is_empty()
@@ -1027,6 +1054,13 @@ pub(crate) struct Worker {
     backlog_lasts: Cell<bool>,
     /// The I/O driver's wake-up count when this worker last searched (see `SEARCH_SPIN_IO`).
     io_wakeups: Cell<u64>,
+    /// Set by the running coroutine just before it parks to wait for I/O
+    /// (`driver::parking_on_io`); read and cleared when it has switched out.
+    pub(super) io_park: Cell<bool>,
+    /// Whether the last coroutine that ran here parked to wait for I/O.
+    io_turn: Cell<bool>,
+    /// Since when this worker has left its unstarted coroutines to a lighter idle worker.
+    offer_since: Cell<Option<Instant>>,
 }
 
 impl Worker {
@@ -1059,6 +1093,9 @@ impl Worker {
             parked_turn: Cell::new(false),
             backlog_lasts: Cell::new(false),
             io_wakeups: Cell::new(0),
+            io_park: Cell::new(false),
+            io_turn: Cell::new(false),
+            offer_since: Cell::new(None),
         }
     }
 
@@ -1260,10 +1297,14 @@ impl Worker {
         if self.local.is_empty() {
             self.left_since.set(None);
             self.backlog_since.set(None);
+            self.end_offer();
             return home.pop_front();
         }
         if home.is_empty() {
             drop(home);
+            if self.offer_unstarted() {
+                return None;
+            }
             return self.local.pop();
         }
         if self.leave_unstarted(tick, home.len()) {
@@ -1273,6 +1314,45 @@ impl Worker {
         self.local
             .pop()
             .or_else(|| self.home.borrow_mut().pop_front())
+    }
+
+    /// With nothing started to run here, after a coroutine parked to wait for I/O: whether to
+    /// leave the unstarted coroutines to an idle worker that runs fewer coroutines than this
+    /// one, for up to `OFFER_MAX` (thieves take them at once meanwhile, see `ripe`). A
+    /// coroutine that spawns and then waits for I/O (a server's acceptor) is not waiting for
+    /// what it spawned, so nothing is gained by starting it here, and it cannot move once
+    /// started: without this, the connections a server accepts one by one all start on the
+    /// acceptor's worker. Coroutines that park on anything else keep theirs (a partner).
+    fn offer_unstarted(&self) -> bool {
+        if !self.io_turn.get() {
+            return false;
+        }
+        let now = Instant::now();
+        let since = *self.offer_since.get().get_or_insert(now);
+        if now.duration_since(since) >= OFFER_MAX
+            || !self
+                .shared
+                .has_lighter_idle_worker(self.index, self.live(), self.spinning.get())
+        {
+            self.io_turn.set(false);
+            self.end_offer();
+            return false;
+        }
+        if self.offer_since.replace(Some(since)).is_none() {
+            self.shared.remotes[self.index]
+                .offering
+                .store(true, Ordering::Relaxed);
+            self.shared.notify_one();
+        }
+        true
+    }
+
+    fn end_offer(&self) {
+        if self.offer_since.take().is_some() {
+            self.shared.remotes[self.index]
+                .offering
+                .store(false, Ordering::Relaxed);
+        }
     }
 
     /// With both started and unstarted work here, `runnable` of them started: whether to run
@@ -1477,7 +1557,8 @@ impl Worker {
             *seen = None;
             return Err(None);
         }
-        if self.shared.remotes[victim].stuck.load(Ordering::Relaxed) {
+        let remote = &self.shared.remotes[victim];
+        if remote.stuck.load(Ordering::Relaxed) || remote.offering.load(Ordering::Relaxed) {
             return Ok(());
         }
         let since = *seen.get_or_insert_with(Instant::now);
@@ -1576,8 +1657,10 @@ impl Worker {
             if let Some(task) = self.home.borrow_mut().pop_front() {
                 return Ok(task);
             }
-            if let Some(task) = self.local.pop() {
-                return Ok(task);
+            if self.offer_since.get().is_none() {
+                if let Some(task) = self.local.pop() {
+                    return Ok(task);
+                }
             }
         }
         Err(soonest)
@@ -1745,6 +1828,8 @@ impl Worker {
             // task is whichever came back.
             task = self.running.take().expect("a coroutine ran");
             self.leave();
+            let io_park = self.io_park.replace(false);
+            self.io_turn.set(false);
             task.set_last_ran(self.shared.clock());
             match outcome {
                 Outcome::Suspended(message) => match Suspend::from_message(message) {
@@ -1776,6 +1861,7 @@ impl Worker {
                         self.shared.register(&task);
                         let Some(woken) = Task::commit_park(task) else {
                             self.parked_turn.set(true);
+                            self.io_turn.set(io_park);
                             return;
                         };
                         // An unpark arrived while the coroutine was switching out: resume it.
@@ -1922,7 +2008,10 @@ impl Worker {
 /// first finds it active and leaves a token, which makes the commit fail and requeue it.
 pub(crate) fn park_direct(task: *const Task) -> bool {
     // The parker's park is committed by the coroutine switched to, as it lands.
-    switch_direct(task, Worker::take_direct, |w, me| w.handed.set(Some(me)))
+    switch_direct(task, Worker::take_direct, |w, me| {
+        w.io_park.set(false);
+        w.handed.set(Some(me))
+    })
 }
 
 /// Yields the running coroutine `task` by switching straight to the coroutine its worker
