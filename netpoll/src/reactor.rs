@@ -70,6 +70,13 @@ struct Slot {
     entry: Option<Arc<Entry>>,
 }
 
+impl Slot {
+    /// The token of this slot, at index `index`, in its current generation.
+    fn token(&self, index: usize) -> Token {
+        Token(index | (self.generation << INDEX_BITS))
+    }
+}
+
 #[derive(Default)]
 struct Slab {
     slots: Vec<Slot>,
@@ -137,7 +144,7 @@ impl Registration {
         };
         let slot = &mut slab.slots[index];
         slot.entry = Some(entry.clone());
-        let token = Token(index | (slot.generation << INDEX_BITS));
+        let token = slot.token(index);
         Ok(Registration {
             reactor,
             token,
@@ -333,8 +340,7 @@ impl Reactor {
             if *owner != from {
                 continue;
             }
-            let token = Token(index | (slot.generation << INDEX_BITS));
-            if self.register(entry, token, from, to).is_ok() {
+            if self.register(entry, slot.token(index), from, to).is_ok() {
                 *owner = to;
                 entry.owner_hint.store(to, Ordering::Relaxed);
             }

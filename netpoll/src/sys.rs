@@ -193,8 +193,7 @@ impl<S: AsRawFd> Socket<S> {
                 && !self.nonblocking.load(Ordering::Relaxed)
                 && green::in_coroutine()
             {
-                self.reg.prepare().map_err(Some)?;
-                if !io.wait(interest(dir), deadline()) {
+                if !self.park(dir, deadline()).map_err(Some)? {
                     return Err(None);
                 }
                 continue;
@@ -206,8 +205,7 @@ impl<S: AsRawFd> Socket<S> {
                     }
                     let ready = if green::in_coroutine() {
                         io.clear(interest(dir), snapshot);
-                        self.reg.prepare().map_err(Some)?;
-                        io.wait(interest(dir), deadline())
+                        self.park(dir, deadline()).map_err(Some)?
                     } else {
                         wait_fd(self.fd(), dir, deadline()).map_err(Some)?
                     };
@@ -227,6 +225,14 @@ impl<S: AsRawFd> Socket<S> {
         }
     }
 
+    /// Parks the running coroutine until `dir` is ready or `deadline` passes (false), the
+    /// socket registered first with a poller that is polled (the worker's own, see
+    /// `Registration::prepare`).
+    fn park(&self, dir: Dir, deadline: Option<Instant>) -> io::Result<bool> {
+        self.reg.prepare()?;
+        Ok(self.reg.io().wait(interest(dir), deadline))
+    }
+
     /// The readiness word, for `clear`.
     pub(crate) fn snapshot(&self) -> u64 {
         self.reg.io().snapshot()
@@ -241,8 +247,7 @@ impl<S: AsRawFd> Socket<S> {
     /// the non-blocking mode; false on timeout. Used by `connect`.
     pub(crate) fn wait(&self, dir: Dir, deadline: Option<Instant>) -> io::Result<bool> {
         if green::in_coroutine() {
-            self.reg.prepare()?;
-            Ok(self.reg.io().wait(interest(dir), deadline))
+            self.park(dir, deadline)
         } else {
             wait_fd(self.fd(), dir, deadline)
         }

@@ -835,13 +835,7 @@ impl Shared {
         if self.idle.any_idle() {
             return true;
         }
-        let used = self.slots_used.load(Ordering::Acquire);
-        self.remotes[..used].iter().enumerate().any(|(i, r)| {
-            i != me
-                && r.active.load(Ordering::Relaxed)
-                && !r.stuck.load(Ordering::Relaxed)
-                && r.live.load(Ordering::Relaxed) < live
-        })
+        self.runs_fewer(me, live)
     }
 
     /// True if another worker than `me` (which runs `live` coroutines, and is a searcher if
@@ -851,6 +845,11 @@ impl Shared {
         if self.idle.sleeping() == 0 && self.idle.spinning() <= usize::from(me_spinning) {
             return false;
         }
+        self.runs_fewer(me, live)
+    }
+
+    /// True if a worker other than `me`, not stuck, runs fewer than `live` coroutines.
+    fn runs_fewer(&self, me: usize, live: usize) -> bool {
         let used = self.slots_used.load(Ordering::Acquire);
         self.remotes[..used].iter().enumerate().any(|(i, r)| {
             i != me
