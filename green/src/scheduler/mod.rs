@@ -27,7 +27,8 @@
 //! - the *home queue*: started coroutines of this worker that are runnable (woken, yielded,
 //!   preempted). Nobody else touches it;
 //! - the *local queue*, a crossbeam work-stealing deque of unstarted coroutines spawned here,
-//!   bounded (past `LOCAL_QUEUE_CAPACITY` half of it moves to the global queue);
+//!   last in, first out for its worker and oldest first for thieves (see Balance), bounded
+//!   (past `LOCAL_QUEUE_CAPACITY` its oldest half moves to the global queue);
 //! - the runtime's global queue (work from outside the runtime, and overflow), checked first
 //!   every `GLOBAL_CHECK_INTERVAL` ticks so it is never starved.
 //!
@@ -52,6 +53,16 @@
 //! coroutines, which may take them at once, for up to `OFFER_MAX` (`offer_unstarted`);
 //! otherwise a server's connections, accepted one by one, would all start, and stay, on the
 //! acceptor's worker. The global queue, with nobody's affinity, is shared at once.
+//!
+//! A worker starts the coroutine spawned last first, and a thief takes the oldest: in a
+//! fork-join program (a tree of coroutines that each spawn children and wait for them) the
+//! owner then goes depth first, holding a few unstarted siblings per level, and the oldest
+//! queued coroutines are the biggest subtrees, so one steal splits the tree near its root and
+//! nearly every child reports to a parent on its own thread (Cilk's rule). Oldest first, the
+//! owner would go breadth first: a queue as wide as a level of the tree, spilling to the global
+//! queue and shared out a batch of leaves at a time (skynet, 1 M leaves on 2 workers: 400-800
+//! ms that way, 150-220 ms this way; `tests/placement.rs` counts the crossings). Started
+//! coroutines are not affected: their home queue stays first in, first out.
 //!
 //! # Idle workers
 //!
@@ -401,7 +412,7 @@ impl Shared {
     /// Creates the shared state; the worker threads take their slot's local queue at start.
     pub(crate) fn new(config: Config) -> Arc<Shared> {
         let slots = config.workers + config.max_spare;
-        let locals: Vec<_> = (0..slots).map(|_| LocalQueue::new_fifo()).collect();
+        let locals: Vec<_> = (0..slots).map(|_| LocalQueue::new_lifo()).collect();
         let stealers = locals.iter().map(LocalQueue::stealer).collect();
         let remotes = (0..slots)
             .map(|_| CachePadded::new(Remote::new()))
@@ -553,7 +564,7 @@ impl Shared {
         if spawned.is_err() {
             self.idle.worker_started();
             // The closure, and the local queue in it, is gone; a new one serves the slot.
-            lock(&self.free_locals)[index] = Some(LocalQueue::new_fifo());
+            lock(&self.free_locals)[index] = Some(LocalQueue::new_lifo());
             self.retire_slot(index);
         }
         spawned
@@ -1424,11 +1435,14 @@ impl Worker {
     /// Queues an unstarted (or migrating) task where idle workers may steal it.
     pub(crate) fn push_local(&self, task: TaskRef) {
         if self.local.len() >= LOCAL_QUEUE_CAPACITY {
-            // Keep the local queue bounded: the oldest half goes where every worker looks.
+            // Keep the local queue bounded: the oldest half goes where every worker looks,
+            // taken from the end thieves take from (this worker's own pops take the newest).
+            let oldest_first = &self.shared.stealers[self.index];
             for _ in 0..LOCAL_QUEUE_CAPACITY / 2 {
-                match self.local.pop() {
-                    Some(t) => self.shared.injector.push(t),
-                    None => break,
+                match oldest_first.steal() {
+                    Steal::Success(t) => self.shared.injector.push(t),
+                    Steal::Empty => break,
+                    Steal::Retry => {}
                 }
             }
         }
