@@ -197,3 +197,52 @@ fn migrating_coroutines_that_end_together_leave_the_registry_consistent() {
         }
     });
 }
+
+/// Under `allow_migration` a yield still lets the other runnable coroutines of the worker run
+/// first: the queue a runnable migrating coroutine waits in is first in, first out. (The queue
+/// of unstarted coroutines is last in, first out, so that a fork-join tree runs depth first;
+/// a yielder put back there would run again at once and starve the others.) One worker, three
+/// coroutines yielding in a loop: when the first finishes, the others are nearly done too.
+#[test]
+fn migrating_coroutines_that_yield_take_turns() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const ROUNDS: usize = 1_000;
+    let _serial = serial();
+    within(|| {
+        // SAFETY: the coroutines keep nothing thread-affine across their calls: they hold
+        // only `Arc`s of atomics.
+        let builder = unsafe { Runtime::builder().workers(1).allow_migration() };
+        let rt = builder.build().unwrap();
+        let behind = rt.run(|| {
+            let done: Arc<[AtomicUsize; 3]> = Arc::new(Default::default());
+            let least_of_others_at_first_end = Arc::new(AtomicUsize::new(usize::MAX));
+            let handles: Vec<_> = (0..3)
+                .map(|me| {
+                    let (done, seen) = (done.clone(), least_of_others_at_first_end.clone());
+                    green::spawn(move || {
+                        for _ in 0..ROUNDS {
+                            done[me].fetch_add(1, Ordering::Relaxed);
+                            green::yield_now();
+                        }
+                        let others = (0..3)
+                            .filter(|&o| o != me)
+                            .map(|o| done[o].load(Ordering::Relaxed))
+                            .min()
+                            .unwrap();
+                        seen.fetch_min(others, Ordering::Relaxed);
+                    })
+                })
+                .collect();
+            handles.into_iter().for_each(|h| h.join().unwrap());
+            least_of_others_at_first_end.load(Ordering::Relaxed)
+        });
+        // The last to start does so a few dozen turns late (a worker with a started
+        // coroutine runnable starts an unstarted one every 32nd turn); starved, it would have
+        // done none.
+        assert!(
+            behind >= ROUNDS * 9 / 10,
+            "when the first yielder finished its {ROUNDS} rounds another had done {behind}"
+        );
+        rt.shutdown().unwrap();
+    });
+}

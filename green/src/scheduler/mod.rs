@@ -29,6 +29,9 @@
 //! - the *local queue*, a crossbeam work-stealing deque of unstarted coroutines spawned here,
 //!   last in, first out for its worker and oldest first for thieves (see Balance), bounded
 //!   (past `LOCAL_QUEUE_CAPACITY` its oldest half moves to the global queue);
+//! - under `allow_migration`, a second deque for the started coroutines that may migrate and
+//!   are runnable, first in, first out (a yield lets the others run) and stealable, which the
+//!   worker takes turns between with its home queue;
 //! - the runtime's global queue (work from outside the runtime, and overflow), checked first
 //!   every `GLOBAL_CHECK_INTERVAL` ticks so it is never starved.
 //!
@@ -222,6 +225,24 @@ pub(crate) struct Config {
     pub(crate) task_flags: u8,
 }
 
+/// A slot's two work-stealing deques, held by the thread that serves the slot (and by the slot
+/// while none does); `Shared` keeps the stealing ends.
+pub(crate) struct Queues {
+    /// Unstarted coroutines: last in, first out for the worker, oldest first for thieves.
+    local: LocalQueue<TaskRef>,
+    /// Runnable coroutines that opted in to migration: first in, first out for everyone.
+    moving: LocalQueue<TaskRef>,
+}
+
+impl Queues {
+    fn new() -> Queues {
+        Queues {
+            local: LocalQueue::new_lifo(),
+            moving: LocalQueue::new_fifo(),
+        }
+    }
+}
+
 /// The part of a worker other threads may touch. One per slot: the runtime's workers, then
 /// room for its spare workers.
 struct Remote {
@@ -341,13 +362,15 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) stacks: StackPool,
     injector: Injector<TaskRef>,
-    /// One per slot, like `remotes`.
+    /// One per slot, like `remotes`: the ends thieves take unstarted coroutines from.
     stealers: Box<[Stealer<TaskRef>]>,
+    /// One per slot: the ends thieves take runnable migrating coroutines from.
+    movers: Box<[Stealer<TaskRef>]>,
     /// Padded: each worker writes its own on every switch.
     remotes: Box<[CachePadded<Remote>]>,
     /// The local queues of slots no thread runs now; a thread takes its slot's at start and
     /// gives it back when it exits.
-    free_locals: Mutex<Vec<Option<LocalQueue<TaskRef>>>>,
+    free_locals: Mutex<Vec<Option<Queues>>>,
     /// Slots `0..slots_used` have run a thread at some point: the range thieves look at.
     slots_used: AtomicUsize,
     /// Slots that run a thread now.
@@ -412,8 +435,9 @@ impl Shared {
     /// Creates the shared state; the worker threads take their slot's local queue at start.
     pub(crate) fn new(config: Config) -> Arc<Shared> {
         let slots = config.workers + config.max_spare;
-        let locals: Vec<_> = (0..slots).map(|_| LocalQueue::new_lifo()).collect();
-        let stealers = locals.iter().map(LocalQueue::stealer).collect();
+        let locals: Vec<_> = (0..slots).map(|_| Queues::new()).collect();
+        let stealers = locals.iter().map(|q| q.local.stealer()).collect();
+        let movers = locals.iter().map(|q| q.moving.stealer()).collect();
         let remotes = (0..slots)
             .map(|_| CachePadded::new(Remote::new()))
             .collect();
@@ -421,6 +445,7 @@ impl Shared {
             stacks: StackPool::new(),
             injector: Injector::new(),
             stealers,
+            movers,
             remotes,
             free_locals: Mutex::new(locals.into_iter().map(Some).collect()),
             slots_used: AtomicUsize::new(config.workers),
@@ -477,6 +502,7 @@ impl Shared {
             self.spawned_outside.load(Ordering::Relaxed) + self.discarded.load(Ordering::Relaxed);
         for (index, remote) in self.remotes[..used].iter().enumerate() {
             if !self.stealers[index].is_empty()
+                || !self.movers[index].is_empty()
                 || !remote.inbox.is_empty()
                 || lock(&remote.timers).has_live()
             {
@@ -544,9 +570,6 @@ impl Shared {
         index: usize,
         spare: bool,
     ) -> std::io::Result<thread::JoinHandle<()>> {
-        let local = lock(&self.free_locals)[index]
-            .take()
-            .expect("a free slot has its local queue");
         let remote = &self.remotes[index];
         remote.active.store(true, Ordering::SeqCst);
         remote.stuck.store(false, Ordering::SeqCst);
@@ -558,13 +581,17 @@ impl Shared {
             format!("{}-{index}", self.config.thread_name)
         };
         let shared = self.clone();
-        let spawned = thread::Builder::new()
-            .name(name)
-            .spawn(move || Worker::new(index, shared, local, spare).run());
+        let spawned = thread::Builder::new().name(name).spawn(move || {
+            // Taken by the new thread, so that a failed start leaves them with the slot:
+            // the slot's stealers are theirs, and new queues would be out of every
+            // thief's reach.
+            let queues = lock(&shared.free_locals)[index]
+                .take()
+                .expect("a starting slot has its queues");
+            Worker::new(index, shared, queues, spare).run()
+        });
         if spawned.is_err() {
             self.idle.worker_started();
-            // The closure, and the local queue in it, is gone; a new one serves the slot.
-            lock(&self.free_locals)[index] = Some(LocalQueue::new_lifo());
             self.retire_slot(index);
         }
         spawned
@@ -644,6 +671,7 @@ impl Shared {
         let movable = !self.injector.is_empty()
             || stuck.iter().any(|&i| {
                 !self.stealers[i].is_empty()
+                    || !self.movers[i].is_empty()
                     || self.remotes[i].next_timer.load(Ordering::Acquire) <= now_nanos
             });
         if !movable {
@@ -875,6 +903,7 @@ impl Shared {
         !self.injector.is_empty()
             || !self.remotes[me].inbox.is_empty()
             || self.stealers[..used].iter().any(|s| !s.is_empty())
+            || self.movers[..used].iter().any(|s| !s.is_empty())
     }
 
     fn earliest_timer(&self) -> Option<Instant> {
@@ -1024,8 +1053,11 @@ pub(crate) fn slice_expired() -> bool {
 pub(crate) struct Worker {
     index: usize,
     shared: Arc<Shared>,
-    /// Unstarted coroutines (and migrating ones); others steal from it.
+    /// Unstarted coroutines, newest first for this worker; others steal the oldest.
     local: LocalQueue<TaskRef>,
+    /// Started coroutines that may migrate (`allow_migration`) and are runnable, first in,
+    /// first out; others steal from it.
+    moving: LocalQueue<TaskRef>,
     /// Started coroutines of this worker that are runnable; nobody else touches it.
     home: RefCell<VecDeque<TaskRef>>,
     runnext: Cell<Option<TaskRef>>,
@@ -1074,17 +1106,13 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    pub(crate) fn new(
-        index: usize,
-        shared: Arc<Shared>,
-        local: LocalQueue<TaskRef>,
-        spare: bool,
-    ) -> Worker {
+    pub(crate) fn new(index: usize, shared: Arc<Shared>, queues: Queues, spare: bool) -> Worker {
         let slots = shared.remotes.len();
         Worker {
             index,
             shared,
-            local,
+            local: queues.local,
+            moving: queues.moving,
             home: RefCell::new(VecDeque::new()),
             runnext: Cell::new(None),
             runnext_streak: Cell::new(0),
@@ -1149,11 +1177,12 @@ impl Worker {
             index,
             shared,
             local,
+            moving,
             task_pool,
             ..
         } = self;
         drop(task_pool);
-        lock(&shared.free_locals)[index] = Some(local);
+        lock(&shared.free_locals)[index] = Some(Queues { local, moving });
         shared.retire_slot(index);
     }
 
@@ -1174,6 +1203,7 @@ impl Worker {
                     .runnext
                     .take()
                     .or_else(|| self.home.borrow_mut().pop_front())
+                    .or_else(|| self.moving.pop())
                     .or_else(|| self.local.pop());
                 let Some(task) = next else { break };
                 self.discard_here(task);
@@ -1281,7 +1311,7 @@ impl Worker {
             // With nothing else queued here there is nobody to be fair to: two coroutines
             // ping-ponging keep running back to back on this warm core (Go's runnext inherits
             // the time slice the same way).
-            if streak < RUNNEXT_STREAK || (self.home.borrow().is_empty() && self.local.is_empty()) {
+            if streak < RUNNEXT_STREAK || (self.started_runnable() == 0 && self.local.is_empty()) {
                 self.runnext_streak.set(streak + 1);
                 return Some(task);
             }
@@ -1303,27 +1333,23 @@ impl Worker {
                 return Some(task);
             }
         }
-        let mut home = self.home.borrow_mut();
         if self.local.is_empty() {
             self.left_since.set(None);
             self.backlog_since.set(None);
             self.end_offer();
-            return home.pop_front();
+            return self.pop_started(tick);
         }
-        if home.is_empty() {
-            drop(home);
+        let runnable = self.started_runnable();
+        if runnable == 0 {
             if self.offer_unstarted() {
                 return None;
             }
             return self.local.pop();
         }
-        if self.leave_unstarted(tick, home.len()) {
-            return home.pop_front();
+        if self.leave_unstarted(tick, runnable) {
+            return self.pop_started(tick);
         }
-        drop(home);
-        self.local
-            .pop()
-            .or_else(|| self.home.borrow_mut().pop_front())
+        self.local.pop().or_else(|| self.pop_started(tick))
     }
 
     /// With nothing started to run here, after a coroutine parked to wait for I/O: whether to
@@ -1450,10 +1476,34 @@ impl Worker {
         self.shared.notify_one_relaxed();
     }
 
+    /// Queues a started coroutine that may migrate, runnable, where idle workers may steal it.
+    fn push_moving(&self, task: TaskRef) {
+        self.moving.push(task);
+        self.shared.notify_one_relaxed();
+    }
+
+    /// A started coroutine to run: from the home queue or, taking turns with it, from the
+    /// queue of migrating ones (only coroutines that opted in to migration are there).
+    fn pop_started(&self, tick: u32) -> Option<TaskRef> {
+        let mut home = self.home.borrow_mut();
+        if self.moving.is_empty() {
+            return home.pop_front();
+        }
+        if home.is_empty() || tick % 2 == 0 {
+            return self.moving.pop().or_else(|| home.pop_front());
+        }
+        home.pop_front()
+    }
+
+    /// Started coroutines runnable here, in the home queue and the migrating ones' queue.
+    fn started_runnable(&self) -> usize {
+        self.home.borrow().len() + self.moving.len()
+    }
+
     /// Queues a runnable task of this worker behind the others.
     fn requeue_here(&self, task: TaskRef) {
         if task.may_migrate() {
-            self.push_local(task);
+            self.push_moving(task);
         } else {
             self.home.borrow_mut().push_back(task);
         }
@@ -1471,7 +1521,7 @@ impl Worker {
             if by_coroutine {
                 self.push_runnext(task);
             } else {
-                self.push_local(task);
+                self.push_moving(task);
             }
         } else if task.home() == self.index {
             if by_coroutine {
@@ -1518,8 +1568,8 @@ impl Worker {
 
     /// A coroutine gave up this worker because its time slice was over: before it queues up
     /// again, the coroutines that became due meanwhile (timers, sockets, wake-ups in its inbox)
-    /// are made runnable, so they run ahead of it, and the next pick starts with the local queue (unstarted and
-    /// migrating coroutines, and a batch of the global queue's), whose regular turns come only
+    /// are made runnable, so they run ahead of it, and the next pick starts with the local queue (unstarted
+    /// coroutines, and a batch of the global queue's), whose regular turns come only
     /// every `UNSTARTED_INTERVAL` and `GLOBAL_CHECK_INTERVAL` picks.
     /// (Otherwise the worker looks at them only every few turns, and a slice-long coroutine
     /// alone here would stretch that to many slices.)
@@ -1613,7 +1663,7 @@ impl Worker {
         while rounds % 8 != 0 || Instant::now() < give_up {
             rounds = rounds.wrapping_add(1);
             self.drain_inbox();
-            if let Some(task) = self.home.borrow_mut().pop_front() {
+            if let Some(task) = self.pop_started(rounds) {
                 return Some(task);
             }
             if let Some(task) = self.steal_global() {
@@ -1654,11 +1704,16 @@ impl Worker {
             if victim == self.index || !shared.remotes[victim].active.load(Ordering::Relaxed) {
                 continue;
             }
-            let stealer = &shared.stealers[victim];
-            let queued = stealer.len();
-            match self.ripe(victim, queued) {
+            let queued = shared.stealers[victim].len();
+            let moving = shared.movers[victim].len();
+            match self.ripe(victim, queued + moving) {
                 Ok(()) => {
-                    if let Some(task) = self.steal_share(victim, queued) {
+                    let stolen = if queued > 0 {
+                        self.steal_share(victim, queued)
+                    } else {
+                        None
+                    };
+                    if let Some(task) = stolen.or_else(|| self.steal_moving(victim)) {
                         bump(&shared.remotes[self.index].counters.steals);
                         return Ok(task);
                     }
@@ -1667,7 +1722,7 @@ impl Worker {
                 Err(None) => {}
             }
             self.fire_timers_if_any(victim);
-            if let Some(task) = self.home.borrow_mut().pop_front() {
+            if let Some(task) = self.pop_started(self.tick.get()) {
                 return Ok(task);
             }
             if self.offer_since.get().is_none() {
@@ -1677,6 +1732,18 @@ impl Worker {
             }
         }
         Err(soonest)
+    }
+
+    /// Steals half of `victim`'s runnable migrating coroutines (as Go's `runqsteal`), into
+    /// this worker's queue of them. Returns one to run.
+    fn steal_moving(&self, victim: usize) -> Option<TaskRef> {
+        loop {
+            match self.shared.movers[victim].steal_batch_and_pop(&self.moving) {
+                Steal::Success(task) => return Some(task),
+                Steal::Empty => return None,
+                Steal::Retry => continue,
+            }
+        }
     }
 
     /// Steals from `victim`, which has `queued` unstarted coroutines, this worker's share:
@@ -1953,7 +2020,7 @@ impl Worker {
         let tick = self.direct_turn()?;
         let streak = self.runnext_streak.get();
         if streak >= RUNNEXT_STREAK
-            && !(self.home.borrow().is_empty()
+            && !(self.started_runnable() == 0
                 && self.local.is_empty()
                 && self.shared.remotes[self.index].inbox.is_empty())
         {
@@ -1984,6 +2051,7 @@ impl Worker {
         if has_runnext
             || self.local_first.get()
             || !self.local.is_empty()
+            || !self.moving.is_empty()
             || !self.shared.remotes[self.index].inbox.is_empty()
         {
             return None;
