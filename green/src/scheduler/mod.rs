@@ -1763,9 +1763,12 @@ impl Worker {
             }
         };
         // A batch steal takes at most half of what is there: take more batches, up to the
-        // share.
-        while self.local.len() - before + 1 < want {
-            let more = want - 1 - (self.local.len() - before);
+        // share. What the steals added is estimated from the queue's length, which thieves
+        // may shrink meanwhile (this worker may be offering its own unstarted coroutines while
+        // it searches): below `before`, nothing counts as added.
+        let added = || self.local.len().saturating_sub(before);
+        while added() + 1 < want {
+            let more = want - 1 - added();
             match stealer.steal_batch_with_limit(&self.local, more) {
                 Steal::Success(()) | Steal::Retry => {}
                 Steal::Empty => break,
