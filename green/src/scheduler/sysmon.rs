@@ -2,8 +2,9 @@
 //! slice, asks it to yield, and rescues the work of a worker that stays stuck in one.
 //!
 //! Each worker publishes, per resumption, a switch counter and whether it is running a
-//! coroutine. Every quarter slice the monitor samples them: a worker that is running and whose
-//! counter has not moved for a whole slice gets its preempt flag set, which the coroutine's
+//! coroutine. Every quarter slice the monitor samples them, and also at the moment a running
+//! coroutine's slice ends if that comes sooner: a worker that is running and whose counter has
+//! not moved for a whole slice gets its preempt flag set, which the coroutine's
 //! next preemption point (`preempt_point`, and every runtime call that checks it) sees with a
 //! single load. Sampling instead of timestamping keeps the switch path free of clock reads.
 //!
@@ -270,8 +271,13 @@ pub(crate) fn run(shared: Arc<Shared>) {
     let async_allowed = crate::scheduler::preempt::enabled_by_env();
     // When the previous sample was taken: a coroutine first seen running now started after it.
     let mut last_sample = start;
+    // How long to wait for the next sample: a tick, or less when a running coroutine's slice
+    // ends sooner, so it is asked to yield when its slice ends rather than up to a tick later
+    // (waits of a tick each would also add their wake-up delays up over a slice).
+    let mut wait = tick;
     while !shared.is_shutdown() {
-        monitor.wait(Some(tick));
+        monitor.wait(Some(wait));
+        wait = tick;
         shared.tick_clock();
         let now = Instant::now();
         let previous = std::mem::replace(&mut last_sample, now);
@@ -297,6 +303,9 @@ pub(crate) fn run(shared: Arc<Shared>) {
                 state.saw(switches, shared.nanos_since_epoch(previous));
                 shared.set_stuck(i, false);
                 active = true;
+                if running {
+                    wait = wait.min((previous + slice).saturating_duration_since(now));
+                }
             } else if running {
                 active = true;
                 let overrun = now.duration_since(o.since);
@@ -328,6 +337,7 @@ pub(crate) fn run(shared: Arc<Shared>) {
                         state.signal();
                     }
                 }
+                wait = wait.min((o.asked + slice).saturating_duration_since(now));
             } else {
                 shared.set_stuck(i, false);
             }
