@@ -1,9 +1,10 @@
 //! Workers steal unstarted coroutines from each other while they are being stolen from. A
 //! thief counts what a steal added to its own queue by the queue's length, which other
 //! thieves shrink at the same moment (a worker whose coroutine parked for I/O offers its
-//! unstarted coroutines to idle workers and searches meanwhile, its own queue full); before 2026-12-08 that count could go below zero, and in
-//! a debug build the subtraction panicked and killed the worker thread, leaving the coroutines
-//! started on it (a connection's, in the test that found it) parked for good.
+//! unstarted coroutines to idle workers and searches meanwhile, its own queue full). Before
+//! 2026-12-08 that count could go below zero, and in a debug build the subtraction panicked
+//! and killed the worker thread, leaving the coroutines started on it (a connection's, in the
+//! test that found it) parked for good.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};

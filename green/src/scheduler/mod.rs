@@ -1458,7 +1458,7 @@ impl Worker {
         }
     }
 
-    /// Queues an unstarted (or migrating) task where idle workers may steal it.
+    /// Queues a newly spawned task where idle workers may steal it.
     pub(crate) fn push_local(&self, task: TaskRef) {
         if self.local.len() >= LOCAL_QUEUE_CAPACITY {
             // Keep the local queue bounded: the oldest half goes where every worker looks,
@@ -1568,9 +1568,9 @@ impl Worker {
 
     /// A coroutine gave up this worker because its time slice was over: before it queues up
     /// again, the coroutines that became due meanwhile (timers, sockets, wake-ups in its inbox)
-    /// are made runnable, so they run ahead of it, and the next pick starts with the local queue (unstarted
-    /// coroutines, and a batch of the global queue's), whose regular turns come only
-    /// every `UNSTARTED_INTERVAL` and `GLOBAL_CHECK_INTERVAL` picks.
+    /// are made runnable, so they run ahead of it, and the next pick starts with the local
+    /// queue (unstarted coroutines, and a batch of the global queue's), whose regular turns
+    /// come only every `UNSTARTED_INTERVAL` and `GLOBAL_CHECK_INTERVAL` picks.
     /// (Otherwise the worker looks at them only every few turns, and a slice-long coroutine
     /// alone here would stretch that to many slices.)
     fn after_slice(&self) {

@@ -303,9 +303,6 @@ pub(crate) fn run(shared: Arc<Shared>) {
                 state.saw(switches, shared.nanos_since_epoch(previous));
                 shared.set_stuck(i, false);
                 active = true;
-                if running {
-                    wait = wait.min((previous + slice).saturating_duration_since(now));
-                }
             } else if running {
                 active = true;
                 let overrun = now.duration_since(o.since);
@@ -337,9 +334,13 @@ pub(crate) fn run(shared: Arc<Shared>) {
                         state.signal();
                     }
                 }
-                wait = wait.min((o.asked + slice).saturating_duration_since(now));
             } else {
                 shared.set_stuck(i, false);
+            }
+            if running {
+                // Its next request is due a slice after the last (or after the sample before
+                // it started): sample then.
+                wait = wait.min((seen[i].asked + slice).saturating_duration_since(now));
             }
         }
         shared.rescue(&stuck, now);
