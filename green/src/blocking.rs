@@ -64,7 +64,7 @@ impl Pool {
         drop(state);
         let started = thread::Builder::new()
             .name("greenchan-blocking".into())
-            .spawn(move || self.serve());
+            .spawn(move || crate::scheduler::InternalThread::run("blocking pool", || self.serve()));
         match started {
             Ok(_) => Ok(()),
             Err(e) => {
@@ -82,7 +82,6 @@ impl Pool {
 
     /// A pool thread's loop: run jobs until none has come for `KEEP_ALIVE`.
     fn serve(&self) {
-        let _internal = crate::scheduler::InternalThread::enter();
         let mut state = lock_plain(&self.state);
         loop {
             if let Some(job) = state.jobs.pop_front() {

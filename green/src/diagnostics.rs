@@ -577,15 +577,16 @@ pub(crate) fn install_sigquit_dump() -> bool {
         let dumper = std::thread::Builder::new()
             .name("greenchan-sigquit".into())
             .spawn(move || {
-                let _internal = crate::scheduler::InternalThread::enter();
-                let mut byte = 0u8;
-                // SAFETY: reading one byte into a live local from the pipe's read end, which
-                // this thread owns.
-                let n = unsafe { libc::read(read_end, (&mut byte as *mut u8).cast(), 1) };
-                if n == 1 {
-                    eprint!("SIGQUIT: greenchan dump\n{}", dump());
-                    std::process::exit(2);
-                }
+                crate::scheduler::InternalThread::run("SIGQUIT dump", || {
+                    let mut byte = 0u8;
+                    // SAFETY: reading one byte into a live local from the pipe's read end,
+                    // which this thread owns.
+                    let n = unsafe { libc::read(read_end, (&mut byte as *mut u8).cast(), 1) };
+                    if n == 1 {
+                        eprint!("SIGQUIT: greenchan dump\n{}", dump());
+                        std::process::exit(2);
+                    }
+                })
             });
         if dumper.is_err() {
             return false;

@@ -263,7 +263,11 @@ impl RuntimeBuilder {
         let monitor_shared = shared.clone();
         let monitor = thread::Builder::new()
             .name(format!("{}-sysmon", shared.config.thread_name))
-            .spawn(move || crate::scheduler::sysmon::run(monitor_shared));
+            .spawn(move || {
+                crate::scheduler::InternalThread::run("monitor", || {
+                    crate::scheduler::sysmon::run(monitor_shared)
+                })
+            });
         match monitor {
             Ok(handle) => threads.push(handle),
             Err(e) => return Err(abandon(&shared, threads, e)),
@@ -417,7 +421,9 @@ impl Runtime {
     /// interrupted); then, on its own thread, it drops the coroutines still queued and unwinds
     /// every coroutine of its that is still parked or runnable, so that their destructors run:
     /// their channel ends close, their locks release, their sockets close, and `join` on each
-    /// returns `Err` with a payload saying the runtime shut down. Then the worker threads exit.
+    /// returns `Err` with a payload saying the runtime shut down (or, for a closure whose
+    /// destructor panicked as it was dropped unrun, that panic's payload, as tokio reports a
+    /// task that panics when cancelled). Then the worker threads exit.
     ///
     /// Waits up to `timeout` for that. A worker inside a coroutine that does not come back (a
     /// loop with no greenchan call, a blocking system call) cannot be waited for: it is left

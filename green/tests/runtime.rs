@@ -455,6 +455,59 @@ fn shutdown_drops_queued_coroutines_and_their_joiners_learn_it() {
 }
 
 #[test]
+fn a_queued_closure_whose_destructor_panics_reports_it_to_its_joiner() {
+    within(|| {
+        // One worker and no spares: the queued coroutines can only be dropped, never run.
+        let rt = Runtime::builder()
+            .workers(1)
+            .max_spare_threads(0)
+            .build()
+            .unwrap();
+        let gate = Arc::new(AtomicBool::new(false));
+        let running = Arc::new(AtomicBool::new(false));
+        let (g, r) = (gate.clone(), running.clone());
+        let blocker = rt
+            .spawn(move || {
+                r.store(true, Ordering::Release);
+                while !g.load(Ordering::Acquire) {
+                    std::hint::spin_loop();
+                }
+            })
+            .unwrap();
+        while !running.load(Ordering::Acquire) {
+            std::thread::yield_now();
+        }
+        let drops = Arc::new(AtomicUsize::new(0));
+        struct Bomb(Arc<AtomicUsize>);
+        impl Drop for Bomb {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+                panic!("bomb dropped");
+            }
+        }
+        let queued: Vec<_> = (0..3)
+            .map(|_| {
+                let bomb = Bomb(drops.clone());
+                rt.spawn(move || {
+                    let _b = bomb;
+                })
+                .unwrap()
+            })
+            .collect();
+        // The worker drops the queued closures at shutdown, on its own thread: the first
+        // destructor's panic must neither kill that thread (the other closures would never
+        // be dropped, their joiners would wait for ever) nor be lost.
+        shut_down_while_busy(&Arc::new(rt), &gate);
+        blocker.join().unwrap();
+        for h in queued {
+            let err = h.join().unwrap_err();
+            assert_eq!(err.downcast_ref::<&str>(), Some(&"bomb dropped"));
+        }
+        assert_eq!(drops.load(Ordering::SeqCst), 3);
+    });
+}
+
+#[test]
 fn explicit_runtimes_coexist() {
     within(|| {
         let a = Runtime::builder().workers(1).build().unwrap();

@@ -411,9 +411,26 @@ static INTERNAL_THREADS: AtomicUsize = AtomicUsize::new(0);
 pub(crate) struct InternalThread(());
 
 impl InternalThread {
-    pub(crate) fn enter() -> InternalThread {
+    /// Runs `body`, the whole life of one of greenchan's own threads (`role` names it), as
+    /// such: counted for deadlock detection, and never unwinding. The user code these threads
+    /// run (a coroutine, on its own stack; a closure dropped unrun; a blocking job) has its
+    /// panics caught where it runs, so a panic that reaches here is greenchan's bug. Unwinding
+    /// would be worse than stopping: a worker's thread that ended would leave every coroutine
+    /// that started on it parked for ever, and whoever waits for them hanging without a word.
+    /// So, as Go's runtime throws, the process aborts, after the panic's message.
+    pub(crate) fn run<T>(role: &str, body: impl FnOnce() -> T) -> T {
         INTERNAL_THREADS.fetch_add(1, Ordering::SeqCst);
-        InternalThread(())
+        let _counted = InternalThread(());
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+            Ok(value) => value,
+            Err(_) => {
+                eprintln!(
+                    "greenchan: a panic (above) reached the top of the runtime's {role} thread; \
+                     aborting, as its coroutines could never run again"
+                );
+                std::process::abort()
+            }
+        }
     }
 }
 
@@ -582,13 +599,15 @@ impl Shared {
         };
         let shared = self.clone();
         let spawned = thread::Builder::new().name(name).spawn(move || {
-            // Taken by the new thread, so that a failed start leaves them with the slot:
-            // the slot's stealers are theirs, and new queues would be out of every
-            // thief's reach.
-            let queues = lock(&shared.free_locals)[index]
-                .take()
-                .expect("a starting slot has its queues");
-            Worker::new(index, shared, queues, spare).run()
+            InternalThread::run("worker", || {
+                // Taken by the new thread, so that a failed start leaves them with the slot:
+                // the slot's stealers are theirs, and new queues would be out of every
+                // thief's reach.
+                let queues = lock(&shared.free_locals)[index]
+                    .take()
+                    .expect("a starting slot has its queues");
+                Worker::new(index, shared, queues, spare).run()
+            })
         });
         if spawned.is_err() {
             self.idle.worker_started();
@@ -1139,7 +1158,6 @@ impl Worker {
 
     /// The worker loop; returns when the runtime shuts down (or a spare retires).
     pub(crate) fn run(self) {
-        let _internal = InternalThread::enter();
         stack::install_overflow_handler();
         let remote = &self.shared.remotes[self.index];
         *lock(&remote.thread) = Some(thread::current());
@@ -2277,4 +2295,48 @@ pub(crate) fn suspend_preempted() {
     let task = context::current_task();
     debug_assert!(!task.is_null(), "only a running coroutine is preempted");
     suspend(task, Suspend::Preempted);
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::InternalThread;
+
+    const SCENARIO: &str = "GREEN_INTERNAL_THREAD_PANICS";
+
+    /// A panic that reaches the top of one of the runtime's threads aborts the process with
+    /// a message naming the thread's role; it must not end that thread quietly. Run in a
+    /// child (this test binary again), as an abort ends the whole process.
+    #[test]
+    fn a_panic_at_the_top_of_an_internal_thread_aborts_the_process() {
+        if std::env::var_os(SCENARIO).is_some() {
+            let t = std::thread::spawn(|| InternalThread::run("test", || panic!("internal bug")));
+            let _ = t.join();
+            println!("THREAD ENDED QUIETLY");
+            return;
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "scheduler::tests::a_panic_at_the_top_of_an_internal_thread_aborts_the_process",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(SCENARIO, "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGABRT),
+            "{stdout}\n{stderr}"
+        );
+        assert!(!stdout.contains("THREAD ENDED QUIETLY"), "{stdout}");
+        assert!(stderr.contains("internal bug"), "{stderr}");
+        assert!(
+            stderr.contains("reached the top of the runtime's test thread; aborting"),
+            "{stderr}"
+        );
+    }
 }

@@ -249,7 +249,6 @@ fn cpu_starved(state: &SliceState, o: &Overrun) -> bool {
 
 /// The monitor thread's body; returns when the runtime shuts down.
 pub(crate) fn run(shared: Arc<Shared>) {
-    let _internal = super::InternalThread::enter();
     let slice = shared.config.time_slice;
     // A quarter slice: a worker is found stuck at most a quarter slice after its slice ran
     // out, so a coroutine spawned beside stuck workers starts within two slices.

@@ -123,7 +123,9 @@ pub(crate) trait Job: Send + Sync {
     /// Only the task's own coroutine calls it, at most once.
     unsafe fn run(&self, before_complete: &mut dyn FnMut());
 
-    /// Drops the closure if it never ran, publishing `why` as the joiner's error.
+    /// Drops the closure if it never ran, publishing `why` as the joiner's error, or the
+    /// panic of the closure's destructor if it panics (as tokio reports a future that panics
+    /// when cancelled): it runs on a worker's own stack, which must never unwind.
     ///
     /// # Safety
     /// Only the task's current owner calls it, never while `run` is on the stack.
@@ -188,9 +190,11 @@ where
     unsafe fn abandon(&self, why: &'static str) {
         // SAFETY: the caller owns the task and `run` is not running.
         if let Some(f) = (unsafe { &mut *self.f.get() }).take() {
-            drop(f);
-            let why: Box<dyn Any + Send> = Box::new(why);
-            self.packet.complete(Err(why));
+            let error = match panic::catch_unwind(AssertUnwindSafe(move || drop(f))) {
+                Ok(()) => Box::new(why),
+                Err(payload) => payload,
+            };
+            self.packet.complete(Err(error));
         }
     }
 }
