@@ -1705,8 +1705,13 @@ impl Worker {
             }
             if rounds % 8 == 1 {
                 // I/O that became ready while we spin (Go's findrunnable polls here too); the
-                // coroutines it wakes land in their home queues.
+                // coroutines it wakes land in their home queues, this worker's among them,
+                // which nobody else can see: take one at once, as the loop may end before
+                // its next round, and `sleep` would not see them.
                 self.poll_now();
+                if let Some(task) = self.pop_started(rounds) {
+                    return Some(task);
+                }
                 continue;
             }
             if may_steal {
@@ -1835,6 +1840,7 @@ impl Worker {
         // sees us asleep and notifies us, or its work is visible here.
         let now = Instant::now();
         let must_stay_awake = shared.is_shutdown()
+            || self.started_runnable() > 0
             || shared.has_visible_work(self.index)
             || shared.any_timer_due(now);
         let retire_at = (self.spare && self.live() == 0).then(|| now + SPARE_KEEP_ALIVE);
