@@ -207,13 +207,34 @@ fn main() {
         println!("0 passed, 0 failed");
         return;
     }
-    let filter: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
+    // The parts of libtest's command line that cargo test and cargo nextest use: name
+    // filters, `--exact`, and `--list` (nextest lists with `--list --format terse`, once
+    // more with `--ignored`; none of these tests is ignored).
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let flag = |f: &str| args.iter().any(|a| a == f);
+    let (exact, list, ignored) = (flag("--exact"), flag("--list"), flag("--ignored"));
+    let filter: Vec<&str> = args
+        .iter()
+        .filter(|a| !a.starts_with('-') && !matches!(a.as_str(), "terse" | "pretty" | "json"))
+        .map(String::as_str)
         .collect();
+    let selected = |name: &str| {
+        filter.is_empty()
+            || filter
+                .iter()
+                .any(|f| if exact { name == *f } else { name.contains(f) })
+    };
+    if list {
+        if !ignored {
+            for &(name, _) in SCENARIOS.iter().filter(|(n, _)| selected(n)) {
+                println!("{name}: test");
+            }
+        }
+        return;
+    }
     let (mut passed, mut failed) = (0, 0);
     for &(name, deadlocks) in SCENARIOS {
-        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
+        if !selected(name) || ignored {
             continue;
         }
         let (ok, out, err) = in_child(name);
