@@ -177,6 +177,7 @@ impl<T> Sender<T> {
     /// assert!(tx.try_send(2).unwrap_err().is_full());
     /// ```
     pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
+        preempt_point();
         let (outcome, woken) = {
             let mut st = self.chan.lock();
             match self.chan.send_locked(&mut st, value, None) {
@@ -225,11 +226,18 @@ impl<T> Sender<T> {
                 Sent::Done(w) => {
                     drop(st);
                     wake(w);
+                    preempt_point();
                     return Ok(());
                 }
-                Sent::Closed(v) => return Err(SendTimeoutError::Closed(v)),
+                Sent::Closed(v) => {
+                    drop(st);
+                    preempt_point();
+                    return Err(SendTimeoutError::Closed(v));
+                }
                 Sent::Full(v) => {
                     if deadline.is_some_and(|d| Instant::now() >= d) {
+                        drop(st);
+                        preempt_point();
                         return Err(SendTimeoutError::Timeout(v));
                     }
                     slot = Some(v);
@@ -366,6 +374,7 @@ impl<T> Receiver<T> {
     /// assert_eq!(rx.try_recv(), Ok(1));
     /// ```
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        preempt_point();
         let chan = match &self.flavor {
             Flavor::Chan(chan) => chan,
             Flavor::At(at) => return at.try_take().ok_or(TryRecvError::Empty),
@@ -411,12 +420,21 @@ impl<T> Receiver<T> {
     fn recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
         let chan = match &self.flavor {
             Flavor::Chan(chan) => chan,
-            Flavor::At(at) => return at.recv_until(deadline),
-            Flavor::Tick(tick) => return tick.recv_until(deadline),
+            Flavor::At(at) => {
+                let received = at.recv_until(deadline);
+                preempt_point();
+                return received;
+            }
+            Flavor::Tick(tick) => {
+                let received = tick.recv_until(deadline);
+                preempt_point();
+                return received;
+            }
             Flavor::Never => {
                 // Wait out the deadline, or forever.
                 let waiter = OwnedWaiter::new(false);
                 waiter.wait(deadline);
+                preempt_point();
                 return Err(RecvTimeoutError::Timeout);
             }
         };
@@ -427,11 +445,18 @@ impl<T> Receiver<T> {
                 Received::Value(v, w) => {
                     drop(st);
                     wake(w);
+                    preempt_point();
                     return Ok(v);
                 }
-                Received::Closed => return Err(RecvTimeoutError::Closed),
+                Received::Closed => {
+                    drop(st);
+                    preempt_point();
+                    return Err(RecvTimeoutError::Closed);
+                }
                 Received::Empty => {
                     if deadline.is_some_and(|d| Instant::now() >= d) {
+                        drop(st);
+                        preempt_point();
                         return Err(RecvTimeoutError::Timeout);
                     }
                     let waiter = OwnedWaiter::new(deadline.is_none());
@@ -749,4 +774,14 @@ impl<T> IntoIterator for Receiver<T> {
     fn into_iter(self) -> IntoIter<T> {
         IntoIter { rx: self }
     }
+}
+
+/// Every runtime call is a preemption point (DESIGN §3): an operation that completes without
+/// parking yields here if its coroutine's time slice is over, so a loop of operations that
+/// never block cannot keep the other coroutines of its worker waiting. (One that parked has
+/// just switched; checking again there would only cost.)
+#[inline(always)]
+fn preempt_point() {
+    #[cfg(not(loom))]
+    green::preempt_point();
 }

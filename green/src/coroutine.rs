@@ -576,7 +576,18 @@ pub fn sleep(dur: Duration) {
 /// });
 /// assert_eq!(h.join().unwrap(), 499_999_500_000);
 /// ```
+#[inline]
 pub fn preempt_point() {
+    // Every runtime call comes through here: the common case is one thread-local read and one
+    // load, inlined into the caller.
+    if context::slice_flag_raised() {
+        preempt_point_slow();
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn preempt_point_slow() {
     if in_coroutine() && scheduler::slice_expired() {
         yield_because(Suspend::SliceOver);
     }

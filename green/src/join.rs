@@ -36,6 +36,9 @@ impl<T> JoinHandle<T> {
     /// assert_eq!(h.join().unwrap(), "done");
     /// ```
     pub fn join(self) -> thread::Result<T> {
+        // Every runtime call is a preemption point (DESIGN §3), a join of a finished
+        // coroutine too.
+        coroutine::preempt_point();
         let packet = self.job.packet();
         if packet.is_done() {
             if let Poll::Ready(result) = packet.poll_result(std::task::Waker::noop()) {

@@ -28,8 +28,10 @@
 //!   `!Send` values on a coroutine's stack behave exactly as on an OS thread: std, allocators,
 //!   `rand::thread_rng` and C libraries assume nothing else.
 //! - **Nothing switches a coroutine except a greenchan call** (a blocking operation,
-//!   `yield_now`, `sleep`, `preempt_point`). Interleaving on a thread happens only where the code
-//!   called the runtime, as in any single-threaded executor; no signal is sent to a worker.
+//!   `yield_now`, `sleep`, `preempt_point`, and any other operation of the runtime, its
+//!   channels, `select!`, `sync` and sockets once the coroutine's time slice is over).
+//!   Interleaving on a thread happens only where the code called the runtime, as in any
+//!   single-threaded executor; no signal is sent to a worker.
 //!
 //! What remains the user's concern is what any executor with several tasks per thread implies:
 //! a `std::sync::Mutex` guard (or stdout's lock, or a `LazyLock` being initialised) held

@@ -784,6 +784,9 @@ where
         coroutine: Coroutine::from_task(task.clone()),
     };
     scheduler::schedule_new(task);
+    // Every runtime call is a preemption point (DESIGN §3): a spawner whose slice is over
+    // yields here (a loop of spawns never blocks).
+    crate::coroutine::preempt_point();
     Ok(handle)
 }
 

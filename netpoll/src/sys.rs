@@ -183,6 +183,10 @@ impl<S: AsRawFd> Socket<S> {
         mut op: impl FnMut(&S) -> io::Result<R>,
         drained: impl Fn(&R) -> bool,
     ) -> Result<R, Option<io::Error>> {
+        // Every runtime call is a preemption point (DESIGN §3): a coroutine whose slice is over
+        // yields first, so one whose socket always has data cannot keep its worker's other
+        // coroutines waiting. (Nothing is held here yet; a syscall costs far more.)
+        green::preempt_point();
         let io = self.reg.io();
         let mut cached: Option<Option<Instant>> = None;
         let mut deadline =

@@ -222,6 +222,10 @@ fn run(
     biased: bool,
     goal: Goal,
 ) -> Option<usize> {
+    // Every runtime call is a preemption point (DESIGN §3): a coroutine whose slice is over
+    // yields here, even if a case is ready (a select in a loop that never blocks).
+    #[cfg(not(loom))]
+    green::preempt_point();
     let poll = |order: &[usize]| {
         order.iter().copied().find(|&i| match goal {
             Goal::Complete => cases[i].try_complete(),

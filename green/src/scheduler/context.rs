@@ -9,12 +9,35 @@
 
 use std::cell::Cell;
 use std::ptr;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{Task, Worker};
 
 thread_local! {
     static CURRENT_TASK: Cell<*const Task> = const { Cell::new(ptr::null()) };
     static WORKER: Cell<*const Worker> = const { Cell::new(ptr::null()) };
+    /// The worker's "slice over" flag (`SliceState::preempt`), which `preempt_point` reads on
+    /// every runtime call: one thread-local and one load instead of the walk from the worker.
+    static SLICE_FLAG: Cell<*const AtomicBool> = const { Cell::new(ptr::null()) };
+}
+
+/// Whether this thread's worker has been asked to yield (a racy read; the request is consumed
+/// by `slice_expired`). False on a thread that is not a worker.
+#[inline(never)]
+pub(crate) fn slice_flag_raised() -> bool {
+    let flag = SLICE_FLAG.with(Cell::get);
+    // SAFETY: a non-null flag was published by `Worker::run` on this thread and lies in the
+    // worker's slot of its runtime's shared state, which lives as long as any coroutine or
+    // worker of that runtime (each holds a reference to it), so it is alive even if the caller
+    // was moved to another thread between the read above and this one (the opt-ins allow
+    // that): it then reads another worker's flag, which costs a spurious or a missed yield.
+    !flag.is_null() && unsafe { (*flag).load(Ordering::Relaxed) }
+}
+
+/// Publishes (or, with null, withdraws) the flag `slice_flag_raised` reads on this thread.
+#[inline(never)]
+pub(crate) fn set_slice_flag(flag: *const AtomicBool) {
+    SLICE_FLAG.with(|c| c.set(flag));
 }
 
 /// The coroutine running on this thread, or null on a plain thread (or between coroutines).

@@ -1179,6 +1179,7 @@ impl Worker {
         *lock(&remote.thread) = Some(thread::current());
         let registration = preempt::WorkerRegistration::new(&remote.slice);
         context::set_worker(&self);
+        context::set_slice_flag(remote.slice.preempt_flag());
         self.shared.idle.worker_started();
         driver::worker_started(self.index);
         while !self.shared.is_shutdown() {
@@ -1205,6 +1206,7 @@ impl Worker {
         }
         self.unwind_everything();
         context::set_worker(std::ptr::null());
+        context::set_slice_flag(std::ptr::null());
         drop(registration);
         *lock(&remote.thread) = None;
         let Worker {

@@ -141,6 +141,11 @@ impl SliceState {
         (seen == self.switches.load(Ordering::Relaxed)).then_some(at)
     }
 
+    /// The request flag, for the worker thread's quick check (`context::slice_flag_raised`).
+    pub(crate) fn preempt_flag(&self) -> *const AtomicBool {
+        &self.preempt
+    }
+
     /// Consumes a pending request to yield.
     #[inline]
     pub(crate) fn take_preempt(&self) -> bool {

@@ -331,6 +331,9 @@ impl<T: ?Sized> Mutex<T> {
     /// assert_eq!(*m.lock().unwrap(), 2);
     /// ```
     pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
+        // A preemption point, as every runtime call (DESIGN §3): yields first if the
+        // coroutine's time slice is over (never while holding what it takes here).
+        crate::coroutine::preempt_point();
         self.raw.lock();
         // SAFETY: we just took the lock.
         unsafe { self.guard() }
@@ -347,6 +350,9 @@ impl<T: ?Sized> Mutex<T> {
     /// assert!(m.try_lock().is_ok());
     /// ```
     pub fn try_lock(&self) -> TryLockResult<MutexGuard<'_, T>> {
+        // A preemption point, as every runtime call (DESIGN §3): yields first if the
+        // coroutine's time slice is over (never while holding what it takes here).
+        crate::coroutine::preempt_point();
         if !self.raw.try_lock() {
             return Err(TryLockError::WouldBlock);
         }

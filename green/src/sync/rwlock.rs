@@ -293,6 +293,9 @@ impl<T: ?Sized> RwLock<T> {
     /// assert_eq!(*l.read().unwrap(), "x");
     /// ```
     pub fn read(&self) -> LockResult<RwLockReadGuard<'_, T>> {
+        // A preemption point, as every runtime call (DESIGN §3): yields first if the
+        // coroutine's time slice is over (never while holding what it takes here).
+        crate::coroutine::preempt_point();
         self.raw.read();
         self.read_guard()
     }
@@ -307,6 +310,9 @@ impl<T: ?Sized> RwLock<T> {
     /// assert!(l.try_read().is_ok());
     /// ```
     pub fn try_read(&self) -> TryLockResult<RwLockReadGuard<'_, T>> {
+        // A preemption point, as every runtime call (DESIGN §3): yields first if the
+        // coroutine's time slice is over (never while holding what it takes here).
+        crate::coroutine::preempt_point();
         if !self.raw.try_read() {
             return Err(TryLockError::WouldBlock);
         }
@@ -327,6 +333,9 @@ impl<T: ?Sized> RwLock<T> {
     /// assert_eq!(l.read().unwrap().len(), 1);
     /// ```
     pub fn write(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
+        // A preemption point, as every runtime call (DESIGN §3): yields first if the
+        // coroutine's time slice is over (never while holding what it takes here).
+        crate::coroutine::preempt_point();
         self.raw.write();
         self.write_guard()
     }
@@ -341,6 +350,9 @@ impl<T: ?Sized> RwLock<T> {
     /// assert!(l.try_write().is_ok());
     /// ```
     pub fn try_write(&self) -> TryLockResult<RwLockWriteGuard<'_, T>> {
+        // A preemption point, as every runtime call (DESIGN §3): yields first if the
+        // coroutine's time slice is over (never while holding what it takes here).
+        crate::coroutine::preempt_point();
         if !self.raw.try_write() {
             return Err(TryLockError::WouldBlock);
         }
