@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{assert_dropped, shut_down_while_busy, within};
+use common::{assert_dropped, occupy_only_worker, shut_down_while_busy, within};
 use green::{Builder, Runtime};
 
 #[test]
@@ -416,21 +416,8 @@ fn shutdown_drops_queued_coroutines_and_their_joiners_learn_it() {
     within(|| {
         // Not preemptible: a preempted blocker would let the queued coroutine run.
         let rt = Runtime::builder().workers(1).build().unwrap();
-        let gate = Arc::new(AtomicBool::new(false));
-        let running = Arc::new(AtomicBool::new(false));
-        let (g, r) = (gate.clone(), running.clone());
         // Occupy the only worker so the next spawn stays queued.
-        let blocker = rt
-            .spawn(move || {
-                r.store(true, Ordering::Release);
-                while !g.load(Ordering::Acquire) {
-                    std::hint::spin_loop();
-                }
-            })
-            .unwrap();
-        while !running.load(Ordering::Acquire) {
-            std::thread::yield_now();
-        }
+        let (gate, blocker) = occupy_only_worker(&rt);
         let dropped = Arc::new(AtomicBool::new(false));
         struct SetOnDrop(Arc<AtomicBool>);
         impl Drop for SetOnDrop {
@@ -463,20 +450,7 @@ fn a_queued_closure_whose_destructor_panics_reports_it_to_its_joiner() {
             .max_spare_threads(0)
             .build()
             .unwrap();
-        let gate = Arc::new(AtomicBool::new(false));
-        let running = Arc::new(AtomicBool::new(false));
-        let (g, r) = (gate.clone(), running.clone());
-        let blocker = rt
-            .spawn(move || {
-                r.store(true, Ordering::Release);
-                while !g.load(Ordering::Acquire) {
-                    std::hint::spin_loop();
-                }
-            })
-            .unwrap();
-        while !running.load(Ordering::Acquire) {
-            std::thread::yield_now();
-        }
+        let (gate, blocker) = occupy_only_worker(&rt);
         let drops = Arc::new(AtomicUsize::new(0));
         struct Bomb(Arc<AtomicUsize>);
         impl Drop for Bomb {

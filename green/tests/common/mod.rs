@@ -1,5 +1,5 @@
-//! What green's integration tests share: the watchdog every test body runs under, and the
-//! shutdown of a runtime whose only worker is kept busy.
+//! What green's integration tests share: the watchdog every test body runs under, and a
+//! runtime whose only worker is kept busy, and its shutdown.
 
 #![allow(dead_code)] // each test file uses its own part
 
@@ -40,6 +40,27 @@ pub fn shut_down_while_busy(rt: &Arc<Runtime>, gate: &AtomicBool) {
     }
     gate.store(true, Ordering::Release);
     stopper.join().unwrap().unwrap();
+}
+
+/// Occupies `rt`'s only worker with a coroutine that spins, making no greenchan call, until
+/// the returned gate is set; returns once that coroutine runs, so that what is spawned next
+/// stays queued (see `shut_down_while_busy`).
+pub fn occupy_only_worker(rt: &Runtime) -> (Arc<AtomicBool>, JoinHandle<()>) {
+    let gate = Arc::new(AtomicBool::new(false));
+    let running = Arc::new(AtomicBool::new(false));
+    let (g, r) = (gate.clone(), running.clone());
+    let blocker = rt
+        .spawn(move || {
+            r.store(true, Ordering::Release);
+            while !g.load(Ordering::Acquire) {
+                std::hint::spin_loop();
+            }
+        })
+        .unwrap();
+    while !running.load(Ordering::Acquire) {
+        std::thread::yield_now();
+    }
+    (gate, blocker)
 }
 
 /// Asserts that `h`'s coroutine was dropped by its runtime before it finished.
