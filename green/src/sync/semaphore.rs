@@ -101,7 +101,8 @@ impl Semaphore {
     /// ```
     pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
         // A preemption point, as every runtime call (DESIGN §3): yields first if the
-        // coroutine's time slice is over (never while holding what it takes here).
+        // coroutine's time slice is over (never while holding what it takes here). Every other
+        // acquisition starts with this one.
         crate::coroutine::preempt_point();
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
@@ -126,9 +127,6 @@ impl Semaphore {
     /// drop(p);
     /// ```
     pub fn acquire(&self) -> SemaphorePermit<'_> {
-        // A preemption point, as every runtime call (DESIGN §3): yields first if the
-        // coroutine's time slice is over (never while holding what it takes here).
-        crate::coroutine::preempt_point();
         match self.try_acquire() {
             Some(p) => p,
             None => {
@@ -149,9 +147,6 @@ impl Semaphore {
     /// assert!(s.acquire_timeout(Duration::from_millis(2)).is_some());
     /// ```
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphorePermit<'_>> {
-        // A preemption point, as every runtime call (DESIGN §3): yields first if the
-        // coroutine's time slice is over (never while holding what it takes here).
-        crate::coroutine::preempt_point();
         if let Some(p) = self.try_acquire() {
             return Some(p);
         }
@@ -175,9 +170,6 @@ impl Semaphore {
     /// assert_eq!(sem.available_permits(), 1);
     /// ```
     pub fn acquire_owned(self: Arc<Self>) -> OwnedSemaphorePermit {
-        // A preemption point, as every runtime call (DESIGN §3): yields first if the
-        // coroutine's time slice is over (never while holding what it takes here).
-        crate::coroutine::preempt_point();
         self.acquire().forget();
         OwnedSemaphorePermit { sem: self }
     }
@@ -190,9 +182,6 @@ impl Semaphore {
     /// assert!(sem.try_acquire_owned().is_none());
     /// ```
     pub fn try_acquire_owned(self: Arc<Self>) -> Option<OwnedSemaphorePermit> {
-        // A preemption point, as every runtime call (DESIGN §3): yields first if the
-        // coroutine's time slice is over (never while holding what it takes here).
-        crate::coroutine::preempt_point();
         self.try_acquire()?.forget();
         Some(OwnedSemaphorePermit { sem: self })
     }
