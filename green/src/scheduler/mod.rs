@@ -1390,26 +1390,21 @@ impl Worker {
 
     /// With nothing started to run here, after a coroutine parked to wait for I/O: whether to
     /// leave the unstarted coroutines to an idle worker that runs fewer coroutines than this
-    /// one would with them, for up to `OFFER_MAX` (thieves take them at once meanwhile, see
-    /// `ripe`). A coroutine that spawns and then waits for I/O (a server's acceptor) is not
-    /// waiting for what it spawned, so nothing is gained by starting it here, and it cannot
-    /// move once started: without this, the connections a server accepts one by one all start
-    /// on the acceptor's worker. Coroutines that park on anything else keep theirs (a partner).
+    /// one, for up to `OFFER_MAX` (thieves take them at once meanwhile, see `ripe`). A
+    /// coroutine that spawns and then waits for I/O (a server's acceptor) is not waiting for
+    /// what it spawned, so nothing is gained by starting it here, and it cannot move once
+    /// started: without this, the connections a server accepts one by one all start on the
+    /// acceptor's worker. Coroutines that park on anything else keep theirs (a partner).
     fn offer_unstarted(&self) -> bool {
         if !self.io_turn.get() {
             return false;
         }
         let now = Instant::now();
         let since = *self.offer_since.get().get_or_insert(now);
-        // This worker's load counts the coroutines it offers: they will run here unless taken.
-        // (Counting only the started ones, an acceptor's worker with one coroutine and a queue
-        // of fresh connections found a worker running one connection "not lighter", and kept
-        // them all: in 2 of 12 runs of echo-50 one worker ended with 48-51 of the 51.)
-        let load = self.live() + self.local.len();
         if now.duration_since(since) >= OFFER_MAX
             || !self
                 .shared
-                .has_lighter_idle_worker(self.index, load, self.spinning.get())
+                .has_lighter_idle_worker(self.index, self.live(), self.spinning.get())
         {
             self.io_turn.set(false);
             self.end_offer();
